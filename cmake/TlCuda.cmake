@@ -1,0 +1,57 @@
+# The CUDA backend: nvcc, the CUDA runtime, cuBLAS and cuDNN.
+# cuDNN is looked for in the CUDA toolkit, in /usr, and in the pip wheel
+# nvidia-cudnn-cu13 (site-packages/nvidia/cudnn), which is where the GPU
+# machine has it.
+set(TL_WITH_CUDA OFF)
+if(TL_CUDA STREQUAL "OFF")
+  message(STATUS "tl: CUDA backend disabled (TL_CUDA=OFF)")
+  return()
+endif()
+
+include(CheckLanguage)
+if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+  set(CMAKE_CUDA_ARCHITECTURES ${TL_CUDA_ARCHS})
+endif()
+check_language(CUDA)
+if(NOT CMAKE_CUDA_COMPILER)
+  if(TL_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "tl: TL_CUDA=ON but no nvcc was found. Put nvcc on PATH or set CMAKE_CUDA_COMPILER.")
+  endif()
+  message(STATUS "tl: no nvcc found: CPU-only build")
+  return()
+endif()
+enable_language(CUDA)
+set(CMAKE_CUDA_STANDARD 20)
+set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+find_package(CUDAToolkit REQUIRED)
+
+# Python's site-packages, for the cuDNN / cuBLAS pip wheels.
+set(_tl_wheel_roots "")
+find_program(_tl_python NAMES python3 python)
+if(_tl_python)
+  execute_process(COMMAND ${_tl_python} -c "import site,sys; print(';'.join(site.getsitepackages()+[site.getusersitepackages()]))"
+                  OUTPUT_VARIABLE _tl_site OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  foreach(_d ${_tl_site})
+    list(APPEND _tl_wheel_roots ${_d}/nvidia/cudnn ${_d}/nvidia/cu13 ${_d}/nvidia/cublas)
+  endforeach()
+endif()
+
+find_path(TL_CUDNN_INCLUDE_DIR cudnn.h
+  HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS} ${_tl_wheel_roots}
+  PATH_SUFFIXES include)
+find_library(TL_CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
+  HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_DIR}/../lib ${_tl_wheel_roots}
+  PATH_SUFFIXES lib lib64)
+if(NOT TL_CUDNN_INCLUDE_DIR OR NOT TL_CUDNN_LIBRARY)
+  if(TL_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "tl: TL_CUDA=ON but cuDNN was not found. Set CUDNN_ROOT to its install prefix.")
+  endif()
+  message(STATUS "tl: nvcc found but no cuDNN: CPU-only build (set CUDNN_ROOT to enable CUDA)")
+  return()
+endif()
+
+set(TL_WITH_CUDA ON)
+add_library(tl_cuda_deps INTERFACE)
+target_include_directories(tl_cuda_deps INTERFACE ${TL_CUDNN_INCLUDE_DIR})
+target_link_libraries(tl_cuda_deps INTERFACE CUDA::cudart CUDA::cublas ${TL_CUDNN_LIBRARY})
+message(STATUS "tl: CUDA backend ON for sm_${TL_CUDA_ARCHS}; cuDNN ${TL_CUDNN_LIBRARY}")

@@ -1,0 +1,107 @@
+#include "engine/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/context.h"
+#include "engine/ops.h"
+
+namespace tl {
+
+bool any_requires_grad(const Context& ctx, std::initializer_list<const Tensor*> inputs) {
+  if (!ctx.grad_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->requires_grad()) return true;
+  return false;
+}
+
+void attach_node(Tensor& output, std::string name, std::vector<Tensor> inputs, BackwardFn backward) {
+  auto node = std::make_shared<Node>();
+  node->name = std::move(name);
+  node->inputs = std::move(inputs);
+  node->backward = std::move(backward);
+  output.impl()->grad_fn = std::move(node);
+  output.impl()->requires_grad = true;
+}
+
+namespace {
+
+// Post-order of the graph above `root` (children before parents), computed
+// without recursion.
+std::vector<TensorImpl*> topological_order(TensorImpl* root) {
+  std::vector<TensorImpl*> order;
+  std::unordered_set<TensorImpl*> visited;
+  // Each stack entry is a tensor and the index of the next input to visit.
+  std::vector<std::pair<TensorImpl*, size_t>> stack{{root, 0}};
+  visited.insert(root);
+  while (!stack.empty()) {
+    auto& [impl, next] = stack.back();
+    Node* node = impl->grad_fn.get();
+    if (node && next < node->inputs.size()) {
+      TensorImpl* child = node->inputs[next++].impl();
+      if (child && child->requires_grad && visited.insert(child).second) stack.push_back({child, 0});
+    } else {
+      order.push_back(impl);
+      stack.pop_back();
+    }
+  }
+  return order;
+}
+
+}  // namespace
+
+void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
+  TL_CHECK(root.defined(), "backward() on an undefined tensor");
+  TL_CHECK(root.requires_grad(),
+           "backward() on a tensor that does not require grad: nothing in its graph is trainable "
+           "(all parameters frozen, or computed under no_grad)");
+  Tensor seed = grad_root;
+  if (!seed.defined()) {
+    TL_CHECK(root.numel() == 1, "backward() without a gradient needs a scalar, got shape ",
+             shape_str(root.shape()));
+    seed = ctx.to_device(Tensor::full(root.shape(), 1.0f));
+  }
+  check_shape(seed, root.shape(), "backward(): gradient of the root");
+
+  // Gradients of non-leaf tensors live here only until their node has run.
+  std::unordered_map<TensorImpl*, Tensor> pending;
+  // Out of place on purpose: a backward function may hand the same gradient
+  // tensor to two inputs (add does), so summing in place would corrupt the other.
+  auto add_gradients = [&](const Tensor& a, const Tensor& b) { return ops::add_raw(ctx, a, b); };
+  auto accumulate = [&](TensorImpl* impl, const Tensor& g) {
+    if (impl->grad_fn) {
+      auto [it, inserted] = pending.try_emplace(impl, g);
+      if (!inserted) it->second = add_gradients(it->second, g);
+    } else {
+      impl->grad = impl->grad.defined() ? add_gradients(impl->grad, g) : g;
+    }
+  };
+  accumulate(root.impl(), seed);
+
+  const std::vector<TensorImpl*> order = topological_order(root.impl());
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    TensorImpl* impl = *it;
+    if (!impl->grad_fn) continue;
+    Node& node = *impl->grad_fn;
+    TL_CHECK(node.backward, "backward through '", node.name,
+             "' a second time: its graph was freed by the first backward()");
+    auto found = pending.find(impl);
+    if (found == pending.end()) continue;  // no gradient reached this tensor
+    Tensor grad_output = std::move(found->second);
+    pending.erase(found);
+    std::vector<Tensor> grads = node.backward(grad_output);
+    TL_CHECK(grads.size() == node.inputs.size(), "op '", node.name, "' returned ", grads.size(),
+             " gradients for ", node.inputs.size(), " inputs");
+    for (size_t i = 0; i < grads.size(); ++i) {
+      TensorImpl* input = node.inputs[i].impl();
+      if (!input || !input->requires_grad || !grads[i].defined()) continue;
+      check_shape(grads[i], input->shape, "gradient from '" + node.name + "'");
+      accumulate(input, grads[i]);
+    }
+    // Free the saved tensors now; the graph cannot be run twice.
+    node.backward = nullptr;
+    node.inputs.clear();
+  }
+}
+
+}  // namespace tl

@@ -1,0 +1,45 @@
+// Reverse-mode automatic differentiation over a dynamic graph.
+//
+// Every differentiable op that sees an input requiring a gradient (and a
+// Context whose grad mode is on) attaches a Node to its output: the inputs
+// it read, and a function from dL/d(output) to dL/d(each input). backward()
+// orders the nodes topologically (an iterative depth-first search, so a
+// 170-layer network cannot overflow the stack) and walks them in reverse.
+// Gradients that reach one tensor along several paths are summed (the
+// "diamond" case); a Node frees what it saved once it has run.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace tl {
+
+class Context;
+
+// Computes the gradient of each input from the gradient of the output.
+// Returns one tensor per input; an undefined tensor where that input needs
+// no gradient (the op can skip the work: frozen parameters cost nothing).
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+
+struct Node {
+  std::string name;            // the op, for error messages ("conv2d")
+  std::vector<Tensor> inputs;  // parents in the graph
+  BackwardFn backward;
+};
+
+// True when grad mode is on and one of the inputs requires a gradient: only
+// then does an op record a Node.
+bool any_requires_grad(const Context& ctx, std::initializer_list<const Tensor*> inputs);
+
+// Makes `output` a non-leaf that requires grad and whose gradient flows
+// through `backward` into `inputs`.
+void attach_node(Tensor& output, std::string name, std::vector<Tensor> inputs, BackwardFn backward);
+
+// Runs backpropagation from `root`. With no `grad_root`, root must hold a
+// single element (a loss) and its gradient starts at 1.
+void backward(Context& ctx, const Tensor& root, const Tensor& grad_root = Tensor());
+
+}  // namespace tl

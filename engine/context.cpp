@@ -1,0 +1,73 @@
+#include "engine/context.h"
+
+#include <cstring>
+#include <vector>
+
+#include "engine/check.h"
+#include "engine/device_copy.h"
+
+#ifdef TL_WITH_CUDA
+#include "engine/cuda/cuda_state.h"
+#else
+namespace tl::cuda {
+struct CudaState {};  // a CPU-only build never creates one
+}  // namespace tl::cuda
+#endif
+
+namespace tl {
+
+Context::Context(Device device, uint64_t seed) : device_(device), seed_(seed) {
+  if (device == Device::CUDA) {
+#ifdef TL_WITH_CUDA
+    cuda_ = cuda::CudaState::create();  // throws a clear error when there is no GPU
+    allocator_ = cuda_->allocator;
+#else
+    fail("--device cuda: this build of tl has no CUDA backend (it was configured without nvcc "
+         "or cuDNN); rebuild with -DTL_CUDA=ON, or use --device cpu");
+#endif
+  }
+}
+
+Context::~Context() = default;
+
+Tensor Context::empty(const Shape& shape, DType dtype) const {
+  Tensor t = Tensor::empty(shape, dtype, allocator_);
+  if (poison_ && t.nbytes()) {
+    // All-ones bytes: a NaN as float32 (and -1 as int32).
+    if (device_ == Device::CPU) {
+      std::memset(t.raw_data(), 0xFF, t.nbytes());
+    } else {
+      std::vector<unsigned char> ones(t.nbytes(), 0xFF);
+      copy_host_to_device(t.raw_data(), ones.data(), t.nbytes());
+    }
+  }
+  return t;
+}
+
+Tensor Context::zeros(const Shape& shape, DType dtype) const {
+  if (device_ == Device::CPU) return Tensor::zeros(shape, dtype);
+  return to_device(Tensor::zeros(shape, dtype));
+}
+
+Tensor Context::to_device(const Tensor& t) const {
+  if (t.device() == device_) return t;
+  TL_CHECK(t.device() == Device::CPU, "to_device: unexpected source device");
+  Tensor out = empty(t.shape(), t.dtype());
+  if (t.nbytes()) copy_host_to_device(out.raw_data(), t.raw_data(), t.nbytes());
+  return out;
+}
+
+Tensor Context::to_host(const Tensor& t) const {
+  if (t.device() == Device::CPU) return t;
+  Tensor out = Tensor::empty(t.shape(), t.dtype());
+  if (t.nbytes()) copy_device_to_host(out.raw_data(), t.raw_data(), t.nbytes());
+  return out;
+}
+
+void Context::synchronize() const {
+#ifdef TL_WITH_CUDA
+  if (cuda_) cuda_->synchronize();
+#endif
+}
+
+}  // namespace tl

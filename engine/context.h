@@ -1,0 +1,86 @@
+// Context: everything an op needs besides its tensors, passed explicitly
+// (no singletons): the device, the allocator for that device, the CUDA
+// stream and library handles, the seed and position of the random stream,
+// and whether autograd records operations.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "engine/shape.h"
+#include "engine/storage.h"
+#include "engine/tensor.h"
+
+namespace tl {
+
+namespace cuda {
+struct CudaState;  // engine/cuda/cuda_state.h: stream, cuBLAS/cuDNN handles, workspace
+}
+
+class Context {
+ public:
+  // A CPU context, or a CUDA context on the current GPU (throws a tl::Error
+  // that says why when the build or the machine has no usable GPU).
+  explicit Context(Device device = Device::CPU, uint64_t seed = 0);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  Device device() const { return device_; }
+  // Null for the CPU; the caching device allocator for CUDA.
+  const std::shared_ptr<Allocator>& allocator() const { return allocator_; }
+  // An uninitialised tensor on this context's device.
+  Tensor empty(const Shape& shape, DType dtype = DType::F32) const;
+  Tensor zeros(const Shape& shape, DType dtype = DType::F32) const;
+  // Copies a tensor to this context's device (no copy if already there).
+  Tensor to_device(const Tensor& t) const;
+  Tensor to_host(const Tensor& t) const;
+
+  // ---- randomness: Philox(seed, stream, element); see engine/philox.h ----
+  uint64_t seed() const { return seed_; }
+  // A fresh stream id for one random op (one dropout call). Saved in
+  // checkpoints so a resumed run draws the same numbers.
+  uint64_t next_random_stream() { return random_stream_++; }
+  uint64_t random_stream_position() const { return random_stream_; }
+  void set_random_stream_position(uint64_t position) { random_stream_ = position; }
+
+  // ---- autograd recording ----
+  bool grad_enabled() const { return grad_enabled_; }
+  void set_grad_enabled(bool enabled) { grad_enabled_ = enabled; }
+
+  // Debugging and tests: fill every tensor this context allocates with NaN,
+  // so an output element a kernel forgot to write cannot pass a comparison.
+  void set_poison_allocations(bool poison) { poison_ = poison; }
+  bool poison_allocations() const { return poison_; }
+
+  // Waits for queued device work (no-op on the CPU).
+  void synchronize() const;
+
+  cuda::CudaState* cuda() const { return cuda_.get(); }
+
+ private:
+  Device device_;
+  uint64_t seed_;
+  uint64_t random_stream_ = 0;
+  bool grad_enabled_ = true;
+  bool poison_ = false;
+  std::shared_ptr<Allocator> allocator_;
+  std::unique_ptr<cuda::CudaState> cuda_;
+};
+
+// Turns autograd recording off for a scope (evaluation, optimiser steps).
+class NoGradGuard {
+ public:
+  explicit NoGradGuard(Context& ctx) : ctx_(ctx), previous_(ctx.grad_enabled()) {
+    ctx_.set_grad_enabled(false);
+  }
+  ~NoGradGuard() { ctx_.set_grad_enabled(previous_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  Context& ctx_;
+  bool previous_;
+};
+
+}  // namespace tl

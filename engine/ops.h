@@ -1,0 +1,69 @@
+// Differentiable ops on Tensors: the layer between the raw kernels
+// (kernels/*.h, CPU reference and CUDA launchers) and the modules
+// (layers/). Each op checks its inputs' shapes with messages that name the
+// op, allocates its output on the Context's device, runs the kernel for that
+// device, and records a Node whose backward calls the matching backward
+// kernel, computing only the gradients some input actually needs.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/context.h"
+#include "engine/tensor.h"
+
+namespace tl::ops {
+
+// a + b, recorded by nothing: used to sum gradients.
+Tensor add_raw(Context& ctx, const Tensor& a, const Tensor& b);
+
+// ---- elementwise (engine/ops_elementwise.cpp) ----
+Tensor relu(Context& ctx, const Tensor& x);
+Tensor add(Context& ctx, const Tensor& a, const Tensor& b);       // residual add
+Tensor add_relu(Context& ctx, const Tensor& a, const Tensor& b);  // relu(a + b)
+// A differentiable reshape (a view; the gradient is reshaped back).
+Tensor reshape(Context& ctx, const Tensor& x, const Shape& shape);
+
+// ---- convolution (engine/ops_conv.cpp) ----
+// x: (N, H, W, C); w: (O, KH, KW, C); bias: (O) or undefined.
+Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride,
+              int64_t pad);
+
+// ---- batch norm (engine/ops_batchnorm.cpp) ----
+// x: (N, H, W, C) or (N, C). gamma, beta, running_mean, running_var: (C).
+// training: batch statistics, running statistics updated in place.
+// Otherwise: running statistics, nothing updated (gradients still flow to x,
+// gamma and beta when they require them).
+struct BatchNormOptions {
+  bool training = true;
+  float eps = 1e-3f;        // Keras default; ResNet50 uses 1.001e-5
+  float momentum = 0.99f;   // Keras convention (see kernels/batchnorm.h)
+  bool relu = false;        // fused ReLU after the normalisation
+};
+Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                 const Tensor& running_mean, const Tensor& running_var,
+                 const BatchNormOptions& options);
+
+// ---- pooling (engine/ops_pool.cpp) ----
+Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, int64_t pad);
+Tensor global_avgpool(Context& ctx, const Tensor& x);  // (N, H, W, C) -> (N, C)
+
+// ---- dense (engine/ops_linear.cpp) ----
+// x: (N, in); w: (in, out); bias: (out) or undefined.
+Tensor linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias);
+
+// ---- dropout (engine/ops_dropout.cpp) ----
+// Identity unless training; each training call draws a fresh Philox stream
+// from the Context.
+Tensor dropout(Context& ctx, const Tensor& x, float rate, bool training);
+
+// ---- resampling and input preprocessing (engine/ops_upsample.cpp) ----
+Tensor upsample_bilinear(Context& ctx, const Tensor& x, int64_t out_h, int64_t out_w);
+// images: (N, H, W, 3) uint8 RGB -> (N, out_h, out_w, 3) float BGR minus the
+// ImageNet means. Not differentiable (it is the data).
+Tensor preprocess_caffe(Context& ctx, const Tensor& images, int64_t out_h, int64_t out_w);
+
+// ---- loss (engine/ops_loss.cpp) ----
+// logits: (N, classes) float; labels: (N) int32. Returns the mean loss, shape (1).
+Tensor softmax_cross_entropy(Context& ctx, const Tensor& logits, const Tensor& labels);
+
+}  // namespace tl::ops

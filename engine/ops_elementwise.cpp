@@ -1,0 +1,112 @@
+// relu, add, add_relu, reshape and the raw gradient sum.
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "engine/ops_common.h"
+#include "kernels/elementwise.h"
+
+namespace tl::ops {
+using namespace detail;
+
+namespace {
+
+void check_same_shape(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.shape() != b.shape())
+    fail(op, ": shapes differ: ", shape_str(a.shape()), " vs ", shape_str(b.shape()));
+}
+
+// dx = dy * (y > 0), on the tensors' device.
+Tensor relu_backward(Context& ctx, const Tensor& dy, const Tensor& y) {
+  Tensor dx = ctx.empty(y.shape());
+  if (ctx.device() == Device::CPU) {
+    relu_backward_cpu(dx.data<float>(), dy.data<float>(), y.data<float>(), y.numel());
+  } else {
+#ifdef TL_WITH_CUDA
+    relu_backward_cuda(ctx, dx.data<float>(), dy.data<float>(), y.data<float>(), y.numel());
+#else
+    no_cuda_kernel("relu");
+#endif
+  }
+  return dx;
+}
+
+// The forward of add / add_relu without autograd.
+Tensor add_forward(Context& ctx, const Tensor& a, const Tensor& b, bool relu, const char* op) {
+  check_float(a, op, "a", -1);
+  check_float(b, op, "b", -1);
+  check_same_shape(a, b, op);
+  check_device(ctx, op, {&a, &b});
+  Tensor y = ctx.empty(a.shape());
+  if (ctx.device() == Device::CPU) {
+    (relu ? add_relu_forward_cpu<float> : add_forward_cpu<float>)(
+        y.data<float>(), a.data<float>(), b.data<float>(), a.numel());
+  } else {
+#ifdef TL_WITH_CUDA
+    (relu ? add_relu_forward_cuda : add_forward_cuda)(ctx, y.data<float>(), a.data<float>(),
+                                                      b.data<float>(), a.numel());
+#else
+    no_cuda_kernel(op);
+#endif
+  }
+  return y;
+}
+
+}  // namespace
+
+Tensor add_raw(Context& ctx, const Tensor& a, const Tensor& b) {
+  return add_forward(ctx, a, b, /*relu=*/false, "add");
+}
+
+Tensor relu(Context& ctx, const Tensor& x) {
+  check_float(x, "relu", "x", -1);
+  check_device(ctx, "relu", {&x});
+  Tensor y = ctx.empty(x.shape());
+  if (ctx.device() == Device::CPU) {
+    relu_forward_cpu(y.data<float>(), x.data<float>(), x.numel());
+  } else {
+#ifdef TL_WITH_CUDA
+    relu_forward_cuda(ctx, y.data<float>(), x.data<float>(), x.numel());
+#else
+    no_cuda_kernel("relu");
+#endif
+  }
+  if (any_requires_grad(ctx, {&x})) {
+    // Saves the output, not the input: y > 0 exactly where x > 0.
+    Tensor y_saved = y.view(y.shape());
+    attach_node(y, "relu", {x}, [&ctx, y_saved](const Tensor& dy) {
+      return std::vector<Tensor>{relu_backward(ctx, dy, y_saved)};
+    });
+  }
+  return y;
+}
+
+Tensor add(Context& ctx, const Tensor& a, const Tensor& b) {
+  Tensor y = add_forward(ctx, a, b, /*relu=*/false, "add");
+  if (any_requires_grad(ctx, {&a, &b}))
+    attach_node(y, "add", {a, b}, [](const Tensor& dy) { return std::vector<Tensor>{dy, dy}; });
+  return y;
+}
+
+Tensor add_relu(Context& ctx, const Tensor& a, const Tensor& b) {
+  Tensor y = add_forward(ctx, a, b, /*relu=*/true, "add_relu");
+  if (any_requires_grad(ctx, {&a, &b})) {
+    Tensor y_saved = y.view(y.shape());
+    attach_node(y, "add_relu", {a, b}, [&ctx, y_saved](const Tensor& dy) {
+      Tensor ds = relu_backward(ctx, dy, y_saved);
+      return std::vector<Tensor>{ds, ds};
+    });
+  }
+  return y;
+}
+
+Tensor reshape(Context& ctx, const Tensor& x, const Shape& shape) {
+  Tensor y = x.view(shape);
+  if (any_requires_grad(ctx, {&x})) {
+    Shape in_shape = x.shape();
+    attach_node(y, "reshape", {x}, [in_shape](const Tensor& dy) {
+      return std::vector<Tensor>{dy.view(in_shape)};
+    });
+  }
+  return y;
+}
+
+}  // namespace tl::ops

@@ -1,0 +1,54 @@
+// Batch normalisation over the channel axis of NHWC data, seen as a
+// (rows, channels) matrix with rows = N*H*W (or N for a 1-D BN after Dense).
+// Optionally fused with the ReLU that follows it in every ResNet block.
+//
+//   training:  mean_c, var_c over the rows (biased variance, as Keras),
+//              y = gamma * (x - mean) / sqrt(var + eps) + beta   [then max(0, .)]
+//              running = momentum * running + (1 - momentum) * batch
+//              (Keras's convention: momentum 0.99 keeps 99% of the old value;
+//              the running variance takes the biased batch variance, as
+//              Keras 3 does. PyTorch's momentum is 1 - ours, with an unbiased
+//              running variance.)
+//   inference: the same with running_mean / running_var.
+#pragma once
+
+#include <cstdint>
+
+namespace tl {
+
+struct BatchNormGeometry {
+  int64_t rows = 0;      // N*H*W
+  int64_t channels = 0;  // C
+};
+
+// x, y: (rows, C); gamma, beta, running_*: (C). Writes the batch mean and
+// 1/sqrt(var + eps) to save_mean / save_invstd (C) for the backward pass.
+// running_mean / running_var are updated in place unless null.
+template <typename T>
+void batchnorm_forward_train_cpu(T* y, T* save_mean, T* save_invstd, T* running_mean,
+                                 T* running_var, const T* x, const T* gamma, const T* beta,
+                                 const BatchNormGeometry& g, T eps, T momentum, bool relu);
+
+// Inference: normalises with the running statistics, changes nothing.
+template <typename T>
+void batchnorm_forward_infer_cpu(T* y, const T* x, const T* gamma, const T* beta,
+                                 const T* running_mean, const T* running_var,
+                                 const BatchNormGeometry& g, T eps, bool relu);
+
+// Backward of the training forward. mean / invstd are what the forward saved;
+// with relu the mask is recomputed from x (y > 0), so y need not be kept.
+// dx, dgamma, dbeta may each be null (not computed).
+template <typename T>
+void batchnorm_backward_train_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
+                                  const T* gamma, const T* beta, const T* mean, const T* invstd,
+                                  const BatchNormGeometry& g, bool relu);
+
+// Backward of the inference forward (a per-channel affine map): used when a
+// BN runs in inference mode inside a part that is still being trained.
+template <typename T>
+void batchnorm_backward_infer_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const T* x,
+                                  const T* gamma, const T* beta, const T* running_mean,
+                                  const T* running_var, const BatchNormGeometry& g, T eps,
+                                  bool relu);
+
+}  // namespace tl

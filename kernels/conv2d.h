@@ -1,0 +1,39 @@
+// 2-D convolution, NHWC activations, OHWI weights (cuDNN's KRSC filter
+// layout), symmetric zero padding, optional bias (Keras convs all have one).
+//
+//   y[n, oy, ox, o] = bias[o] + sum_{ky, kx, c} x[n, oy*s - p + ky, ox*s - p + kx, c]
+//                                               * w[o, ky, kx, c]
+//
+// CPU reference: im2col + GEMM. In NHWC a 1x1 stride-1 conv needs no im2col
+// at all: the input already is the (N*H*W, C) matrix.
+#pragma once
+
+#include <cstdint>
+
+namespace tl {
+
+struct Conv2dGeometry {
+  int64_t batch = 0, in_h = 0, in_w = 0, in_c = 0;  // x: (N, H, W, C)
+  int64_t out_c = 0, kernel_h = 0, kernel_w = 0;    // w: (O, KH, KW, C)
+  int64_t stride = 1;
+  int64_t pad = 0;  // zero rows/columns added on every side
+  int64_t out_h() const { return (in_h + 2 * pad - kernel_h) / stride + 1; }
+  int64_t out_w() const { return (in_w + 2 * pad - kernel_w) / stride + 1; }
+  int64_t patch_size() const { return kernel_h * kernel_w * in_c; }  // GEMM K
+  double flops() const {  // forward multiply-adds x 2
+    return 2.0 * batch * out_h() * out_w() * out_c * patch_size();
+  }
+};
+
+// y: (N, OH, OW, O); x: (N, H, W, C); w: (O, KH, KW, C); bias: (O) or null.
+template <typename T>
+void conv2d_forward_cpu(T* y, const T* x, const T* w, const T* bias, const Conv2dGeometry& g);
+
+// Gradients for the given dy: (N, OH, OW, O). Each of dx (N,H,W,C),
+// dw (O,KH,KW,C), dbias (O) may be null and is then not computed (frozen
+// weights, or the first layer's input). Outputs are overwritten.
+template <typename T>
+void conv2d_backward_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const T* w,
+                         const Conv2dGeometry& g);
+
+}  // namespace tl

@@ -1,0 +1,21 @@
+// Inverted dropout: y = x * keep / (1 - rate), keep = (u >= rate) with
+// u = philox_uniform_at(seed, stream, i) (engine/philox.h). The mask is never
+// stored: the backward draws it again from the same (seed, stream), and the
+// CUDA kernel draws the very same bits.
+#pragma once
+
+#include <cstdint>
+
+namespace tl {
+
+// True when element i is kept.
+bool dropout_keep(uint64_t seed, uint64_t stream, uint64_t i, float rate);
+
+template <typename T>
+void dropout_forward_cpu(T* y, const T* x, int64_t n, float rate, uint64_t seed, uint64_t stream);
+// dx = dy * keep / (1 - rate)
+template <typename T>
+void dropout_backward_cpu(T* dx, const T* dy, int64_t n, float rate, uint64_t seed,
+                          uint64_t stream);
+
+}  // namespace tl

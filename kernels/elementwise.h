@@ -1,0 +1,35 @@
+// Elementwise ops: ReLU, the residual add, and the residual add fused with
+// the ReLU that follows it at the end of every bottleneck block.
+#pragma once
+
+#include <cstdint>
+
+namespace tl {
+
+// y = max(x, 0)
+template <typename T>
+void relu_forward_cpu(T* y, const T* x, int64_t n);
+// dx = dy where y > 0, else 0 (the subgradient at 0 is 0, as PyTorch).
+template <typename T>
+void relu_backward_cpu(T* dx, const T* dy, const T* y, int64_t n);
+
+// y = a + b
+template <typename T>
+void add_forward_cpu(T* y, const T* a, const T* b, int64_t n);
+// y = max(a + b, 0); its backward is relu_backward_cpu, whose result is the
+// gradient of both a and b.
+template <typename T>
+void add_relu_forward_cpu(T* y, const T* a, const T* b, int64_t n);
+
+}  // namespace tl
+
+#ifdef TL_WITH_CUDA
+namespace tl {
+class Context;
+// CUDA launchers (kernels/elementwise.cu), float32, on the Context's stream.
+void relu_forward_cuda(Context& ctx, float* y, const float* x, int64_t n);
+void relu_backward_cuda(Context& ctx, float* dx, const float* dy, const float* y, int64_t n);
+void add_forward_cuda(Context& ctx, float* y, const float* a, const float* b, int64_t n);
+void add_relu_forward_cuda(Context& ctx, float* y, const float* a, const float* b, int64_t n);
+}  // namespace tl
+#endif

@@ -1,0 +1,29 @@
+// Optimiser updates, one parameter tensor of n elements per call, with
+// PyTorch's exact update rules (so torch.optim is the outside judge):
+//  SGD:   g += wd * p;  v = momentum * v + g;  g = nesterov ? g + momentum * v : v;
+//         p -= lr * g
+//  Adam:  g += wd * p (L2, Adam) or p *= 1 - lr * wd (decoupled, AdamW);
+//         m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+//         p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+#pragma once
+
+#include <cstdint>
+
+namespace tl {
+
+struct SgdHyper {
+  float lr = 0.01f, momentum = 0.9f, weight_decay = 0.0f;
+  bool nesterov = false;
+};
+struct AdamHyper {
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f, weight_decay = 0.0f;
+  bool decoupled = false;  // AdamW
+};
+
+// velocity: (n), zero before the first step.
+void sgd_update_cpu(float* param, float* velocity, const float* grad, int64_t n, const SgdHyper& h);
+// m, v: (n), zero before the first step; step counts from 1.
+void adam_update_cpu(float* param, float* m, float* v, const float* grad, int64_t n,
+                     const AdamHyper& h, int64_t step);
+
+}  // namespace tl

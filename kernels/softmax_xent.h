@@ -1,0 +1,21 @@
+// Softmax cross-entropy, fused: loss = mean_n [ logsumexp(z_n) - z_n[label_n] ].
+// Stable for logits of any size: the max is subtracted before exp, so logits
+// of +-1e4 give finite losses and gradients.
+#pragma once
+
+#include <cstdint>
+
+namespace tl {
+
+// logits: (N, C); labels: (N) in [0, C). Writes the softmax to probs (N, C)
+// (kept for the backward) and returns the mean loss. A label outside [0, C)
+// is a tl::Error naming the sample.
+template <typename T>
+T softmax_xent_forward_cpu(T* probs, const T* logits, const int32_t* labels, int64_t batch,
+                           int64_t classes);
+// dlogits = dloss * (probs - onehot(labels)) / N.
+template <typename T>
+void softmax_xent_backward_cpu(T* dlogits, const T* probs, const int32_t* labels, T dloss,
+                               int64_t batch, int64_t classes);
+
+}  // namespace tl
