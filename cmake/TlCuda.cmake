@@ -21,8 +21,13 @@ if(NOT CMAKE_CUDA_COMPILER)
   return()
 endif()
 enable_language(CUDA)
+# CMake 3.25 does not know nvcc 13's C++20 flag; teach it, so that the .cu
+# files compile as C++20 like the headers they share with the engine.
+set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
 set(CMAKE_CUDA_STANDARD 20)
 set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+string(APPEND CMAKE_CUDA_FLAGS " --expt-relaxed-constexpr")
 find_package(CUDAToolkit REQUIRED)
 
 # Python's site-packages, for the cuDNN / cuBLAS pip wheels.

@@ -24,24 +24,45 @@ void attach_node(Tensor& output, std::string name, std::vector<Tensor> inputs, B
   output.impl()->requires_grad = true;
 }
 
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> orphans;
+  auto adopt_orphans = [&orphans](std::vector<Tensor>& inputs) {
+    for (Tensor& t : inputs) {
+      // Only a parent that nobody else holds would be destroyed with us.
+      if (t.impl() && t.impl_ptr().use_count() == 1 && t.impl()->grad_fn)
+        orphans.push_back(std::move(t.impl()->grad_fn));
+    }
+    inputs.clear();
+  };
+  adopt_orphans(inputs);
+  while (!orphans.empty()) {
+    std::shared_ptr<Node> node = std::move(orphans.back());
+    orphans.pop_back();
+    if (node.use_count() == 1) adopt_orphans(node->inputs);
+  }
+}
+
 namespace {
 
 // Post-order of the graph above `root` (children before parents), computed
 // without recursion.
-std::vector<TensorImpl*> topological_order(TensorImpl* root) {
-  std::vector<TensorImpl*> order;
+std::vector<std::shared_ptr<TensorImpl>> topological_order(const std::shared_ptr<TensorImpl>& root) {
+  // Strong references: running a node frees its inputs, and the tensors
+  // still to be visited must survive that.
+  std::vector<std::shared_ptr<TensorImpl>> order;
   std::unordered_set<TensorImpl*> visited;
   // Each stack entry is a tensor and the index of the next input to visit.
-  std::vector<std::pair<TensorImpl*, size_t>> stack{{root, 0}};
-  visited.insert(root);
+  std::vector<std::pair<std::shared_ptr<TensorImpl>, size_t>> stack{{root, 0}};
+  visited.insert(root.get());
   while (!stack.empty()) {
-    auto& [impl, next] = stack.back();
-    Node* node = impl->grad_fn.get();
+    Node* node = stack.back().first->grad_fn.get();
+    size_t& next = stack.back().second;
     if (node && next < node->inputs.size()) {
-      TensorImpl* child = node->inputs[next++].impl();
-      if (child && child->requires_grad && visited.insert(child).second) stack.push_back({child, 0});
+      const std::shared_ptr<TensorImpl>& child = node->inputs[next++].impl_ptr();
+      if (child && child->requires_grad && visited.insert(child.get()).second)
+        stack.push_back({child, 0});  // invalidates `next`; it is not used again
     } else {
-      order.push_back(impl);
+      order.push_back(std::move(stack.back().first));
       stack.pop_back();
     }
   }
@@ -78,15 +99,19 @@ void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
   };
   accumulate(root.impl(), seed);
 
-  const std::vector<TensorImpl*> order = topological_order(root.impl());
+  const std::vector<std::shared_ptr<TensorImpl>> order = topological_order(root.impl_ptr());
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    TensorImpl* impl = *it;
+    TensorImpl* impl = it->get();
     if (!impl->grad_fn) continue;
     Node& node = *impl->grad_fn;
     TL_CHECK(node.backward, "backward through '", node.name,
              "' a second time: its graph was freed by the first backward()");
     auto found = pending.find(impl);
-    if (found == pending.end()) continue;  // no gradient reached this tensor
+    if (found == pending.end()) {  // no gradient reached this tensor: nothing flows on
+      node.backward = nullptr;
+      node.inputs.clear();
+      continue;
+    }
     Tensor grad_output = std::move(found->second);
     pending.erase(found);
     std::vector<Tensor> grads = node.backward(grad_output);

@@ -28,6 +28,9 @@ struct Node {
   std::string name;            // the op, for error messages ("conv2d")
   std::vector<Tensor> inputs;  // parents in the graph
   BackwardFn backward;
+  // Frees the graph above this node iteratively: the default recursive
+  // chain of destructors would overflow the stack on a deep graph.
+  ~Node();
 };
 
 // True when grad mode is on and one of the inputs requires a gradient: only

@@ -1,0 +1,121 @@
+#include "engine/cuda/cuda_state.h"
+
+#include <cstdlib>
+#include <sstream>
+
+#include "engine/cuda/caching_allocator.h"
+#include "engine/cuda/check.h"
+#include "engine/device_copy.h"
+
+namespace tl::cuda {
+
+// A trivial kernel whose presence in the binary tells us whether this GPU's
+// architecture was compiled for (cudaFuncGetAttributes fails otherwise).
+void probe_kernel_attributes(cudaFuncAttributes* attributes);  // device_probe.cu
+
+int device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+std::string no_device_reason() {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    return cudaGetErrorString(err);
+  }
+  return count == 0 ? "no CUDA device found" : "";
+}
+
+std::unique_ptr<CudaState> CudaState::create() {
+  if (device_count() == 0)
+    fail("--device cuda: no usable GPU (", no_device_reason(),
+         "). Use --device cpu, or run on a machine with an NVIDIA GPU and driver.");
+  auto state = std::make_unique<CudaState>();
+  TL_CUDA_CHECK(cudaSetDevice(state->device));
+  TL_CUDA_CHECK(cudaGetDeviceProperties(&state->properties, state->device));
+  cudaFuncAttributes attributes{};
+  try {
+    probe_kernel_attributes(&attributes);
+  } catch (const Error&) {
+    fail("this tl binary has no kernels for ", state->properties.name, " (sm_",
+         state->properties.major, state->properties.minor, "): rebuild with -DTL_CUDA_ARCHS=",
+         state->properties.major, state->properties.minor);
+  }
+  // A blocking stream: plain cudaMemcpy (legacy default stream) orders itself
+  // after the work queued here, so host<->device copies need no extra sync.
+  TL_CUDA_CHECK(cudaStreamCreate(&state->stream));
+  TL_CUBLAS_CHECK(cublasCreate(&state->cublas));
+  TL_CUBLAS_CHECK(cublasSetStream(state->cublas, state->stream));
+  // FP32 by default: TF32 tensor-core math only when the user asks for it.
+  TL_CUBLAS_CHECK(cublasSetMathMode(state->cublas, CUBLAS_PEDANTIC_MATH));
+  TL_CUDNN_CHECK(cudnnCreate(&state->cudnn));
+  TL_CUDNN_CHECK(cudnnSetStream(state->cudnn, state->stream));
+  state->caching_allocator = std::make_shared<CachingAllocator>();
+  state->allocator = state->caching_allocator;
+  const char* sync = std::getenv("TL_SYNC_CHECK");
+  state->sync_check = sync && std::string(sync) == "1";
+  return state;
+}
+
+CudaState::~CudaState() {
+  // Destructors must not throw: errors here are ignored on purpose.
+  if (stream) cudaStreamSynchronize(stream);
+  if (workspace_) cudaFree(workspace_);
+  if (cudnn) cudnnDestroy(cudnn);
+  if (cublas) cublasDestroy(cublas);
+  if (stream) cudaStreamDestroy(stream);
+}
+
+void CudaState::synchronize() const { TL_CUDA_CHECK(cudaStreamSynchronize(stream)); }
+
+void* CudaState::workspace(size_t bytes) {
+  if (bytes <= workspace_bytes_) return workspace_;
+  if (workspace_) {
+    TL_CUDA_CHECK(cudaStreamSynchronize(stream));
+    TL_CUDA_CHECK(cudaFree(workspace_));
+    workspace_ = nullptr;
+    workspace_bytes_ = 0;
+  }
+  TL_CUDA_CHECK(cudaMalloc(&workspace_, bytes));
+  workspace_bytes_ = bytes;
+  return workspace_;
+}
+
+std::string CudaState::describe() const {
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  int cublas_version = 0;
+  cublasGetVersion(cublas, &cublas_version);
+  size_t free_bytes = 0, total_bytes = 0;
+  cudaMemGetInfo(&free_bytes, &total_bytes);
+  std::ostringstream os;
+  os << properties.name << " (sm_" << properties.major << properties.minor << ", "
+     << properties.multiProcessorCount << " SMs, " << (total_bytes >> 20) << " MiB, "
+     << (free_bytes >> 20) << " MiB free); driver " << driver / 1000 << "." << (driver % 1000) / 10
+     << ", runtime " << runtime / 1000 << "." << (runtime % 1000) / 10 << ", cuDNN "
+     << cudnnGetVersion() << ", cuBLAS " << cublas_version;
+  return os.str();
+}
+
+}  // namespace tl::cuda
+
+namespace tl {
+
+void copy_host_to_device(void* dst, const void* src, size_t bytes) {
+  TL_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+}
+void copy_device_to_host(void* dst, const void* src, size_t bytes) {
+  TL_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+void copy_device_to_device(void* dst, const void* src, size_t bytes) {
+  TL_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+}
+
+}  // namespace tl

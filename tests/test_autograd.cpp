@@ -1,0 +1,167 @@
+// The autograd core: gradient accumulation along several paths (the
+// diamond), no_grad, frozen parameters, and the freed-graph error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "tests/support/compare.h"
+
+#ifdef TL_WITH_CUDA
+#include "engine/cuda/cuda_state.h"
+#endif
+
+namespace tl::test {
+namespace {
+
+constexpr Tolerance kExact{0.0, 0.0};  // sums of a few small floats: exact
+
+Tensor leaf(const std::vector<float>& values) {
+  Tensor t = Tensor::from_vector({static_cast<int64_t>(values.size())}, values);
+  t.set_requires_grad(true);
+  return t;
+}
+
+// x is used twice: y = relu(x) + x. dy/dx = (x > 0) + 1: both paths must add.
+TEST(Autograd, DiamondAccumulatesBothPaths) {
+  Context ctx;
+  Tensor x = leaf({-2.0f, -0.5f, 0.5f, 3.0f});
+  Tensor y = ops::add(ctx, ops::relu(ctx, x), x);
+  backward(ctx, y, Tensor::full({4}, 1.0f));
+  EXPECT_TRUE(all_close(x.grad(), Tensor::from_vector({4}, {1, 1, 2, 2}), kExact, "dx"));
+}
+
+// A deeper diamond: a = x + x; b = a + x; gradient 3 everywhere.
+TEST(Autograd, SameTensorTwiceInOneOp) {
+  Context ctx;
+  Tensor x = leaf({1.0f, 2.0f});
+  Tensor b = ops::add(ctx, ops::add(ctx, x, x), x);
+  backward(ctx, b, Tensor::full({2}, 1.0f));
+  EXPECT_TRUE(all_close(x.grad(), Tensor::full({2}, 3.0f), kExact, "dx"));
+}
+
+TEST(Autograd, GradientsAccumulateAcrossBackwardCalls) {
+  Context ctx;
+  Tensor x = leaf({1.0f, -1.0f});
+  backward(ctx, ops::relu(ctx, x), Tensor::full({2}, 1.0f));
+  backward(ctx, ops::relu(ctx, x), Tensor::full({2}, 1.0f));
+  EXPECT_TRUE(all_close(x.grad(), Tensor::from_vector({2}, {2, 0}), kExact, "dx"));
+  x.zero_grad();
+  EXPECT_FALSE(x.grad().defined());
+}
+
+TEST(Autograd, NoGradRecordsNothing) {
+  Context ctx;
+  Tensor x = leaf({1.0f, 2.0f});
+  {
+    NoGradGuard guard(ctx);
+    Tensor y = ops::relu(ctx, x);
+    EXPECT_FALSE(y.requires_grad());
+    EXPECT_EQ(y.grad_fn(), nullptr);
+  }
+  EXPECT_TRUE(ctx.grad_enabled());  // the guard restores the mode
+  EXPECT_NE(ops::relu(ctx, x).grad_fn(), nullptr);
+}
+
+TEST(Autograd, FrozenParameterGetsNoGradient) {
+  Context ctx;
+  Tensor trained = leaf({1.0f, -1.0f});
+  Tensor frozen = leaf({5.0f, 5.0f});
+  frozen.set_requires_grad(false);
+  Tensor y = ops::add_relu(ctx, trained, frozen);
+  backward(ctx, y, Tensor::full({2}, 1.0f));
+  EXPECT_TRUE(trained.grad().defined());
+  EXPECT_FALSE(frozen.grad().defined());
+}
+
+TEST(Autograd, AllFrozenMeansNoGraph) {
+  Context ctx;
+  Tensor a = Tensor::full({3}, 1.0f), b = Tensor::full({3}, 2.0f);
+  Tensor y = ops::add(ctx, a, b);
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_THROW(backward(ctx, y, Tensor::full({3}, 1.0f)), Error);
+}
+
+TEST(Autograd, SecondBackwardThroughFreedGraphIsAnError) {
+  Context ctx;
+  Tensor x = leaf({1.0f});
+  Tensor y = ops::relu(ctx, ops::relu(ctx, x));
+  backward(ctx, y);
+  try {
+    backward(ctx, y);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("second time"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Autograd, ScalarRootSeedsOne) {
+  Context ctx;
+  Tensor x = leaf({4.0f});
+  backward(ctx, ops::relu(ctx, x));
+  EXPECT_TRUE(all_close(x.grad(), Tensor::full({1}, 1.0f), kExact, "dx"));
+  Tensor v = leaf({1.0f, 2.0f});
+  EXPECT_THROW(backward(ctx, ops::relu(ctx, v)), Error);  // not a scalar, no gradient given
+}
+
+TEST(Autograd, ReshapeRoutesGradientBack) {
+  Context ctx;
+  Tensor x = Tensor::from_vector({2, 3}, {1, -2, 3, -4, 5, -6});
+  x.set_requires_grad(true);
+  Tensor y = ops::relu(ctx, ops::reshape(ctx, x, {6}));
+  backward(ctx, y, Tensor::full({6}, 1.0f));
+  ASSERT_EQ(x.grad().shape(), (Shape{2, 3}));
+  EXPECT_TRUE(all_close(x.grad(), Tensor::from_vector({2, 3}, {1, 0, 1, 0, 1, 0}), kExact, "dx"));
+}
+
+TEST(Autograd, LongChainDoesNotOverflowTheStack) {
+  // The topological sort is iterative: 20,000 nodes deep is fine.
+  Context ctx;
+  Tensor x = leaf({1.0f});
+  Tensor y = x;
+  for (int i = 0; i < 20000; ++i) y = ops::relu(ctx, y);
+  backward(ctx, y);
+  EXPECT_TRUE(all_close(x.grad(), Tensor::full({1}, 1.0f), kExact, "dx"));
+}
+
+TEST(Autograd, DeepGraphIsFreedWithoutRecursion) {
+  // Dropping a 200,000-node graph that never ran backward must not recurse.
+  Context ctx;
+  Tensor x = leaf({1.0f});
+  Tensor y = x;
+  for (int i = 0; i < 200000; ++i) y = ops::relu(ctx, y);
+  y = Tensor();
+  SUCCEED();
+}
+
+TEST(Tensor, ViewSharesStorageAndChecksSize) {
+  Tensor t = Tensor::from_vector({2, 2}, {1, 2, 3, 4});
+  Tensor v = t.view({4});
+  v.data<float>()[0] = 9;
+  EXPECT_EQ(t.data<float>()[0], 9);
+  EXPECT_THROW(t.view({3}), Error);
+  EXPECT_THROW(t.data<int32_t>(), Error);
+}
+
+TEST(Context, PoisonFillsNaN) {
+  Context ctx;
+  ctx.set_poison_allocations(true);
+  Tensor t = ctx.empty({4});
+  for (float v : t.to_vector()) EXPECT_TRUE(std::isnan(v));
+}
+
+TEST(Context, CudaWithoutBackendOrGpuIsAClearError) {
+#ifdef TL_WITH_CUDA
+  if (cuda::device_count() > 0) GTEST_SKIP() << "a GPU is present: nothing to refuse";
+#endif
+  try {
+    Context ctx(Device::CUDA);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--device cpu"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace tl::test
