@@ -1,0 +1,56 @@
+// The whole model of the recipe: ResNet50 backbone + reference head, with
+// the freezing policies transfer learning needs.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+#include "layers/head.h"
+#include "layers/resnet50.h"
+
+namespace tl {
+
+struct ClassifierConfig {
+  int64_t input_size = 224;  // square input resolution
+  int64_t classes = 10;
+  HeadPool pool = HeadPool::kFlatten;
+  float dropout = 0.5f;
+  uint64_t seed = 0;  // initialisation
+};
+
+// Which part of the backbone is frozen: nothing, all of it, or the stem and
+// the stages up to and including conv<stage> (stage 1 = the stem).
+struct FreezeSpec {
+  enum Kind { kNone, kBackbone, kUpToStage } kind = kNone;
+  int stage = 0;
+  // BNs of a frozen part run in inference mode (running statistics, never
+  // updated), as Keras does for trainable=False; false keeps batch statistics.
+  bool frozen_bn_inference = true;
+  // Parses "none", "backbone", "up-to:<stage>" (stage 1..5 or conv1..conv5).
+  static FreezeSpec parse(const std::string& text);
+  std::string str() const;
+};
+
+class Classifier : public Module {
+ public:
+  explicit Classifier(const ClassifierConfig& config);
+  const char* kind() const override { return "Classifier"; }
+  Tensor forward(Context& ctx, const Tensor& x) override;  // logits (N, classes)
+  Shape output_shape(const Shape& input) const override;
+
+  ResNet50& backbone() { return *backbone_; }
+  ReferenceHead& head() { return *head_; }
+  const ClassifierConfig& config() const { return config_; }
+
+  void apply_freeze(const FreezeSpec& spec);
+
+ private:
+  ClassifierConfig config_;
+  ResNet50* backbone_;
+  ReferenceHead* head_;
+};
+
+// Prints a Keras-style summary: layer, kind, output shape, parameters, BN mode.
+void print_summary(std::ostream& os, const Module& model, const Shape& input);
+
+}  // namespace tl

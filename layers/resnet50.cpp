@@ -1,0 +1,77 @@
+#include "layers/resnet50.h"
+
+#include <string>
+
+namespace tl {
+namespace {
+
+std::string block_prefix(int stage, int block) {
+  return "conv" + std::to_string(stage) + "_block" + std::to_string(block) + "_";
+}
+
+}  // namespace
+
+Bottleneck::Bottleneck(int stage, int block, int64_t in_channels, int64_t filters, int64_t stride,
+                       bool projection_shortcut, uint64_t seed)
+    : Module(block_prefix(stage, block) + "block") {
+  const std::string p = block_prefix(stage, block);
+  const float eps = ResNet50::kBatchNormEps;
+  // Creation order = Keras's model order (the shortcut comes first there).
+  if (projection_shortcut) {
+    shortcut_conv_ = add_child(std::make_unique<Conv2d>(p + "0_conv", in_channels, 4 * filters, 1, stride, 0, seed));
+    shortcut_bn_ = add_child(std::make_unique<BatchNorm>(p + "0_bn", 4 * filters, eps));
+  }
+  conv1_ = add_child(std::make_unique<Conv2d>(p + "1_conv", in_channels, filters, 1, stride, 0, seed));
+  bn1_ = add_child(std::make_unique<BatchNorm>(p + "1_bn", filters, eps));
+  conv2_ = add_child(std::make_unique<Conv2d>(p + "2_conv", filters, filters, 3, 1, 1, seed));
+  bn2_ = add_child(std::make_unique<BatchNorm>(p + "2_bn", filters, eps));
+  conv3_ = add_child(std::make_unique<Conv2d>(p + "3_conv", filters, 4 * filters, 1, 1, 0, seed));
+  bn3_ = add_child(std::make_unique<BatchNorm>(p + "3_bn", 4 * filters, eps));
+}
+
+Tensor Bottleneck::forward(Context& ctx, const Tensor& x) {
+  Tensor shortcut = shortcut_conv_ ? shortcut_bn_->forward(ctx, shortcut_conv_->forward(ctx, x)) : x;
+  Tensor h = bn1_->forward(ctx, conv1_->forward(ctx, x), /*relu=*/true);
+  h = bn2_->forward(ctx, conv2_->forward(ctx, h), /*relu=*/true);
+  h = bn3_->forward(ctx, conv3_->forward(ctx, h));
+  return ops::add_relu(ctx, shortcut, h);  // Keras: _add then _out (ReLU), fused
+}
+
+Shape Bottleneck::output_shape(const Shape& input) const {
+  return conv3_->output_shape(conv2_->output_shape(conv1_->output_shape(input)));
+}
+
+ResNet50::ResNet50(uint64_t seed) : Module("resnet50") {
+  stem_conv_ = add_child(std::make_unique<Conv2d>("conv1_conv", 3, 64, 7, 2, 3, seed));
+  stem_bn_ = add_child(std::make_unique<BatchNorm>("conv1_bn", 64, kBatchNormEps));
+  pool_ = add_child(std::make_unique<MaxPool>("pool1_pool", 3, 2, 1));
+  struct Stage {
+    int blocks;
+    int64_t filters, stride;
+  };
+  const Stage stages[] = {{3, 64, 1}, {4, 128, 2}, {6, 256, 2}, {3, 512, 2}};
+  int64_t channels = 64;
+  for (int s = 0; s < 4; ++s) {
+    for (int b = 1; b <= stages[s].blocks; ++b) {
+      const bool first = b == 1;
+      blocks_.push_back(add_child(std::make_unique<Bottleneck>(
+          s + 2, b, channels, stages[s].filters, first ? stages[s].stride : 1, first, seed)));
+      channels = 4 * stages[s].filters;
+    }
+  }
+}
+
+Tensor ResNet50::forward(Context& ctx, const Tensor& x) {
+  Tensor h = stem_bn_->forward(ctx, stem_conv_->forward(ctx, x), /*relu=*/true);
+  h = pool_->forward(ctx, h);
+  for (Bottleneck* block : blocks_) h = block->forward(ctx, h);
+  return h;
+}
+
+Shape ResNet50::output_shape(const Shape& input) const {
+  Shape s = pool_->output_shape(stem_conv_->output_shape(input));
+  for (const Bottleneck* block : blocks_) s = block->output_shape(s);
+  return s;
+}
+
+}  // namespace tl
