@@ -5,25 +5,25 @@ namespace tl {
 
 template <typename T>
 void relu_forward_cpu(T* y, const T* x, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
 }
 
 template <typename T>
 void relu_backward_cpu(T* dx, const T* dy, const T* y, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
 }
 
 template <typename T>
 void add_forward_cpu(T* y, const T* a, const T* b, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
 template <typename T>
 void add_relu_forward_cpu(T* y, const T* a, const T* b, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) {
     const T s = a[i] + b[i];
     y[i] = s > T(0) ? s : T(0);

@@ -72,18 +72,18 @@ void Classifier::apply_freeze(const FreezeSpec& spec) {
 
 void print_summary(std::ostream& os, const Module& model, const Shape& input) {
   const auto rows = model.summary(input);
-  os << std::left << std::setw(28) << "Layer" << std::setw(20) << "Kind" << std::setw(18)
+  os << std::left << std::setw(28) << "Layer" << std::setw(24) << "Kind" << std::setw(18)
      << "Output shape" << std::right << std::setw(12) << "Trainable" << std::setw(10) << "Frozen"
      << std::setw(10) << "Stats" << "  Mode\n";
-  os << std::string(110, '-') << "\n";
+  os << std::string(114, '-') << "\n";
   for (const auto& r : rows) {
-    os << std::left << std::setw(28) << r.layer << std::setw(20) << r.kind << std::setw(18)
+    os << std::left << std::setw(28) << r.layer << std::setw(24) << r.kind << std::setw(18)
        << shape_str(r.output) << std::right << std::setw(12) << r.trainable << std::setw(10)
        << r.frozen << std::setw(10) << r.buffers << "  "
        << (r.kind == std::string("BatchNormalization") || r.kind == std::string("Dropout") ? r.mode : "")
        << "\n";
   }
-  os << std::string(110, '-') << "\n";
+  os << std::string(114, '-') << "\n";
   os << "Trainable parameters: " << model.count_trainable() << "\n"
      << "Frozen parameters:    " << model.count_frozen() << "\n"
      << "BN moving statistics: " << model.count_buffers() << "\n"

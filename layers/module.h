@@ -70,6 +70,11 @@ class Module {
   // Moves every parameter and buffer to the context's device.
   void to(Context& ctx);
 
+  // Appends this module's summary rows for an input of `shape` and advances
+  // `shape` to the output. Leaves describe themselves; containers walk their
+  // children in order (a container with branches overrides this).
+  virtual void append_summary(Shape& shape, std::vector<SummaryRow>& rows) const;
+
  protected:
   void register_parameter(const std::string& weight, Tensor t);
   void register_buffer(const std::string& weight, Tensor t);
@@ -83,8 +88,6 @@ class Module {
     children_.push_back(std::move(child));
     return raw;
   }
-  // Leaf modules describe their own summary row; containers walk children.
-  virtual void append_summary(Shape& shape, std::vector<SummaryRow>& rows) const;
   virtual std::string mode_string() const { return training_ ? "train" : "inference"; }
 
   std::vector<std::unique_ptr<Module>> children_;

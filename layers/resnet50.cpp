@@ -41,6 +41,18 @@ Shape Bottleneck::output_shape(const Shape& input) const {
   return conv3_->output_shape(conv2_->output_shape(conv1_->output_shape(input)));
 }
 
+void Bottleneck::append_summary(Shape& shape, std::vector<SummaryRow>& rows) const {
+  if (shortcut_conv_) {
+    Shape shortcut = shape;
+    shortcut_conv_->append_summary(shortcut, rows);
+    shortcut_bn_->append_summary(shortcut, rows);
+  }
+  for (const Module* m : {static_cast<const Module*>(conv1_), static_cast<const Module*>(bn1_),
+                          static_cast<const Module*>(conv2_), static_cast<const Module*>(bn2_),
+                          static_cast<const Module*>(conv3_), static_cast<const Module*>(bn3_)})
+    m->append_summary(shape, rows);
+}
+
 ResNet50::ResNet50(uint64_t seed) : Module("resnet50") {
   stem_conv_ = add_child(std::make_unique<Conv2d>("conv1_conv", 3, 64, 7, 2, 3, seed));
   stem_bn_ = add_child(std::make_unique<BatchNorm>("conv1_bn", 64, kBatchNormEps));

@@ -21,6 +21,8 @@ class Bottleneck : public Module {
   const char* kind() const override { return "Bottleneck"; }
   Tensor forward(Context& ctx, const Tensor& x) override;
   Shape output_shape(const Shape& input) const override;
+  // Two branches: the shortcut rows see the block's input, not the main path's output.
+  void append_summary(Shape& shape, std::vector<SummaryRow>& rows) const override;
 
  private:
   Conv2d* shortcut_conv_ = nullptr;
