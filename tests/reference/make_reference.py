@@ -4,7 +4,8 @@
 Usage: make_reference.py --out DIR
 
 Every module tests/reference/ref_*.py defines `cases()`, yielding
-(case_name, {tensor_name: numpy array}). Each case becomes DIR/<case>/<name>.npy.
+(case_name, {tensor_name: numpy array}). Each case becomes DIR/<case>/<name>.npy;
+a value that is a function instead writes the file DIR/<case>/<name> itself.
 Layouts follow tl's conventions: activations NHWC, conv weights OHWI, Dense
 weights (in, out); the modules build the computation in PyTorch's own
 layouts and permute at the boundary, so PyTorch's kernels are the judge.
@@ -46,6 +47,9 @@ def main():
             d = out / case
             d.mkdir(parents=True, exist_ok=True)
             for name, array in tensors.items():
+                if callable(array):  # a file the module writes itself (e.g. an .h5)
+                    array(d / name)
+                    continue
                 if isinstance(array, torch.Tensor):
                     array = array.detach().cpu().numpy()
                 array = np.ascontiguousarray(array)

@@ -1,0 +1,98 @@
+// The whole model against PyTorch: ResNet50 + reference head, loaded from the
+// SAME Keras-layout .h5 file the reference script wrote and used, at batch 2,
+// 64x64 (see tests/reference/ref_model.py).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "layers/classifier.h"
+#include "tests/support/compare.h"
+#include "tests/support/npy.h"
+#include "weights/model_weights.h"
+
+namespace tl::test {
+namespace {
+
+const char* kCase = "model_resnet50_head";
+constexpr uint64_t kDropoutSeed = 77;  // SEED in ref_model.py
+
+// float32 through ~50 convolutions against float64: the error grows with
+// depth and with the magnitude of the values, so the bound is relative to the
+// largest reference value: atol = kScaled * max|ref|, plus rtol per element.
+constexpr double kScaled = 2e-4;
+constexpr double kRtol = 1e-3;
+
+Tolerance scaled_tolerance(const Tensor& ref) {
+  double max_abs = 0;
+  for (float v : ref.to_vector()) max_abs = std::max(max_abs, double(std::fabs(v)));
+  return {kScaled * max_abs, kRtol};
+}
+
+std::unique_ptr<Classifier> load_model() {
+  ClassifierConfig config;
+  config.input_size = 64;
+  auto model = std::make_unique<Classifier>(config);
+  const LoadReport report =
+      load_keras_weights(*model, reference_dir() + "/" + kCase + "/weights.h5");
+  EXPECT_EQ(report.unfilled.size(), 0u) << report.summary();
+  EXPECT_EQ(report.values_loaded, model->count_trainable() + model->count_buffers());
+  return model;
+}
+
+Tensor find(Module& model, const std::string& name) {
+  for (auto& nt : model.named_parameters())
+    if (nt.name == name) return nt.tensor;
+  for (auto& nt : model.named_buffers())
+    if (nt.name == name) return nt.tensor;
+  ADD_FAILURE() << "no tensor " << name;
+  return Tensor();
+}
+
+TEST(ModelParity, InferenceLogits) {
+  auto model = load_model();
+  model->eval();
+  Context ctx(Device::CPU, kDropoutSeed);
+  ctx.set_poison_allocations(true);
+  NoGradGuard no_grad(ctx);
+  Tensor logits = model->forward(ctx, load_reference(kCase, "x"));
+  const Tensor expected = load_reference(kCase, "logits_eval");
+  EXPECT_TRUE(all_close(logits, expected, scaled_tolerance(expected), "inference logits"));
+}
+
+TEST(ModelParity, TrainingLogitsLossAndGradients) {
+  auto model = load_model();
+  model->train();
+  Context ctx(Device::CPU, kDropoutSeed);
+  ctx.set_poison_allocations(true);
+  Tensor logits = model->forward(ctx, load_reference(kCase, "x"));
+  const Tensor expected_logits = load_reference(kCase, "logits_train");
+  EXPECT_TRUE(all_close(logits, expected_logits, scaled_tolerance(expected_logits), "training logits"));
+  Tensor loss = ops::softmax_cross_entropy(ctx, logits, load_reference(kCase, "labels"));
+  const Tensor expected_loss = load_reference(kCase, "loss");
+  EXPECT_TRUE(all_close(loss, expected_loss, scaled_tolerance(expected_loss), "loss"));
+  backward(ctx, loss);
+
+  // Keras's moving-statistics update, after one training forward.
+  for (const char* stat : {"moving_mean", "moving_variance"}) {
+    const Tensor expected = load_reference(kCase, std::string("conv1_bn_") + stat);
+    EXPECT_TRUE(all_close(find(*model, std::string("conv1_bn/") + stat), expected,
+                          scaled_tolerance(expected), stat));
+  }
+  for (const char* name : {"conv1_conv/kernel", "conv1_conv/bias", "conv3_block2_2_bn/gamma",
+                           "conv3_block2_2_bn/beta", "conv4_block3_2_conv/kernel",
+                           "batch_normalization/gamma", "dense/kernel", "dense_3/kernel",
+                           "dense_3/bias"}) {
+    std::string ref_name = std::string("grad_") + name;
+    std::replace(ref_name.begin(), ref_name.end(), '/', '_');
+    const Tensor expected = load_reference(kCase, ref_name);
+    const Tensor grad = find(*model, name).grad();
+    ASSERT_TRUE(grad.defined()) << name;
+    EXPECT_TRUE(all_close(grad, expected, scaled_tolerance(expected), std::string("d ") + name));
+  }
+}
+
+}  // namespace
+}  // namespace tl::test
