@@ -1,10 +1,11 @@
 // The whole model against PyTorch: ResNet50 + reference head, loaded from the
-// SAME Keras-layout .h5 file the reference script wrote and used, at batch 2,
+// SAME Keras-layout .h5 file the reference script wrote and used, at batch 4,
 // 64x64 (see tests/reference/ref_model.py).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -21,14 +22,31 @@ constexpr uint64_t kDropoutSeed = 77;  // SEED in ref_model.py
 
 // float32 through ~50 convolutions against float64: the error grows with
 // depth and with the magnitude of the values, so the bound is relative to the
-// largest reference value: atol = kScaled * max|ref|, plus rtol per element.
-constexpr double kScaled = 2e-4;
+// largest reference value: atol = scale * max|ref|, plus rtol per element.
+// Forward values (logits, loss, BN statistics): 2e-4 of the largest value.
+constexpr double kForwardScaled = 2e-4;
+// Gradients: backpropagating through training-mode BNs at batch 4 with random
+// weights is ill-conditioned. Measured: PyTorch's own float32 gradients differ
+// from its float64 ones by up to 0.25% of the largest value (dense, BN gamma,
+// conv1 kernel); we allow 1%. A wrong formula gives errors of order 100%.
+constexpr double kGradientScaled = 1e-2;
 constexpr double kRtol = 1e-3;
+// A conv bias followed by a training-mode BN has an analytic gradient of
+// exactly 0 (BN removes any per-channel shift); float32 leaves ~1e-7 of noise.
+constexpr double kFloor = 1e-5;
 
-Tolerance scaled_tolerance(const Tensor& ref) {
+// Checks and prints the measured differences (quoted in the README).
+void expect_close_and_print(const Tensor& actual, const Tensor& expected, Tolerance tol,
+                            const std::string& what) {
+  const ::testing::AssertionResult r = all_close(actual, expected, tol, what);
+  std::cout << "  " << r.message() << "\n";
+  EXPECT_TRUE(r);
+}
+
+Tolerance scaled_tolerance(const Tensor& ref, double scale = kForwardScaled) {
   double max_abs = 0;
   for (float v : ref.to_vector()) max_abs = std::max(max_abs, double(std::fabs(v)));
-  return {kScaled * max_abs, kRtol};
+  return {std::max(kFloor, scale * max_abs), kRtol};
 }
 
 std::unique_ptr<Classifier> load_model() {
@@ -59,7 +77,7 @@ TEST(ModelParity, InferenceLogits) {
   NoGradGuard no_grad(ctx);
   Tensor logits = model->forward(ctx, load_reference(kCase, "x"));
   const Tensor expected = load_reference(kCase, "logits_eval");
-  EXPECT_TRUE(all_close(logits, expected, scaled_tolerance(expected), "inference logits"));
+  expect_close_and_print(logits, expected, scaled_tolerance(expected), "inference logits");
 }
 
 TEST(ModelParity, TrainingLogitsLossAndGradients) {
@@ -69,17 +87,17 @@ TEST(ModelParity, TrainingLogitsLossAndGradients) {
   ctx.set_poison_allocations(true);
   Tensor logits = model->forward(ctx, load_reference(kCase, "x"));
   const Tensor expected_logits = load_reference(kCase, "logits_train");
-  EXPECT_TRUE(all_close(logits, expected_logits, scaled_tolerance(expected_logits), "training logits"));
+  expect_close_and_print(logits, expected_logits, scaled_tolerance(expected_logits), "training logits");
   Tensor loss = ops::softmax_cross_entropy(ctx, logits, load_reference(kCase, "labels"));
   const Tensor expected_loss = load_reference(kCase, "loss");
-  EXPECT_TRUE(all_close(loss, expected_loss, scaled_tolerance(expected_loss), "loss"));
+  expect_close_and_print(loss, expected_loss, scaled_tolerance(expected_loss), "loss");
   backward(ctx, loss);
 
   // Keras's moving-statistics update, after one training forward.
   for (const char* stat : {"moving_mean", "moving_variance"}) {
     const Tensor expected = load_reference(kCase, std::string("conv1_bn_") + stat);
-    EXPECT_TRUE(all_close(find(*model, std::string("conv1_bn/") + stat), expected,
-                          scaled_tolerance(expected), stat));
+    expect_close_and_print(find(*model, std::string("conv1_bn/") + stat), expected,
+                          scaled_tolerance(expected), stat);
   }
   for (const char* name : {"conv1_conv/kernel", "conv1_conv/bias", "conv3_block2_2_bn/gamma",
                            "conv3_block2_2_bn/beta", "conv4_block3_2_conv/kernel",
@@ -90,7 +108,8 @@ TEST(ModelParity, TrainingLogitsLossAndGradients) {
     const Tensor expected = load_reference(kCase, ref_name);
     const Tensor grad = find(*model, name).grad();
     ASSERT_TRUE(grad.defined()) << name;
-    EXPECT_TRUE(all_close(grad, expected, scaled_tolerance(expected), std::string("d ") + name));
+    expect_close_and_print(grad, expected, scaled_tolerance(expected, kGradientScaled),
+                          std::string("d ") + name);
   }
 }
 
