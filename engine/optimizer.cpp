@@ -1,0 +1,228 @@
+// Sgd and Adam/AdamW over parameter groups (see optimizer.h). The update
+// arithmetic lives in kernels/optim.cpp; this file walks the groups, checks
+// each gradient, allocates state lazily and names it for checkpoints.
+#include "engine/optimizer.h"
+
+#include <cstring>
+#include <map>
+
+#include "engine/device_copy.h"
+#include "engine/ops_common.h"
+
+namespace tl {
+
+namespace {
+
+std::string state_name(size_t g, size_t p, const char* what) {
+  return detail::concat("g", g, ".p", p, ".", what);
+}
+
+// The parameter must be a float32 tensor on ctx's device; its gradient, when
+// defined, must match it. Returns whether there is a gradient to apply.
+bool check_param(const Context& ctx, const Tensor& param, const char* opt, size_t g, size_t p) {
+  if (!param.defined()) fail(opt, ": parameter ", p, " of group ", g, " is undefined");
+  if (param.dtype() != DType::F32)
+    fail(opt, ": parameter ", p, " of group ", g, " must be float32, got ",
+         dtype_name(param.dtype()));
+  const Tensor grad = param.grad();
+  if (!grad.defined()) return false;
+  if (grad.dtype() != DType::F32 || grad.shape() != param.shape())
+    fail(opt, ": the gradient of parameter ", p, " of group ", g, " has shape ",
+         shape_str(grad.shape()), " (", dtype_name(grad.dtype()), "), the parameter ",
+         shape_str(param.shape()), " (float32)");
+  if (param.device() != ctx.device() || grad.device() != ctx.device())
+    fail(opt, ": parameter ", p, " of group ", g, " or its gradient is not on ",
+         device_name(ctx.device()), ", the device of the step's context");
+  return true;
+}
+
+// A new tensor on ctx's device holding a copy of `src` (any device).
+Tensor copy_to(Context& ctx, const Tensor& src) {
+  const Tensor host = ctx.to_host(src);
+  Tensor out = ctx.empty(src.shape(), src.dtype());
+  if (!out.nbytes()) return out;
+  if (ctx.device() == Device::CPU)
+    std::memcpy(out.raw_data(), host.raw_data(), out.nbytes());
+  else
+    copy_host_to_device(out.raw_data(), host.raw_data(), out.nbytes());
+  return out;
+}
+
+// Finds each named entry in `slots` and fills it with a copy of the tensor,
+// checking its shape; unknown names are an error.
+void load_named(Context& ctx, const NamedTensors& state,
+                const std::map<std::string, std::pair<Tensor*, Shape>>& slots, const char* opt) {
+  for (const auto& [name, tensor] : state) {
+    auto it = slots.find(name);
+    if (it == slots.end())
+      fail(opt, ": checkpoint state '", name, "' matches no parameter of this optimiser; was "
+                "it written for another model or another parameter grouping?");
+    if (!tensor.defined() || tensor.shape() != it->second.second)
+      fail(opt, ": checkpoint state '", name, "' has shape ",
+           tensor.defined() ? shape_str(tensor.shape()) : std::string("(undefined)"),
+           ", the parameter has ", shape_str(it->second.second));
+    if (tensor.dtype() != DType::F32)
+      fail(opt, ": checkpoint state '", name, "' must be float32, got ", dtype_name(tensor.dtype()));
+    *it->second.first = copy_to(ctx, tensor);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- SGD ----
+
+Sgd::Sgd(std::vector<SgdGroup> groups) : groups_(std::move(groups)) {
+  for (const SgdGroup& group : groups_) velocity_.emplace_back(group.params.size());
+}
+
+const SgdGroup& Sgd::group(size_t g) const {
+  if (g >= groups_.size()) fail("sgd: no parameter group ", g, " (there are ", groups_.size(), ")");
+  return groups_[g];
+}
+
+void Sgd::set_lr(size_t g, float lr) {
+  group(g);  // range check
+  groups_[g].hyper.lr = lr;
+}
+
+void Sgd::step(Context& ctx) {
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    const SgdHyper& h = groups_[g].hyper;
+    for (size_t p = 0; p < groups_[g].params.size(); ++p) {
+      const Tensor& param = groups_[g].params[p];
+      if (!check_param(ctx, param, "sgd", g, p)) continue;
+      Tensor& velocity = velocity_[g][p];
+      // Plain SGD (momentum 0) needs no velocity at all.
+      if (h.momentum != 0.0f && !velocity.defined()) velocity = ctx.zeros(param.shape());
+      if (ctx.device() == Device::CPU) {
+        sgd_update_cpu(param.data<float>(), ops::detail::ptr_or_null(velocity),
+                       param.grad().data<float>(), param.numel(), h);
+      } else {
+        ops::detail::no_cuda_kernel("sgd");  // the CUDA update is not written yet
+      }
+    }
+  }
+  ++steps_;
+}
+
+void Sgd::zero_grad() {
+  for (const SgdGroup& group : groups_)
+    for (const Tensor& p : group.params)
+      if (p.defined()) p.zero_grad();
+}
+
+NamedTensors Sgd::state() const {
+  NamedTensors out;
+  for (size_t g = 0; g < velocity_.size(); ++g)
+    for (size_t p = 0; p < velocity_[g].size(); ++p)
+      if (velocity_[g][p].defined()) out.emplace_back(state_name(g, p, "velocity"), velocity_[g][p]);
+  return out;
+}
+
+void Sgd::load_state(Context& ctx, const NamedTensors& state, int64_t steps) {
+  std::map<std::string, std::pair<Tensor*, Shape>> slots;
+  for (size_t g = 0; g < groups_.size(); ++g)
+    for (size_t p = 0; p < groups_[g].params.size(); ++p)
+      slots[state_name(g, p, "velocity")] = {&velocity_[g][p], groups_[g].params[p].shape()};
+  load_named(ctx, state, slots, "sgd");
+  steps_ = steps;
+}
+
+// --------------------------------------------------------------- Adam ----
+
+Adam::Adam(std::vector<AdamGroup> groups) : groups_(std::move(groups)) {
+  for (const AdamGroup& group : groups_) state_.emplace_back(group.params.size());
+}
+
+const AdamGroup& Adam::group(size_t g) const {
+  if (g >= groups_.size()) fail("adam: no parameter group ", g, " (there are ", groups_.size(), ")");
+  return groups_[g];
+}
+
+void Adam::set_lr(size_t g, float lr) {
+  group(g);  // range check
+  groups_[g].hyper.lr = lr;
+}
+
+void Adam::step(Context& ctx) {
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    const AdamHyper& h = groups_[g].hyper;
+    for (size_t p = 0; p < groups_[g].params.size(); ++p) {
+      const Tensor& param = groups_[g].params[p];
+      if (!check_param(ctx, param, "adam", g, p)) continue;
+      ParamState& s = state_[g][p];
+      if (!s.m.defined()) {
+        s.m = ctx.zeros(param.shape());
+        s.v = ctx.zeros(param.shape());
+      }
+      ++s.step;  // counts from 1 at the first update, as torch.optim's state['step']
+      if (ctx.device() == Device::CPU) {
+        adam_update_cpu(param.data<float>(), s.m.data<float>(), s.v.data<float>(),
+                        param.grad().data<float>(), param.numel(), h, s.step);
+      } else {
+        ops::detail::no_cuda_kernel("adam");  // the CUDA update is not written yet
+      }
+    }
+  }
+  ++steps_;
+}
+
+void Adam::zero_grad() {
+  for (const AdamGroup& group : groups_)
+    for (const Tensor& p : group.params)
+      if (p.defined()) p.zero_grad();
+}
+
+NamedTensors Adam::state() const {
+  NamedTensors out;
+  for (size_t g = 0; g < state_.size(); ++g) {
+    for (size_t p = 0; p < state_[g].size(); ++p) {
+      const ParamState& s = state_[g][p];
+      if (!s.m.defined()) continue;
+      out.emplace_back(state_name(g, p, "m"), s.m);
+      out.emplace_back(state_name(g, p, "v"), s.v);
+      Tensor step = Tensor::empty({1}, DType::I32);
+      step.data<int32_t>()[0] = static_cast<int32_t>(s.step);
+      out.emplace_back(state_name(g, p, "step"), step);
+    }
+  }
+  return out;
+}
+
+void Adam::load_state(Context& ctx, const NamedTensors& state, int64_t steps) {
+  // The step counts are int32 scalars; take them out before the float state.
+  NamedTensors tensors;
+  std::map<std::string, int64_t*> step_slots;
+  std::map<std::string, std::pair<Tensor*, Shape>> slots;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    for (size_t p = 0; p < groups_[g].params.size(); ++p) {
+      ParamState& s = state_[g][p];
+      slots[state_name(g, p, "m")] = {&s.m, groups_[g].params[p].shape()};
+      slots[state_name(g, p, "v")] = {&s.v, groups_[g].params[p].shape()};
+      step_slots[state_name(g, p, "step")] = &s.step;
+    }
+  }
+  for (const auto& entry : state) {
+    auto it = step_slots.find(entry.first);
+    if (it == step_slots.end()) {
+      tensors.push_back(entry);
+      continue;
+    }
+    const Tensor& t = entry.second;
+    if (!t.defined() || t.dtype() != DType::I32 || t.numel() != 1)
+      fail("adam: checkpoint state '", entry.first, "' must be one int32 step count");
+    *it->second = ctx.to_host(t).data<int32_t>()[0];
+  }
+  load_named(ctx, tensors, slots, "adam");
+  // A parameter restored with m but not v (or without a step) is unusable.
+  for (size_t g = 0; g < state_.size(); ++g)
+    for (size_t p = 0; p < state_[g].size(); ++p) {
+      const ParamState& s = state_[g][p];
+      if (s.m.defined() != s.v.defined() || (s.m.defined() && s.step <= 0))
+        fail("adam: checkpoint state for parameter ", p, " of group ", g,
+             " is incomplete (it needs m, v and step)");
+    }
+  steps_ = steps;
+}
+
+}  // namespace tl
