@@ -1,0 +1,126 @@
+// batchnorm: batch normalisation over the last (channel) axis, optionally
+// fused with the ReLU after it; training (batch statistics, running
+// statistics updated in place) and inference (running statistics).
+#include <cstring>
+
+#include "engine/autograd.h"
+#include "engine/device_copy.h"
+#include "engine/ops.h"
+#include "engine/ops_common.h"
+#include "kernels/batchnorm.h"
+
+namespace tl::ops {
+using namespace detail;
+
+namespace {
+
+constexpr const char* kOp = "batchnorm";
+
+void check_channel_vector(const Tensor& t, const char* arg, int64_t channels) {
+  check_float(t, kOp, arg, 1);
+  if (t.size(0) != channels)
+    fail(kOp, ": ", arg, " has ", t.size(0), " values but x has ", channels,
+         " channels (its last axis)");
+}
+
+// A private copy of a (C) statistics vector, so that a later in-place update
+// of the running statistics cannot change what an inference node's backward
+// differentiates.
+Tensor copy_of(const Context& ctx, const Tensor& t) {
+  Tensor c = ctx.empty(t.shape());
+  if (ctx.device() == Device::CPU)
+    std::memcpy(c.raw_data(), t.raw_data(), t.nbytes());
+  else
+    copy_device_to_device(c.raw_data(), t.raw_data(), t.nbytes());
+  return c;
+}
+
+}  // namespace
+
+Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                 const Tensor& running_mean, const Tensor& running_var,
+                 const BatchNormOptions& options) {
+  check_float(x, kOp, "x", -1);
+  if (x.dim() != 2 && x.dim() != 4)
+    fail(kOp, ": x must be (N, C) or (N, H, W, C), got shape ", shape_str(x.shape()));
+  const int64_t channels = x.size(-1);
+  const BatchNormGeometry geom{x.numel() / (channels > 0 ? channels : 1), channels};
+  if (geom.rows == 0 || channels == 0)
+    fail(kOp, ": x is empty, shape ", shape_str(x.shape()));
+  check_channel_vector(gamma, "gamma", channels);
+  check_channel_vector(beta, "beta", channels);
+  check_channel_vector(running_mean, "running_mean", channels);
+  check_channel_vector(running_var, "running_var", channels);
+  if (!(options.eps > 0.0f)) fail(kOp, ": eps must be positive, got ", options.eps);
+  if (!(options.momentum >= 0.0f && options.momentum <= 1.0f))
+    fail(kOp, ": momentum must be in [0, 1] (Keras convention, 0.99 keeps 99% of the old "
+              "running value), got ", options.momentum);
+  check_device(ctx, kOp, {&x, &gamma, &beta, &running_mean, &running_var});
+
+  const bool relu = options.relu;
+  const float eps = options.eps;
+  Tensor y = ctx.empty(x.shape());
+
+  if (options.training) {
+    Tensor save_mean = ctx.empty({channels});    // (C)
+    Tensor save_invstd = ctx.empty({channels});  // (C)
+    if (ctx.device() == Device::CPU) {
+      batchnorm_forward_train_cpu(y.data<float>(), save_mean.data<float>(),
+                                  save_invstd.data<float>(), running_mean.data<float>(),
+                                  running_var.data<float>(), x.data<float>(), gamma.data<float>(),
+                                  beta.data<float>(), geom, eps, options.momentum, relu);
+    } else {
+      no_cuda_kernel(kOp);  // no CUDA launcher for batch norm yet
+    }
+    if (any_requires_grad(ctx, {&x, &gamma, &beta})) {
+      attach_node(y, kOp, {x, gamma, beta},
+                  [&ctx, x, gamma, beta, save_mean, save_invstd, geom, relu](const Tensor& dy) {
+                    Tensor dx = maybe_empty(ctx, x.requires_grad(), x);
+                    Tensor dgamma = maybe_empty(ctx, gamma.requires_grad(), gamma);
+                    Tensor dbeta = maybe_empty(ctx, beta.requires_grad(), beta);
+                    if (ctx.device() == Device::CPU) {
+                      batchnorm_backward_train_cpu(
+                          ptr_or_null(dx), ptr_or_null(dgamma), ptr_or_null(dbeta),
+                          dy.data<float>(), x.data<float>(), gamma.data<float>(),
+                          beta.data<float>(), save_mean.data<float>(),
+                          save_invstd.data<float>(), geom, relu);
+                    } else {
+                      no_cuda_kernel(kOp);
+                    }
+                    return std::vector<Tensor>{dx, dgamma, dbeta};
+                  });
+    }
+    return y;
+  }
+
+  // Inference: the running statistics are read, never written.
+  if (ctx.device() == Device::CPU) {
+    batchnorm_forward_infer_cpu(y.data<float>(), x.data<float>(), gamma.data<float>(),
+                                beta.data<float>(), running_mean.data<float>(),
+                                running_var.data<float>(), geom, eps, relu);
+  } else {
+    no_cuda_kernel(kOp);
+  }
+  if (any_requires_grad(ctx, {&x, &gamma, &beta})) {
+    Tensor mean = copy_of(ctx, running_mean), var = copy_of(ctx, running_var);
+    attach_node(y, kOp, {x, gamma, beta},
+                [&ctx, x, gamma, beta, mean, var, geom, eps, relu](const Tensor& dy) {
+                  Tensor dx = maybe_empty(ctx, x.requires_grad(), x);
+                  Tensor dgamma = maybe_empty(ctx, gamma.requires_grad(), gamma);
+                  Tensor dbeta = maybe_empty(ctx, beta.requires_grad(), beta);
+                  if (ctx.device() == Device::CPU) {
+                    batchnorm_backward_infer_cpu(
+                        ptr_or_null(dx), ptr_or_null(dgamma), ptr_or_null(dbeta),
+                        dy.data<float>(), x.data<float>(), gamma.data<float>(),
+                        beta.data<float>(), mean.data<float>(), var.data<float>(), geom, eps,
+                        relu);
+                  } else {
+                    no_cuda_kernel(kOp);
+                  }
+                  return std::vector<Tensor>{dx, dgamma, dbeta};
+                });
+  }
+  return y;
+}
+
+}  // namespace tl::ops

@@ -1,0 +1,319 @@
+// batchnorm (training and inference, with and without the fused ReLU):
+// gradient checks of the double kernels, PyTorch parity of ops::batchnorm
+// (y, dx, dgamma, dbeta and the Keras running-statistics update), and the
+// running statistics' contract (inference never writes them).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "kernels/batchnorm.h"
+#include "tests/support/compare.h"
+#include "tests/support/gradcheck.h"
+#include "tests/support/npy.h"
+
+namespace tl::test {
+namespace {
+
+// float32 normalisation vs float64 PyTorch: outputs up to ~5, measured max
+// error 4.8e-7 (one float ulp); the bound leaves ~5x room across platforms.
+constexpr Tolerance kBnForwardTol{2e-6, 2e-6};
+// Gradients: dx subtracts two per-channel means from dy (cancellation) and
+// dgamma sums up to 40 float products (|dgamma| ~ 6); measured max 1.4e-6.
+constexpr Tolerance kBnGradTol{5e-6, 5e-6};
+// Running statistics: one float32 rounding of m * old + (1 - m) * batch
+// (measured 1.2e-7); an unbiased variance would be off by ~3e-4.
+constexpr Tolerance kRunningTol{1e-6, 1e-6};
+// Hand-computed float32 results of size ~1-4: a few ulps.
+constexpr double kHandTol = 1e-6;
+
+// ---- gradient checks (double kernels) ------------------------------------
+
+constexpr BatchNormGeometry kGeom{12, 3};  // e.g. (N=2, H=3, W=2, C=3)
+constexpr double kEps = 1e-3;
+
+// Inputs away from the ReLU kink most of the time; gamma away from 0.
+Buffers bn_inputs(uint64_t seed) {
+  const auto n = static_cast<size_t>(kGeom.rows * kGeom.channels);
+  const auto c = static_cast<size_t>(kGeom.channels);
+  return {random_doubles(n, seed, -2.0, 2.0), random_doubles(c, seed + 1, 0.5, 1.5),
+          random_doubles(c, seed + 2, -0.5, 0.5)};
+}
+
+void gradcheck_bn_train(bool relu) {
+  const auto n = static_cast<size_t>(kGeom.rows * kGeom.channels);
+  const auto c = static_cast<size_t>(kGeom.channels);
+  ForwardFn f = [&](const Buffers& in) {
+    std::vector<double> y(n), mean(c), invstd(c);
+    batchnorm_forward_train_cpu<double>(y.data(), mean.data(), invstd.data(), nullptr, nullptr,
+                                        in[0].data(), in[1].data(), in[2].data(), kGeom, kEps,
+                                        0.99, relu);
+    return y;
+  };
+  BackwardFn b = [&](const Buffers& in, const std::vector<double>& dy) {
+    std::vector<double> y(n), mean(c), invstd(c), dx(n), dgamma(c), dbeta(c);
+    batchnorm_forward_train_cpu<double>(y.data(), mean.data(), invstd.data(), nullptr, nullptr,
+                                        in[0].data(), in[1].data(), in[2].data(), kGeom, kEps,
+                                        0.99, relu);
+    batchnorm_backward_train_cpu<double>(dx.data(), dgamma.data(), dbeta.data(), dy.data(),
+                                         in[0].data(), in[1].data(), in[2].data(), mean.data(),
+                                         invstd.data(), kGeom, relu);
+    return Buffers{dx, dgamma, dbeta};
+  };
+  EXPECT_TRUE(gradcheck(f, b, bn_inputs(relu ? 21 : 11)));
+}
+
+void gradcheck_bn_infer(bool relu) {
+  const auto n = static_cast<size_t>(kGeom.rows * kGeom.channels);
+  const auto c = static_cast<size_t>(kGeom.channels);
+  const std::vector<double> rmean = random_doubles(c, 31, -0.5, 0.5);
+  const std::vector<double> rvar = random_doubles(c, 32, 0.5, 2.0);
+  ForwardFn f = [&](const Buffers& in) {
+    std::vector<double> y(n);
+    batchnorm_forward_infer_cpu<double>(y.data(), in[0].data(), in[1].data(), in[2].data(),
+                                        rmean.data(), rvar.data(), kGeom, kEps, relu);
+    return y;
+  };
+  BackwardFn b = [&](const Buffers& in, const std::vector<double>& dy) {
+    std::vector<double> dx(n), dgamma(c), dbeta(c);
+    batchnorm_backward_infer_cpu<double>(dx.data(), dgamma.data(), dbeta.data(), dy.data(),
+                                         in[0].data(), in[1].data(), in[2].data(), rmean.data(),
+                                         rvar.data(), kGeom, kEps, relu);
+    return Buffers{dx, dgamma, dbeta};
+  };
+  EXPECT_TRUE(gradcheck(f, b, bn_inputs(relu ? 41 : 51)));
+}
+
+TEST(GradCheck, BatchNormTrain) { gradcheck_bn_train(false); }
+TEST(GradCheck, BatchNormTrainRelu) { gradcheck_bn_train(true); }
+TEST(GradCheck, BatchNormInfer) { gradcheck_bn_infer(false); }
+TEST(GradCheck, BatchNormInferRelu) { gradcheck_bn_infer(true); }
+
+// A null gradient pointer skips that gradient and leaves the others unchanged.
+TEST(BatchNorm, BackwardComputesOnlyRequestedGradients) {
+  const auto n = static_cast<size_t>(kGeom.rows * kGeom.channels);
+  const auto c = static_cast<size_t>(kGeom.channels);
+  const Buffers in = bn_inputs(61);
+  const std::vector<double> dy = random_doubles(n, 62);
+  std::vector<double> y(n), mean(c), invstd(c);
+  batchnorm_forward_train_cpu<double>(y.data(), mean.data(), invstd.data(), nullptr, nullptr,
+                                      in[0].data(), in[1].data(), in[2].data(), kGeom, kEps, 0.99,
+                                      true);
+  std::vector<double> dx(n), dgamma(c), dbeta(c);
+  batchnorm_backward_train_cpu<double>(dx.data(), dgamma.data(), dbeta.data(), dy.data(),
+                                       in[0].data(), in[1].data(), in[2].data(), mean.data(),
+                                       invstd.data(), kGeom, true);
+  std::vector<double> dx_only(n, -7.0), dgamma_only(c, -7.0);
+  batchnorm_backward_train_cpu<double>(dx_only.data(), nullptr, nullptr, dy.data(), in[0].data(),
+                                       in[1].data(), in[2].data(), mean.data(), invstd.data(),
+                                       kGeom, true);
+  batchnorm_backward_train_cpu<double>(nullptr, dgamma_only.data(), nullptr, dy.data(),
+                                       in[0].data(), in[1].data(), in[2].data(), mean.data(),
+                                       invstd.data(), kGeom, true);
+  EXPECT_EQ(dx_only, dx);
+  EXPECT_EQ(dgamma_only, dgamma);
+}
+
+// The two-pass variance keeps its digits when the mean dwarfs the spread
+// (a one-pass E[x^2] - E[x]^2 in float returns garbage here).
+TEST(BatchNorm, VarianceOfLargeMeanChannel) {
+  const int64_t rows = 4096;
+  std::vector<float> x(rows), y(rows);
+  for (int64_t r = 0; r < rows; ++r) x[r] = 1000.0f + ((r % 2) ? 0.25f : -0.25f);
+  const float gamma = 1, beta = 0;
+  float mean = 0, invstd = 0, rmean = 0, rvar = 1;
+  batchnorm_forward_train_cpu<float>(y.data(), &mean, &invstd, &rmean, &rvar, x.data(), &gamma,
+                                     &beta, BatchNormGeometry{rows, 1}, 1e-5f, 0.0f, false);
+  // Float ulps: 6e-5 at 1000, 5e-7 at 4. A lost variance would be off by O(1).
+  constexpr double kMeanTol = 1e-4, kTol = 2e-6;
+  EXPECT_NEAR(rvar, 0.0625, kTol);  // momentum 0: the running var is the batch var
+  EXPECT_NEAR(mean, 1000.0, kMeanTol);
+  EXPECT_NEAR(invstd, 1.0 / std::sqrt(0.0625 + 1e-5), kTol);
+  const double y1 = 0.25 / std::sqrt(0.0625 + 1e-5);  // xhat of x = 1000.25
+  EXPECT_NEAR(y[0], -y1, kTol);
+  EXPECT_NEAR(y[1], y1, kTol);
+}
+
+// A shape spanning several row and channel tiles of the reductions (512 x 256)
+// and large enough to take the OpenMP path, against plain double loops.
+TEST(BatchNorm, TiledReductionMatchesPlainLoops) {
+  const int64_t rows = 1100, C = 300;
+  const BatchNormGeometry geom{rows, C};
+  // Float32 kernel vs double loops: y and dx are O(1), a few float ulps apart.
+  constexpr double kElemTol = 1e-5;
+  // dgamma and dbeta are sums over 1100 rows (magnitude ~30), rounded to float.
+  constexpr double kSumTol = 1e-4;
+  std::vector<float> x = random_floats(rows * C, 71, -1.0f, 3.0f);
+  std::vector<float> dy = random_floats(rows * C, 72);
+  std::vector<float> gamma = random_floats(C, 73, 0.5f, 1.5f), beta = random_floats(C, 74);
+  std::vector<float> y(rows * C), mean(C), invstd(C), dx(rows * C), dgamma(C), dbeta(C);
+  batchnorm_forward_train_cpu<float>(y.data(), mean.data(), invstd.data(), nullptr, nullptr,
+                                     x.data(), gamma.data(), beta.data(), geom, 1e-3f, 0.99f,
+                                     true);
+  batchnorm_backward_train_cpu<float>(dx.data(), dgamma.data(), dbeta.data(), dy.data(),
+                                      x.data(), gamma.data(), beta.data(), mean.data(),
+                                      invstd.data(), geom, true);
+  int64_t bad = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    double m = 0, v = 0, sg = 0, sgx = 0;
+    for (int64_t r = 0; r < rows; ++r) m += x[r * C + c];
+    m /= rows;
+    for (int64_t r = 0; r < rows; ++r) v += (x[r * C + c] - m) * (x[r * C + c] - m);
+    const double is = 1.0 / std::sqrt(v / rows + 1e-3);
+    std::vector<double> g(rows), xhat(rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      xhat[r] = (x[r * C + c] - m) * is;
+      const double yr = gamma[c] * xhat[r] + beta[c];
+      g[r] = yr > 0 ? dy[r * C + c] : 0.0;
+      sg += g[r];
+      sgx += g[r] * xhat[r];
+      if (std::fabs(y[r * C + c] - std::max(yr, 0.0)) > kElemTol) ++bad;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const double d = gamma[c] * is * (g[r] - sg / rows - xhat[r] * sgx / rows);
+      // Skip the rare element whose pre-activation sits within float
+      // rounding of 0: float and double may disagree on the ReLU mask there.
+      if (std::fabs(gamma[c] * xhat[r] + beta[c]) < kElemTol) continue;
+      if (std::fabs(dx[r * C + c] - d) > kElemTol) ++bad;
+    }
+    if (std::fabs(mean[c] - m) > kElemTol * 0.1 || std::fabs(invstd[c] - is) > kElemTol * is) ++bad;
+    if (std::fabs(dbeta[c] - sg) > kSumTol || std::fabs(dgamma[c] - sgx) > kSumTol) ++bad;
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+// ---- parity with PyTorch (float32 ops vs float64 torch) -------------------
+
+Tensor param(const Tensor& t) {
+  Tensor p = t;
+  p.set_requires_grad(true);
+  return p;
+}
+
+float scalar(const std::string& name, const char* what) {
+  return load_reference(name, what).to_vector().at(0);
+}
+
+void check_bn_case(const std::string& name, bool training) {
+  Context ctx(Device::CPU);
+  ctx.set_poison_allocations(true);
+  Tensor x = param(load_reference(name, "x"));
+  Tensor gamma = param(load_reference(name, "gamma"));
+  Tensor beta = param(load_reference(name, "beta"));
+  Tensor running_mean = load_reference(name, "running_mean");
+  Tensor running_var = load_reference(name, "running_var");
+  ops::BatchNormOptions options;
+  options.training = training;
+  options.eps = scalar(name, "eps");
+  options.momentum = scalar(name, "momentum");
+  options.relu = scalar(name, "relu") != 0.0f;
+
+  Tensor y = ops::batchnorm(ctx, x, gamma, beta, running_mean, running_var, options);
+  EXPECT_TRUE(all_close(y, load_reference(name, "y"), kBnForwardTol, name + " y"));
+  EXPECT_TRUE(all_close(running_mean, load_reference(name, "new_running_mean"), kRunningTol,
+                        name + " running_mean"));
+  EXPECT_TRUE(all_close(running_var, load_reference(name, "new_running_var"), kRunningTol,
+                        name + " running_var"));
+  backward(ctx, y, load_reference(name, "dy"));
+  EXPECT_TRUE(all_close(x.grad(), load_reference(name, "dx"), kBnGradTol, name + " dx"));
+  EXPECT_TRUE(
+      all_close(gamma.grad(), load_reference(name, "dgamma"), kBnGradTol, name + " dgamma"));
+  EXPECT_TRUE(all_close(beta.grad(), load_reference(name, "dbeta"), kBnGradTol, name + " dbeta"));
+}
+
+TEST(Parity, BatchNormTrain4dReluResNetEps) { check_bn_case("bn_train_4d_relu", true); }
+TEST(Parity, BatchNormTrain4dKerasEps) { check_bn_case("bn_train_4d", true); }
+TEST(Parity, BatchNormTrain2dReluKerasEps) { check_bn_case("bn_train_2d_relu", true); }
+TEST(Parity, BatchNormTrain2dResNetEps) { check_bn_case("bn_train_2d", true); }
+TEST(Parity, BatchNormInfer4dRelu) { check_bn_case("bn_infer_4d_relu", false); }
+TEST(Parity, BatchNormInfer2d) { check_bn_case("bn_infer_2d", false); }
+
+// ---- the running statistics' contract ------------------------------------
+
+// x: (N=4, C=2); channel 0 = {1, 2, 3, 6}, channel 1 = {-1, -1, 1, 5}.
+const std::vector<float> kX = {1, -1, 2, -1, 3, 1, 6, 5};
+
+TEST(BatchNorm, InferenceLeavesRunningStatisticsUntouched) {
+  Context ctx(Device::CPU);
+  Tensor x = param(Tensor::from_vector({4, 2}, kX));
+  Tensor gamma = param(Tensor::from_vector({2}, {1.5f, 0.5f}));
+  Tensor beta = param(Tensor::from_vector({2}, {0.1f, -0.2f}));
+  const std::vector<float> mean0 = {0.3f, -0.7f}, var0 = {2.0f, 0.25f};
+  Tensor running_mean = Tensor::from_vector({2}, mean0);
+  Tensor running_var = Tensor::from_vector({2}, var0);
+  ops::BatchNormOptions options;
+  options.training = false;
+  options.relu = true;
+  Tensor y = ops::batchnorm(ctx, x, gamma, beta, running_mean, running_var, options);
+  backward(ctx, y, Tensor::full({4, 2}, 1.0f));
+  EXPECT_EQ(running_mean.to_vector(), mean0);  // bit for bit
+  EXPECT_EQ(running_var.to_vector(), var0);
+  EXPECT_TRUE(x.grad().defined());  // gradients still flow in inference mode
+  EXPECT_TRUE(gamma.grad().defined());
+  // y = relu(gamma * (x - rm) / sqrt(rv + eps) + beta), element (0, 0).
+  const double y00 = 1.5 * (1.0 - 0.3) / std::sqrt(2.0 + 1e-3) + 0.1;
+  EXPECT_NEAR(y.to_vector()[0], y00, kHandTol);
+}
+
+TEST(BatchNorm, TrainingUpdatesRunningStatisticsKerasStyle) {
+  Context ctx(Device::CPU);
+  Tensor x = Tensor::from_vector({4, 2}, kX);
+  Tensor gamma = Tensor::from_vector({2}, {1.0f, 1.0f});
+  Tensor beta = Tensor::from_vector({2}, {0.0f, 0.0f});
+  Tensor running_mean = Tensor::from_vector({2}, {0.3f, -0.7f});
+  Tensor running_var = Tensor::from_vector({2}, {2.0f, 0.25f});
+  ops::BatchNormOptions options;  // training, momentum 0.99
+  options.momentum = 0.9f;
+  // Batch: channel 0 mean 3, biased var (4+1+0+9)/4 = 3.5 (unbiased would be 14/3);
+  // channel 1 mean 1, biased var (4+4+0+16)/4 = 6.
+  const double m = 0.9f;  // the float the op was given
+  const std::vector<double> mean1 = {m * 0.3f + (1 - m) * 3.0, m * -0.7f + (1 - m) * 1.0};
+  const std::vector<double> var1 = {m * 2.0 + (1 - m) * 3.5, m * 0.25 + (1 - m) * 6.0};
+  {
+    // Not recording gradients changes nothing: training mode still updates.
+    NoGradGuard no_grad(ctx);
+    ops::batchnorm(ctx, x, gamma, beta, running_mean, running_var, options);
+  }
+  for (int c = 0; c < 2; ++c) {
+    EXPECT_NEAR(running_mean.to_vector()[c], mean1[c], kHandTol) << "channel " << c;
+    EXPECT_NEAR(running_var.to_vector()[c], var1[c], kHandTol) << "channel " << c;
+  }
+  // A second step compounds from the updated values.
+  ops::batchnorm(ctx, x, gamma, beta, running_mean, running_var, options);
+  for (int c = 0; c < 2; ++c) {
+    const double mean2 = m * mean1[c] + (1 - m) * (c == 0 ? 3.0 : 1.0);
+    const double var2 = m * var1[c] + (1 - m) * (c == 0 ? 3.5 : 6.0);
+    EXPECT_NEAR(running_mean.to_vector()[c], mean2, kHandTol) << "channel " << c;
+    EXPECT_NEAR(running_var.to_vector()[c], var2, kHandTol) << "channel " << c;
+  }
+}
+
+// Frozen gamma and beta get no gradient; x still does.
+TEST(BatchNorm, FrozenAffineGetsNoGradient) {
+  Context ctx(Device::CPU);
+  Tensor x = param(Tensor::from_vector({4, 2}, kX));
+  Tensor gamma = Tensor::from_vector({2}, {1.0f, 2.0f});
+  Tensor beta = Tensor::from_vector({2}, {0.0f, 0.5f});
+  Tensor running_mean = Tensor::zeros({2}), running_var = Tensor::full({2}, 1.0f);
+  Tensor y = ops::batchnorm(ctx, x, gamma, beta, running_mean, running_var, {});
+  backward(ctx, y, Tensor::from_vector({4, 2}, {1, 0, 0, 1, 2, 0, 0, -1}));
+  EXPECT_TRUE(x.grad().defined());
+  EXPECT_FALSE(gamma.grad().defined());
+  EXPECT_FALSE(beta.grad().defined());
+}
+
+TEST(BatchNorm, RejectsBadShapes) {
+  Context ctx(Device::CPU);
+  Tensor rm = Tensor::zeros({2}), rv = Tensor::full({2}, 1.0f);
+  Tensor g2 = Tensor::full({2}, 1.0f), b2 = Tensor::zeros({2}), g3 = Tensor::full({3}, 1.0f);
+  EXPECT_THROW(ops::batchnorm(ctx, Tensor::zeros({4, 2}), g3, b2, rm, rv, {}), Error);
+  EXPECT_THROW(ops::batchnorm(ctx, Tensor::zeros({2, 3, 2}), g2, b2, rm, rv, {}), Error);
+  EXPECT_THROW(ops::batchnorm(ctx, Tensor::zeros({0, 2}), g2, b2, rm, rv, {}), Error);
+}
+
+}  // namespace
+}  // namespace tl::test
