@@ -134,6 +134,10 @@ Adam::Adam(std::vector<AdamGroup> groups) : groups_(std::move(groups)) {
   for (const AdamGroup& group : groups_) state_.emplace_back(group.params.size());
 }
 
+const char* Adam::kind() const {
+  return !groups_.empty() && groups_[0].hyper.decoupled ? "adamw" : "adam";
+}
+
 const AdamGroup& Adam::group(size_t g) const {
   if (g >= groups_.size()) fail("adam: no parameter group ", g, " (there are ", groups_.size(), ")");
   return groups_[g];

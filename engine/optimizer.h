@@ -36,26 +36,43 @@ struct AdamGroup {
   AdamHyper hyper;  // lr, beta1, beta2, eps, weight_decay, decoupled (AdamW)
 };
 
-class Sgd {
+// What the training loop and checkpoints need from any optimiser.
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  virtual const char* kind() const = 0;  // "sgd", "adam", "adamw"
+  // Updates every parameter that has a gradient; no autograd is recorded.
+  virtual void step(Context& ctx) = 0;
+  // Drops the gradients of all parameters (the next backward starts afresh).
+  virtual void zero_grad() = 0;
+  virtual size_t num_groups() const = 0;
+  virtual void set_lr(size_t g, float lr) = 0;
+  virtual float lr(size_t g) const = 0;
+  virtual int64_t steps() const = 0;  // calls to step() so far
+  // Named state tensors, for checkpoints.
+  virtual NamedTensors state() const = 0;
+  // Restores state written by state() (missing entries stay unallocated);
+  // throws a tl::Error naming an unknown entry or a shape mismatch.
+  virtual void load_state(Context& ctx, const NamedTensors& state, int64_t steps) = 0;
+};
+
+class Sgd final : public Optimizer {
  public:
   explicit Sgd(std::vector<SgdGroup> groups);
 
-  // Updates every parameter that has a gradient; no autograd is recorded.
-  void step(Context& ctx);
-  // Drops the gradients of all parameters (the next backward starts afresh).
-  void zero_grad();
+  const char* kind() const override { return "sgd"; }
+  void step(Context& ctx) override;
+  void zero_grad() override;
 
-  size_t num_groups() const { return groups_.size(); }
+  size_t num_groups() const override { return groups_.size(); }
   const SgdGroup& group(size_t g) const;
-  void set_lr(size_t g, float lr);
-  float lr(size_t g) const { return group(g).hyper.lr; }
-  int64_t steps() const { return steps_; }  // calls to step() so far
+  void set_lr(size_t g, float lr) override;
+  float lr(size_t g) const override { return group(g).hyper.lr; }
+  int64_t steps() const override { return steps_; }
 
   // The velocities allocated so far: "g<group>.p<index>.velocity".
-  NamedTensors state() const;
-  // Restores state written by state() (missing entries stay unallocated);
-  // throws a tl::Error naming an unknown entry or a shape mismatch.
-  void load_state(Context& ctx, const NamedTensors& state, int64_t steps);
+  NamedTensors state() const override;
+  void load_state(Context& ctx, const NamedTensors& state, int64_t steps) override;
 
  private:
   std::vector<SgdGroup> groups_;
@@ -64,24 +81,25 @@ class Sgd {
 };
 
 // Adam, or AdamW when a group's hyper.decoupled is set.
-class Adam {
+class Adam final : public Optimizer {
  public:
   explicit Adam(std::vector<AdamGroup> groups);
 
-  void step(Context& ctx);
-  void zero_grad();
+  const char* kind() const override;  // "adamw" when the first group is decoupled
+  void step(Context& ctx) override;
+  void zero_grad() override;
 
-  size_t num_groups() const { return groups_.size(); }
+  size_t num_groups() const override { return groups_.size(); }
   const AdamGroup& group(size_t g) const;
-  void set_lr(size_t g, float lr);
-  float lr(size_t g) const { return group(g).hyper.lr; }
-  int64_t steps() const { return steps_; }
+  void set_lr(size_t g, float lr) override;
+  float lr(size_t g) const override { return group(g).hyper.lr; }
+  int64_t steps() const override { return steps_; }
 
   // "g<group>.p<index>.m", ".v" (float, like the parameter) and ".step"
   // (int32, shape (1), on the host): the bias correction uses each
   // parameter's own step count, as torch.optim does.
-  NamedTensors state() const;
-  void load_state(Context& ctx, const NamedTensors& state, int64_t steps);
+  NamedTensors state() const override;
+  void load_state(Context& ctx, const NamedTensors& state, int64_t steps) override;
 
  private:
   struct ParamState {
