@@ -36,4 +36,15 @@ template <typename T>
 void conv2d_backward_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const T* w,
                          const Conv2dGeometry& g);
 
+// The same two kernels with an explicit bound, in bytes, on the im2col
+// column buffer (the forms above use 16 MB). The batch is processed in
+// chunks of whole images that fit it; tests pass a small bound to run the
+// chunked path on small shapes.
+template <typename T>
+void conv2d_forward_cpu(T* y, const T* x, const T* w, const T* bias, const Conv2dGeometry& g,
+                        int64_t column_budget_bytes);
+template <typename T>
+void conv2d_backward_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const T* w,
+                         const Conv2dGeometry& g, int64_t column_budget_bytes);
+
 }  // namespace tl
