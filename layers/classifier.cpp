@@ -35,13 +35,13 @@ std::string FreezeSpec::str() const {
 }
 
 Classifier::Classifier(const ClassifierConfig& config) : Module("classifier"), config_(config) {
-  backbone_ = add_child(std::make_unique<ResNet50>(config.seed));
+  backbone_ = add_child(std::make_unique<ResNet50>(config.seed, config.bn_momentum));
   const Shape features = backbone_->output_shape({1, config.input_size, config.input_size, 3});
   TL_CHECK(features[1] >= 1 && features[2] >= 1, "input size ", config.input_size,
            " is too small for ResNet50 (needs at least 32)");
   head_ = add_child(std::make_unique<ReferenceHead>(Shape{features[1], features[2], features[3]},
                                                     config.pool, config.classes, config.seed,
-                                                    config.dropout));
+                                                    config.dropout, config.bn_momentum));
 }
 
 Tensor Classifier::forward(Context& ctx, const Tensor& x) {

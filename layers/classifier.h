@@ -15,6 +15,9 @@ struct ClassifierConfig {
   int64_t classes = 10;
   HeadPool pool = HeadPool::kFlatten;
   float dropout = 0.5f;
+  // Every BN's moving-average momentum (Keras's 0.99 keeps 99% of the old
+  // value per step; short runs from scratch want less, e.g. 0.9).
+  float bn_momentum = 0.99f;
   uint64_t seed = 0;  // initialisation
 };
 

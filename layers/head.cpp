@@ -11,7 +11,7 @@ std::string keras_name(const std::string& base, int index) {
 }  // namespace
 
 ReferenceHead::ReferenceHead(const Shape& features, HeadPool pool, int64_t classes, uint64_t seed,
-                             float dropout)
+                             float dropout, float bn_momentum)
     : Module("head") {
   TL_CHECK(features.size() == 3, "ReferenceHead: features must be (H, W, C), got ", shape_str(features));
   int64_t width;
@@ -24,7 +24,8 @@ ReferenceHead::ReferenceHead(const Shape& features, HeadPool pool, int64_t class
   }
   const int64_t hidden[] = {256, 128, 64};
   for (int i = 0; i < 3; ++i) {
-    norms_.push_back(add_child(std::make_unique<BatchNorm>(keras_name("batch_normalization", i), width)));
+    norms_.push_back(add_child(std::make_unique<BatchNorm>(keras_name("batch_normalization", i), width,
+                                                          /*eps=*/1e-3f, bn_momentum)));
     denses_.push_back(add_child(std::make_unique<Linear>(keras_name("dense", i), width, hidden[i], seed)));
     dropouts_.push_back(add_child(std::make_unique<Dropout>(keras_name("dropout", i), dropout)));
     width = hidden[i];

@@ -18,7 +18,7 @@ class ReferenceHead : public Module {
  public:
   // `features`: the backbone's output shape without the batch axis (H, W, C).
   ReferenceHead(const Shape& features, HeadPool pool, int64_t classes, uint64_t seed,
-                float dropout = 0.5f);
+                float dropout = 0.5f, float bn_momentum = 0.99f);
   const char* kind() const override { return "ReferenceHead"; }
   Tensor forward(Context& ctx, const Tensor& x) override;
   Shape output_shape(const Shape& input) const override;

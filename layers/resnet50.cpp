@@ -12,21 +12,21 @@ std::string block_prefix(int stage, int block) {
 }  // namespace
 
 Bottleneck::Bottleneck(int stage, int block, int64_t in_channels, int64_t filters, int64_t stride,
-                       bool projection_shortcut, uint64_t seed)
+                       bool projection_shortcut, uint64_t seed, float bn_momentum)
     : Module(block_prefix(stage, block) + "block") {
   const std::string p = block_prefix(stage, block);
   const float eps = ResNet50::kBatchNormEps;
   // Creation order = Keras's model order (the shortcut comes first there).
   if (projection_shortcut) {
     shortcut_conv_ = add_child(std::make_unique<Conv2d>(p + "0_conv", in_channels, 4 * filters, 1, stride, 0, seed));
-    shortcut_bn_ = add_child(std::make_unique<BatchNorm>(p + "0_bn", 4 * filters, eps));
+    shortcut_bn_ = add_child(std::make_unique<BatchNorm>(p + "0_bn", 4 * filters, eps, bn_momentum));
   }
   conv1_ = add_child(std::make_unique<Conv2d>(p + "1_conv", in_channels, filters, 1, stride, 0, seed));
-  bn1_ = add_child(std::make_unique<BatchNorm>(p + "1_bn", filters, eps));
+  bn1_ = add_child(std::make_unique<BatchNorm>(p + "1_bn", filters, eps, bn_momentum));
   conv2_ = add_child(std::make_unique<Conv2d>(p + "2_conv", filters, filters, 3, 1, 1, seed));
-  bn2_ = add_child(std::make_unique<BatchNorm>(p + "2_bn", filters, eps));
+  bn2_ = add_child(std::make_unique<BatchNorm>(p + "2_bn", filters, eps, bn_momentum));
   conv3_ = add_child(std::make_unique<Conv2d>(p + "3_conv", filters, 4 * filters, 1, 1, 0, seed));
-  bn3_ = add_child(std::make_unique<BatchNorm>(p + "3_bn", 4 * filters, eps));
+  bn3_ = add_child(std::make_unique<BatchNorm>(p + "3_bn", 4 * filters, eps, bn_momentum));
 }
 
 Tensor Bottleneck::forward(Context& ctx, const Tensor& x) {
@@ -53,9 +53,9 @@ void Bottleneck::append_summary(Shape& shape, std::vector<SummaryRow>& rows) con
     m->append_summary(shape, rows);
 }
 
-ResNet50::ResNet50(uint64_t seed) : Module("resnet50") {
+ResNet50::ResNet50(uint64_t seed, float bn_momentum) : Module("resnet50") {
   stem_conv_ = add_child(std::make_unique<Conv2d>("conv1_conv", 3, 64, 7, 2, 3, seed));
-  stem_bn_ = add_child(std::make_unique<BatchNorm>("conv1_bn", 64, kBatchNormEps));
+  stem_bn_ = add_child(std::make_unique<BatchNorm>("conv1_bn", 64, kBatchNormEps, bn_momentum));
   pool_ = add_child(std::make_unique<MaxPool>("pool1_pool", 3, 2, 1));
   struct Stage {
     int blocks;
@@ -67,7 +67,7 @@ ResNet50::ResNet50(uint64_t seed) : Module("resnet50") {
     for (int b = 1; b <= stages[s].blocks; ++b) {
       const bool first = b == 1;
       blocks_.push_back(add_child(std::make_unique<Bottleneck>(
-          s + 2, b, channels, stages[s].filters, first ? stages[s].stride : 1, first, seed)));
+          s + 2, b, channels, stages[s].filters, first ? stages[s].stride : 1, first, seed, bn_momentum)));
       channels = 4 * stages[s].filters;
     }
   }

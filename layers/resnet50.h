@@ -17,7 +17,7 @@ namespace tl {
 class Bottleneck : public Module {
  public:
   Bottleneck(int stage, int block, int64_t in_channels, int64_t filters, int64_t stride,
-             bool projection_shortcut, uint64_t seed);
+             bool projection_shortcut, uint64_t seed, float bn_momentum);
   const char* kind() const override { return "Bottleneck"; }
   Tensor forward(Context& ctx, const Tensor& x) override;
   Shape output_shape(const Shape& input) const override;
@@ -34,7 +34,7 @@ class Bottleneck : public Module {
 class ResNet50 : public Module {
  public:
   static constexpr float kBatchNormEps = 1.001e-5f;
-  explicit ResNet50(uint64_t seed = 0);
+  explicit ResNet50(uint64_t seed = 0, float bn_momentum = 0.99f);
   const char* kind() const override { return "ResNet50"; }
   // x: (N, H, W, 3) 'caffe'-preprocessed BGR; returns (N, H/32, W/32, 2048).
   Tensor forward(Context& ctx, const Tensor& x) override;

@@ -1,0 +1,109 @@
+// evaluate: test loss and accuracy, per-class accuracy and the confusion
+// matrix of a train_cifar checkpoint.
+#include <iostream>
+
+#include "apps/data_setup.h"
+#include "apps/evaluation.h"
+#include "apps/json.h"
+#include "apps/metrics.h"
+#include "apps/run_config.h"
+#include "data/cifar10.h"
+#include "data/image_folder.h"
+#include "data/synthetic.h"
+
+namespace tl::app {
+namespace {
+
+const char* kHelp = R"(evaluate: test a train_cifar checkpoint.
+
+  evaluate --checkpoint FILE [--data-dir DIR] [--dataset cifar10|folder|synthetic]
+           [--test-subset N] [--batch-size N] [--device cpu|cuda] [--json FILE]
+
+  --checkpoint FILE   a checkpoint written by train_cifar (e.g. runs/train_cifar/checkpoints/last.h5)
+  --dataset D         default: the kind the checkpoint was trained on (cifar10 if its
+                      source was a CIFAR-10 folder, synthetic for the synthetic set)
+  --data-dir DIR      CIFAR-10 (cifar-10-batches-bin/) or an image folder with test/ (default data)
+  --test-subset N     the first N test images only
+  --batch-size N      (64)
+  --device cpu|cuda   (cpu)
+  --json FILE         also write the results as JSON
+)";
+
+int run(int argc, char** argv) {
+  std::string checkpoint, data_dir = "data", dataset, device = "cpu", json_path;
+  int64_t batch = 64, test_subset = 0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) fail(a, ": missing value");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") return std::cout << kHelp, 0;
+    else if (a == "--checkpoint") checkpoint = value();
+    else if (a == "--data-dir") data_dir = value();
+    else if (a == "--dataset") dataset = value();
+    else if (a == "--device") device = value();
+    else if (a == "--json") json_path = value();
+    else if (a == "--batch-size") batch = parse_int(a, value(), 1);
+    else if (a == "--test-subset") test_subset = parse_int(a, value(), 0);
+    else fail("unknown flag '", a, "'; run with --help to see the flags");
+  }
+  if (checkpoint.empty()) fail("--checkpoint FILE is required (see --help)");
+  if (device != "cpu" && device != "cuda") fail("--device: expected cpu or cuda, got '", device, "'");
+
+  ModelRecord record;
+  auto model = load_classifier(checkpoint, record);
+  Context ctx(device == "cuda" ? Device::CUDA : Device::CPU);
+  model->to(ctx);
+
+  if (dataset.empty()) dataset = record.dataset.rfind("synthetic", 0) == 0 ? "synthetic" : "cifar10";
+  ImageSet test;
+  if (dataset == "cifar10") {
+    test = read_cifar10_test(data_dir);
+  } else if (dataset == "folder") {
+    test = read_image_folder(data_dir + "/test", record.model.input_size);
+  } else if (dataset == "synthetic") {
+    TrainOptions o;  // the synthetic test split exactly as train_cifar made it
+    o.dataset = "synthetic";
+    o.synthetic_size = record.synthetic_size;
+    o.seed = record.seed;
+    const DataSplits splits = load_data(o, std::cout);
+    test = splits.test;
+  } else {
+    fail("--dataset: expected cifar10, folder or synthetic, got '", dataset, "'");
+  }
+  if (test_subset > 0 && test_subset < test.size()) test = subset(test, test_subset);
+  if (static_cast<int64_t>(record.class_names.size()) != record.model.classes)
+    fail(checkpoint, ": its class list does not match its number of classes");
+
+  const Evaluation e = evaluate(ctx, *model, test, batch, record.model.input_size);
+  std::cout.precision(4);
+  std::cout << "Checkpoint " << checkpoint << " on " << test.source << " (" << e.samples << " images)\n"
+            << "Test loss " << e.loss << ", accuracy " << 100 * e.accuracy << "%\n\n"
+            << format_confusion(e, record.class_names);
+  if (!json_path.empty()) {
+    JsonObject j;
+    j.add("checkpoint", checkpoint).add("samples", e.samples).add("loss", e.loss).add("accuracy", e.accuracy);
+    std::string rows = "[";
+    for (size_t r = 0; r < e.confusion.size(); ++r) {
+      rows += r ? ", [" : "[";
+      for (size_t c = 0; c < e.confusion[r].size(); ++c) rows += (c ? ", " : "") + std::to_string(e.confusion[r][c]);
+      rows += "]";
+    }
+    j.add("class_names", record.class_names).add_raw("confusion", rows + "]");
+    write_file_atomically(json_path, j.str() + "\n");
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace tl::app
+
+int main(int argc, char** argv) {
+  try {
+    return tl::app::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "evaluate: error: " << e.what() << "\n";
+    return 1;
+  }
+}

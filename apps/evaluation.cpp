@@ -1,0 +1,84 @@
+#include "apps/evaluation.h"
+
+#include <iomanip>
+#include <sstream>
+
+#include "engine/ops.h"
+
+namespace tl::app {
+
+std::vector<double> Evaluation::per_class_accuracy() const {
+  std::vector<double> acc;
+  for (size_t c = 0; c < confusion.size(); ++c) {
+    int64_t total = 0;
+    for (int64_t v : confusion[c]) total += v;
+    acc.push_back(total ? double(confusion[c][c]) / double(total) : 0.0);
+  }
+  return acc;
+}
+
+std::vector<int32_t> argmax_rows(const Tensor& logits) {
+  const int64_t n = logits.size(0), c = logits.size(1);
+  const std::vector<float> v = logits.to_vector();
+  std::vector<int32_t> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < c; ++j)
+      if (v[i * c + j] > v[i * c + best]) best = j;
+    out[static_cast<size_t>(i)] = static_cast<int32_t>(best);
+  }
+  return out;
+}
+
+Evaluation evaluate(Context& ctx, Classifier& model, const ImageSet& set, int64_t batch_size,
+                    int64_t image_size, const std::function<void(int64_t, int64_t)>& progress) {
+  const int64_t n = set.images.size(0);
+  const int64_t classes = model.config().classes;
+  Evaluation e;
+  e.confusion.assign(static_cast<size_t>(classes), std::vector<int64_t>(static_cast<size_t>(classes), 0));
+  model.eval();
+  NoGradGuard no_grad(ctx);
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t begin = 0; begin < n; begin += batch_size) {
+    const int64_t end = std::min(n, begin + batch_size);
+    const ImageSet batch = slice(set, begin, end);
+    const Tensor x = ops::preprocess_caffe(ctx, ctx.to_device(batch.images), image_size, image_size);
+    const Tensor logits = model.forward(ctx, x);
+    const Tensor loss = ops::softmax_cross_entropy(ctx, logits, ctx.to_device(batch.labels));
+    loss_sum += double(loss.to_vector()[0]) * double(end - begin);
+    const std::vector<int32_t> predicted = argmax_rows(logits);
+    for (int64_t i = 0; i < end - begin; ++i) {
+      const int32_t truth = batch.labels.data<int32_t>()[i];
+      correct += predicted[static_cast<size_t>(i)] == truth;
+      if (truth >= 0 && truth < classes) ++e.confusion[truth][predicted[static_cast<size_t>(i)]];
+    }
+    if (progress) progress(end, n);
+  }
+  e.samples = n;
+  e.loss = n ? loss_sum / double(n) : 0;
+  e.accuracy = n ? double(correct) / double(n) : 0;
+  return e;
+}
+
+std::string format_confusion(const Evaluation& e, const std::vector<std::string>& names) {
+  std::ostringstream os;
+  const size_t k = e.confusion.size();
+  auto name = [&](size_t c) { return c < names.size() ? names[c] : std::to_string(c); };
+  os << "Confusion matrix (rows: true class, columns: predicted)\n" << std::setw(12) << "";
+  for (size_t c = 0; c < k; ++c) os << std::setw(7) << name(c).substr(0, 6);
+  os << "\n";
+  for (size_t r = 0; r < k; ++r) {
+    os << std::setw(12) << name(r).substr(0, 11);
+    for (size_t c = 0; c < k; ++c) os << std::setw(7) << e.confusion[r][c];
+    os << "\n";
+  }
+  os << "\nPer-class accuracy\n";
+  const std::vector<double> acc = e.per_class_accuracy();
+  for (size_t c = 0; c < k; ++c)
+    os << "  " << std::left << std::setw(12) << name(c) << std::right << std::fixed
+       << std::setprecision(2) << 100 * acc[c] << "%\n";
+  return os.str();
+}
+
+}  // namespace tl::app

@@ -1,0 +1,34 @@
+// Evaluation of a classifier on a labelled set: mean loss, accuracy, and the
+// confusion matrix (rows: true class, columns: predicted class).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "engine/context.h"
+#include "layers/classifier.h"
+
+namespace tl::app {
+
+struct Evaluation {
+  double loss = 0, accuracy = 0;
+  int64_t samples = 0;
+  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+  std::vector<double> per_class_accuracy() const;
+};
+
+// Runs `model` in inference mode (no autograd) over `set` in batches,
+// preprocessing each batch to `image_size` on the context's device.
+// `progress(done, total)` is called after each batch when given.
+Evaluation evaluate(Context& ctx, Classifier& model, const ImageSet& set, int64_t batch_size,
+                    int64_t image_size, const std::function<void(int64_t, int64_t)>& progress = {});
+
+// Index of the largest logit in each row of a (N, C) host tensor.
+std::vector<int32_t> argmax_rows(const Tensor& logits);
+
+// A text table of the confusion matrix and per-class accuracy.
+std::string format_confusion(const Evaluation& e, const std::vector<std::string>& class_names);
+
+}  // namespace tl::app

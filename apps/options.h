@@ -1,0 +1,64 @@
+// Command-line options of apps/train_cifar: one struct, one parser, one
+// --help text. Everything else in tl takes plain values; only apps/ parses
+// flags (docs/DESIGN.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tl::app {
+
+struct TrainOptions {
+  // data
+  std::string dataset = "auto";  // auto | cifar10 | folder | synthetic
+  std::string data_dir = "data";
+  int64_t subset = 0;            // first N training images (0: all)
+  int64_t test_subset = 0;       // first N test images (0: all)
+  double val_split = 0.1;        // last fraction of the training set
+  bool augment = true;           // random flip + pad-4 crop
+  int64_t synthetic_size = 6000; // images in the synthetic set (train + test)
+  // model
+  int64_t image_size = 224;
+  std::string pool = "flatten";  // flatten | avg
+  std::string weights = "weights-cache/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5";
+  bool require_weights = false;
+  std::string freeze = "none";   // none | backbone | up-to:<stage>
+  std::string frozen_bn = "inference";  // inference | train
+  float dropout = 0.5f;
+  float bn_momentum = 0.99f;     // Keras's default
+  // optimisation
+  int64_t epochs = 10;
+  int64_t batch_size = 32;
+  std::string optimizer = "sgd";  // sgd | adam | adamw
+  float lr = 0.01f;               // head
+  float backbone_lr = -1.0f;      // < 0: lr / 10
+  float momentum = 0.9f;
+  bool nesterov = false;
+  float weight_decay = 5e-4f;     // never on BN parameters or biases
+  std::string schedule = "cosine";  // constant | step | cosine
+  double warmup_epochs = 0.0;
+  int64_t step_epochs = 3;        // step schedule: every N epochs ...
+  float step_gamma = 0.1f;        // ... multiply by gamma
+  // run
+  std::string device = "auto";    // auto | cpu | cuda
+  std::string precision = "fp32"; // fp32 | tf32 (GPU)
+  uint64_t seed = 0;
+  std::string output_dir = "runs/train_cifar";
+  std::string checkpoint_dir;     // default: <output_dir>/checkpoints
+  std::string resume;             // "" | "auto" | path of a checkpoint
+  int64_t stop_after_epochs = 0;  // stop this run after N epochs (0: run to --epochs)
+  bool quick = false;             // the few-minute CPU demo preset
+  bool help = false;
+};
+
+// Parses argv; throws tl::Error naming the flag on anything unknown or
+// malformed. --quick rewrites the defaults it names (flags given after it win).
+TrainOptions parse_train_options(int argc, char** argv);
+std::string train_help_text();
+
+// Small shared helpers for the apps' own parsers.
+int64_t parse_int(const std::string& flag, const std::string& value, int64_t min_value);
+double parse_double(const std::string& flag, const std::string& value);
+
+}  // namespace tl::app
