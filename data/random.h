@@ -1,0 +1,39 @@
+// Counter-based random draws for the data pipeline, on top of engine/philox.h.
+//
+// Everything random in data/ (the synthetic images, the shuffle, the
+// augmentation) is a pure function of (seed, stream, index): no generator
+// state, so a run resumed at epoch e sees exactly the order and the crops it
+// would have seen, whatever ran before, and loops over samples parallelise
+// without changing a single value. The counter layout is the one
+// philox_uniform_at uses: block = index / 4, stream in the high counter words.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/philox.h"
+
+namespace tl {
+
+// Stream tags in the top byte keep the pipeline's draws apart from each other
+// and from make_synthetic's per-sample streams (2i, 2i+1), even under one seed.
+constexpr uint64_t kShuffleStream = uint64_t{1} << 56;  // | epoch
+constexpr uint64_t kAugmentStream = uint64_t{2} << 56;  // | epoch
+
+// The four 32-bit words of Philox block `block` of `stream`:
+// word w is the raw bits behind philox_uniform_at(seed, stream, 4*block + w).
+inline Philox4x32 philox_block(uint64_t seed, uint64_t stream, uint64_t block) {
+  const Philox4x32 counter{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
+                            static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)}};
+  return philox4x32_10(counter, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+}
+
+// A uniform integer in [0, bound) from 64 random bits (block `index` of
+// `stream`, words 0-1). The modulo bias is below bound / 2^64: nil for any
+// data set size.
+inline uint64_t random_below(uint64_t seed, uint64_t stream, uint64_t index, uint64_t bound) {
+  const Philox4x32 r = philox_block(seed, stream, index);
+  const uint64_t bits = (static_cast<uint64_t>(r.v[1]) << 32) | r.v[0];
+  return bits % bound;
+}
+
+}  // namespace tl
