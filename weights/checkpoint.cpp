@@ -58,6 +58,7 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
   h5::write_int64_attribute(root, "random_stream_position",
                             static_cast<int64_t>(progress.random_stream_position));
   h5::write_string_attribute(root, "config", progress.config_json);
+  h5::write_string_attribute(root, "history", progress.history_json);
   h5::write_string_attribute(root, "optimizer_kind", optimizer ? optimizer->kind() : "");
   h5::write_int64_attribute(root, "optimizer_steps", optimizer ? optimizer->steps() : 0);
 
@@ -95,6 +96,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const Module& model) {
   out.progress.random_stream_position =
       static_cast<uint64_t>(h5::read_int64_attribute(root, "random_stream_position"));
   out.progress.config_json = h5::read_string_attribute(root, "config");
+  out.progress.history_json = h5::read_string_attribute(root, "history");
   out.optimizer_kind = h5::read_string_attribute(root, "optimizer_kind");
   out.optimizer_steps = h5::read_int64_attribute(root, "optimizer_steps");
 

@@ -6,7 +6,7 @@
 // Layout:
 //   /            attributes: format "tl-checkpoint", version, epoch, step,
 //                seed, random_stream_position, optimizer_kind,
-//                optimizer_steps, config (JSON)
+//                optimizer_steps, config (JSON), history (JSON)
 //   /model/<layer>/<weight>      float32 datasets (conv kernels OHWI)
 //   /optimizer/<state name>      float32 datasets ("g0.p3.m", ...); int32
 //                                state (Adam's per-parameter step) is stored
@@ -28,6 +28,7 @@ struct TrainingProgress {
   uint64_t seed = 0;
   uint64_t random_stream_position = 0;
   std::string config_json;
+  std::string history_json;  // the metrics of the epochs so far (apps/)
 };
 
 void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,

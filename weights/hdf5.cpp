@@ -230,6 +230,11 @@ void H5Handle::reset() noexcept {
 }
 
 bool hdf5_available() { return true; }
+std::string hdf5_version() {
+  unsigned major = 0, minor = 0, release = 0;
+  H5get_libversion(&major, &minor, &release);
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release);
+}
 
 std::string describe(const H5Handle& obj) {
   if (!obj.valid()) return "'<closed HDF5 object>'";
@@ -577,6 +582,7 @@ namespace {
 
 void H5Handle::reset() noexcept { id_ = -1; }
 bool hdf5_available() { return false; }
+std::string hdf5_version() { return "none"; }
 std::string describe(const H5Handle&) { return "'<HDF5 object>'"; }
 
 H5Handle open_file_readonly(const std::string& path) { no_hdf5("cannot read '" + path + "'"); }

@@ -67,6 +67,8 @@ class H5Handle {
 
 // True when this build can read and write HDF5 files.
 bool hdf5_available();
+// "1.10.8", or "none" in a build without HDF5.
+std::string hdf5_version();
 
 // "'file.h5'" or "'file.h5' at '/group/name'": how error messages name an object.
 std::string describe(const H5Handle& obj);
