@@ -99,7 +99,8 @@ void panel(std::ostringstream& os, double x0, const std::string& title,
     for (size_t i = 0; i < values.size(); ++i)
       os << "<circle r='3' fill='" << style.first << "' cx='" << px(static_cast<int64_t>(i)) << "' cy='"
          << py(values[i]) << "'/>\n";
-    os << "<text x='" << x0 + left + 10 << "' y='" << top + 16 + 16 * legend++ << "' font-size='12' fill='"
+    os << "<text x='" << x0 + left + pw - 10 << "' y='" << top + 16 + 16 * legend++
+       << "' text-anchor='end' font-size='12' fill='"
        << style.first << "'>" << style.second << "</text>\n";
   }
 }
