@@ -52,3 +52,28 @@ void batchnorm_backward_infer_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const
                                   bool relu);
 
 }  // namespace tl
+
+#ifdef TL_WITH_CUDA
+namespace tl {
+class Context;
+// CUDA launchers (kernels/batchnorm.cu), float32, on the Context's stream;
+// the same contracts as the CPU functions above (device pointers).
+void batchnorm_forward_train_cuda(Context& ctx, float* y, float* save_mean, float* save_invstd,
+                                  float* running_mean, float* running_var, const float* x,
+                                  const float* gamma, const float* beta,
+                                  const BatchNormGeometry& g, float eps, float momentum, bool relu);
+void batchnorm_forward_infer_cuda(Context& ctx, float* y, const float* x, const float* gamma,
+                                  const float* beta, const float* running_mean,
+                                  const float* running_var, const BatchNormGeometry& g, float eps,
+                                  bool relu);
+void batchnorm_backward_train_cuda(Context& ctx, float* dx, float* dgamma, float* dbeta,
+                                   const float* dy, const float* x, const float* gamma,
+                                   const float* beta, const float* mean, const float* invstd,
+                                   const BatchNormGeometry& g, bool relu);
+void batchnorm_backward_infer_cuda(Context& ctx, float* dx, float* dgamma, float* dbeta,
+                                   const float* dy, const float* x, const float* gamma,
+                                   const float* beta, const float* running_mean,
+                                   const float* running_var, const BatchNormGeometry& g, float eps,
+                                   bool relu);
+}  // namespace tl
+#endif

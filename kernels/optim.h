@@ -27,3 +27,33 @@ void adam_update_cpu(float* param, float* m, float* v, const float* grad, int64_
                      const AdamHyper& h, int64_t step);
 
 }  // namespace tl
+
+#ifdef TL_WITH_CUDA
+#include <vector>
+
+namespace tl {
+class Context;
+// One parameter tensor of a multi-tensor update (device pointers).
+struct SgdTensorRef {
+  float* param;
+  float* velocity;  // (n); may be null when hyper.momentum == 0
+  const float* grad;
+  int64_t n;
+  SgdHyper hyper;
+};
+struct AdamTensorRef {
+  float* param;
+  float* m;
+  float* v;
+  const float* grad;
+  int64_t n;
+  AdamHyper hyper;
+  int64_t step;  // this parameter's update count, from 1
+};
+// CUDA launchers (kernels/optim.cu): every listed tensor updated in ONE
+// launch on the Context's stream, bit-identical to the CPU functions above.
+// A parameter listed twice is a tl::Error (the updates run concurrently).
+void sgd_update_cuda(Context& ctx, const std::vector<SgdTensorRef>& tensors);
+void adam_update_cuda(Context& ctx, const std::vector<AdamTensorRef>& tensors);
+}  // namespace tl
+#endif

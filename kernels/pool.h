@@ -34,3 +34,18 @@ void global_avgpool_backward_cpu(T* dx, const T* dy, int64_t batch, int64_t spat
                                  int64_t channels);
 
 }  // namespace tl
+
+#ifdef TL_WITH_CUDA
+namespace tl {
+class Context;
+// CUDA launchers (kernels/pool.cu), float32, on the Context's stream; the
+// same contracts as the CPU functions above (device pointers).
+void maxpool2d_forward_cuda(Context& ctx, float* y, const float* x, const PoolGeometry& g);
+void maxpool2d_backward_cuda(Context& ctx, float* dx, const float* dy, const float* x,
+                             const PoolGeometry& g);
+void global_avgpool_forward_cuda(Context& ctx, float* y, const float* x, int64_t batch,
+                                 int64_t spatial, int64_t channels);
+void global_avgpool_backward_cuda(Context& ctx, float* dx, const float* dy, int64_t batch,
+                                  int64_t spatial, int64_t channels);
+}  // namespace tl
+#endif

@@ -1,0 +1,524 @@
+// CUDA batch normalisation over the channel axis of NHWC data seen as a
+// (rows, C) matrix, rows = N*H*W (or N after Flatten/Dense), float32, with
+// the optional fused ReLU: training forward (batch statistics, Keras running
+// statistics, saved mean / invstd), inference forward, and the backward of
+// each. Same contract and same arithmetic as kernels/batchnorm.cpp.
+//
+// Block shape (see kernels/cuda_util.cuh): 256 threads = tx lanes along C x
+// ty rows, a lane owning 4 channels (float4) when C % 4 == 0. Threads along C
+// make every warp read whole 128-byte lines of NHWC data (coalesced), and
+// give each thread fixed channels, so a per-channel reduction over rows is a
+// register loop and per-channel parameters are read once. The grid is
+// (channel tiles) x (row blocks): ResNet50 at 224, batch 64, has rows up to
+// 802,816 with C = 64 (1 channel tile, so the rows must be split across
+// ~1000 blocks to fill the GPU), while the head's BN after Flatten has
+// rows = N = 64 and C = 100,352 (784 channel tiles, one row block). Both come
+// out of the same rule: ~kReduceBlocks blocks in all, at least
+// kMinRowsPerThread rows per thread.
+//
+// Reductions (mean/variance; the two sums of the backward):
+//  1. bn_partial_sums_kernel: each thread sums its rows in double, the block
+//     combines its ty row-partials with a fixed tree, and writes one partial
+//     per (row block, channel).
+//  2. a finalize kernel adds the row-block partials of each channel in a
+//     fixed tree order, in double.
+// The partition depends only on the shape, never on timing or the GPU, so a
+// run is bit-reproducible. Double accumulation keeps the rounding of an
+// 800k-row sum far below float precision (a float accumulator would lose
+// ~19 bits); the H200's FP64 rate is half its FP32 rate, far above what a
+// memory-bound kernel needs.
+//
+// Statistics in one read of x: the thread sums d = x - K and d^2 with a
+// per-channel shift K = x[row 0, c] (the "shifted data" algorithm), then
+// var = (sum d^2 - (sum d)^2 / n) / n. The textbook E[x^2] - E[x]^2 cancels
+// catastrophically when |mean| >> std; with the shift the cancellation factor
+// is 1 + (mean - K)^2 / var <= 1 + n (K is one of the samples): even then
+// the relative error of an 800k-row variance stays near 1e-8, below float
+// precision (6e-8); for ordinary data it is ~1e-14. One read instead of the CPU's two (mean, then squared
+// deviations) saves a quarter of the forward's memory traffic.
+//
+// Elementwise parts (y, dx) use the CPU reference's float expressions with
+// explicitly rounded intrinsics (__fmul_rn, ...), so nvcc cannot contract
+// them into FMAs: given the same mean / invstd, y and dx are bit-identical to
+// the CPU's, and the ReLU mask the backward recomputes from x is exactly the
+// one the forward applied.
+#include <type_traits>
+
+#include "engine/context.h"
+#include "engine/cuda/check.h"
+#include "engine/cuda/cuda_state.h"
+#include "kernels/batchnorm.h"
+#include "kernels/cuda_util.cuh"
+
+namespace tl {
+namespace {
+
+using cuda::ChannelTiling;
+using cuda::kBlockThreads;
+
+// A few waves of 256-thread blocks on an H200 (132 SMs; 3 to 8 resident
+// blocks each, depending on the variant's registers): enough to hide the
+// tail without making the partials array large.
+constexpr int64_t kReduceBlocks = 1024;
+// Below this many rows per thread, a reduction block is mostly overhead.
+constexpr int64_t kMinRowsPerThread = 16;
+// Elementwise kernels loop over rows; this many blocks cover the SMs many
+// times while keeping grid.y far below its 65535 limit.
+constexpr int64_t kApplyBlocks = 4096;
+
+// What the normalisation of a channel reads. Training: mean / invstd are the
+// saved batch statistics. Inference: mean is the running mean and invstd is
+// null: it is computed from the running variance as the CPU does.
+struct BnParams {
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+  const float* mean = nullptr;
+  const float* invstd = nullptr;
+  const float* var = nullptr;
+  float eps = 0.0f;
+};
+
+struct BnChannel {
+  float mean, invstd, scale, beta;
+};
+
+__device__ __forceinline__ BnChannel load_channel(const BnParams& p, int64_t c) {
+  BnChannel ch;
+  ch.mean = p.mean[c];
+  // Inference: 1 / sqrt(var + eps) in double, rounded once (infer_invstd in
+  // batchnorm.cpp); correctly rounded double ops give the CPU's bits.
+  ch.invstd = p.invstd ? p.invstd[c]
+                       : static_cast<float>(__ddiv_rn(
+                             1.0, __dsqrt_rn(__dadd_rn(static_cast<double>(p.var[c]),
+                                                       static_cast<double>(p.eps)))));
+  ch.scale = __fmul_rn(p.gamma[c], ch.invstd);
+  ch.beta = p.beta[c];
+  return ch;
+}
+
+// (x - mean) * scale + beta, rounded step by step as the CPU's bn_affine.
+__device__ __forceinline__ float bn_affine(float x, const BnChannel& ch) {
+  return __fadd_rn(__fmul_rn(__fsub_rn(x, ch.mean), ch.scale), ch.beta);
+}
+
+// dL/d(pre-activation): dy, zeroed where the fused ReLU clipped.
+template <bool RELU>
+__device__ __forceinline__ float masked_grad(float dy, float x, const BnChannel& ch) {
+  if constexpr (RELU) return bn_affine(x, ch) > 0.0f ? dy : 0.0f;
+  return dy;
+}
+
+enum class SumKind { kStats, kGrad };
+
+// partial: (row_blocks, 2, C) doubles. Row block b covers rows
+// [b * rows_per_block, (b + 1) * rows_per_block).
+//   kStats: sums of d and d^2, d = x - x[row 0] (the shift K).
+//   kGrad:  sums of g and g * xhat, g = masked dy, xhat = (x - mean) * invstd
+//           in double (as grad_sums in batchnorm.cpp).
+template <int VEC, SumKind KIND, bool RELU>
+__global__ void __launch_bounds__(kBlockThreads)
+    bn_partial_sums_kernel(double* __restrict__ partial, const float* __restrict__ x,
+                           const float* __restrict__ dy, BnParams p, int64_t rows, int64_t C,
+                           int64_t rows_per_block) {
+  __shared__ double sm[2 * kBlockThreads * 4];
+  const int64_t lanes = C / VEC;
+  const int64_t lane = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const bool active = lane < lanes;
+  const int64_t c0 = lane * VEC;
+  double s0[VEC], s1[VEC];
+#pragma unroll
+  for (int k = 0; k < VEC; ++k) s0[k] = s1[k] = 0.0;
+  if (active) {
+    float shift[VEC];
+    BnChannel ch[VEC];
+    if constexpr (KIND == SumKind::kStats) {
+      cuda::load_vec<VEC>(shift, x + c0);
+    } else {
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) ch[k] = load_channel(p, c0 + k);
+    }
+    const int64_t r_begin = int64_t(blockIdx.y) * rows_per_block;
+    const int64_t r_end = r_begin + rows_per_block < rows ? r_begin + rows_per_block : rows;
+#pragma unroll 4
+    for (int64_t r = r_begin + threadIdx.y; r < r_end; r += blockDim.y) {
+      float xv[VEC];
+      cuda::load_vec<VEC>(xv, x + r * C + c0);
+      if constexpr (KIND == SumKind::kStats) {
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          const double d = static_cast<double>(xv[k]) - static_cast<double>(shift[k]);
+          s0[k] += d;
+          s1[k] += d * d;
+        }
+      } else {
+        float dyv[VEC];
+        cuda::load_vec<VEC>(dyv, dy + r * C + c0);
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          const double g = static_cast<double>(masked_grad<RELU>(dyv[k], xv[k], ch[k]));
+          const double xhat = __dmul_rn(
+              static_cast<double>(xv[k]) - static_cast<double>(ch[k].mean),
+              static_cast<double>(ch[k].invstd));
+          s0[k] += g;
+          s1[k] += __dmul_rn(g, xhat);
+        }
+      }
+    }
+  }
+  // Combine the ty row-partials of the block: a fixed tree over threadIdx.y.
+  const int width = blockDim.x * VEC;  // doubles per row of partials
+  const int half = kBlockThreads * 4;  // offset of the second quantity
+  const int slot = threadIdx.y * width + threadIdx.x * VEC;
+#pragma unroll
+  for (int k = 0; k < VEC; ++k) {
+    sm[slot + k] = s0[k];
+    sm[half + slot + k] = s1[k];
+  }
+  __syncthreads();
+  for (unsigned s = blockDim.y / 2; s > 0; s >>= 1) {
+    if (threadIdx.y < s) {
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        sm[slot + k] += sm[slot + s * width + k];
+        sm[half + slot + k] += sm[half + slot + s * width + k];
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && active) {
+    double* out = partial + int64_t(blockIdx.y) * 2 * C;
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      out[c0 + k] = sm[slot + k];
+      out[C + c0 + k] = sm[half + slot + k];
+    }
+  }
+}
+
+// The finalize kernels: block (32 channels) x (fy row-block groups). Each
+// thread adds every fy-th row block's partial, then a fixed tree over fy; the
+// thread with threadIdx.y == 0 gets the channel's two totals.
+__device__ __forceinline__ bool sum_partials(double& t0, double& t1, const double* partial,
+                                             int64_t row_blocks, int64_t C, int64_t& c) {
+  __shared__ double sm[2][1024];
+  c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const bool active = c < C;
+  double a = 0.0, b = 0.0;
+  if (active) {
+#pragma unroll 8
+    for (int64_t rb = threadIdx.y; rb < row_blocks; rb += blockDim.y) {
+      a += partial[rb * 2 * C + c];
+      b += partial[rb * 2 * C + C + c];
+    }
+  }
+  const int t = threadIdx.y * blockDim.x + threadIdx.x;
+  sm[0][t] = a;
+  sm[1][t] = b;
+  __syncthreads();
+  for (unsigned s = blockDim.y / 2; s > 0; s >>= 1) {
+    if (threadIdx.y < s) {
+      sm[0][t] += sm[0][t + s * blockDim.x];
+      sm[1][t] += sm[1][t + s * blockDim.x];
+    }
+    __syncthreads();
+  }
+  t0 = sm[0][t];
+  t1 = sm[1][t];
+  return active && threadIdx.y == 0;
+}
+
+// Mean, biased variance, saved mean / invstd and the Keras running update:
+// running = m * running + (1 - m) * batch, in double, rounded once (as the CPU).
+__global__ void bn_stats_finalize_kernel(float* save_mean, float* save_invstd, float* running_mean,
+                                         float* running_var, const double* partial,
+                                         const float* x, int64_t rows, int64_t C,
+                                         int64_t row_blocks, float eps, float momentum) {
+  double sd, sdd;
+  int64_t c;
+  if (!sum_partials(sd, sdd, partial, row_blocks, C, c)) return;
+  const double inv_rows = 1.0 / static_cast<double>(rows);
+  const double mean_d = sd * inv_rows;                            // mean of x - K
+  double var = __dmul_rn(__dadd_rn(sdd, -__dmul_rn(sd, mean_d)), inv_rows);  // biased
+  if (var < 0.0) var = 0.0;  // rounding can push an all-equal channel below 0
+  const double mean = static_cast<double>(x[c]) + mean_d;
+  save_mean[c] = static_cast<float>(mean);
+  save_invstd[c] =
+      static_cast<float>(__ddiv_rn(1.0, __dsqrt_rn(__dadd_rn(var, static_cast<double>(eps)))));
+  const double m = static_cast<double>(momentum);
+  if (running_mean)
+    running_mean[c] = static_cast<float>(
+        __dadd_rn(__dmul_rn(m, static_cast<double>(running_mean[c])), __dmul_rn(1.0 - m, mean)));
+  if (running_var)
+    running_var[c] = static_cast<float>(
+        __dadd_rn(__dmul_rn(m, static_cast<double>(running_var[c])), __dmul_rn(1.0 - m, var)));
+}
+
+// dbeta = sum g, dgamma = sum g * xhat; for dx, their means over the rows.
+__global__ void bn_grad_finalize_kernel(float* dgamma, float* dbeta, float* mean_g,
+                                        float* mean_gx, const double* partial, int64_t rows,
+                                        int64_t C, int64_t row_blocks) {
+  double sg, sgx;
+  int64_t c;
+  if (!sum_partials(sg, sgx, partial, row_blocks, C, c)) return;
+  if (dbeta) dbeta[c] = static_cast<float>(sg);
+  if (dgamma) dgamma[c] = static_cast<float>(sgx);
+  if (mean_g) {
+    mean_g[c] = static_cast<float>(sg / static_cast<double>(rows));
+    mean_gx[c] = static_cast<float>(sgx / static_cast<double>(rows));
+  }
+}
+
+// y = bn_affine(x) [then max(0, .)], a grid-stride loop over rows.
+template <int VEC, bool RELU>
+__global__ void __launch_bounds__(kBlockThreads)
+    bn_forward_apply_kernel(float* __restrict__ y, const float* __restrict__ x, BnParams p,
+                            int64_t rows, int64_t C) {
+  const int64_t lane = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (lane >= C / VEC) return;
+  const int64_t c0 = lane * VEC;
+  BnChannel ch[VEC];
+#pragma unroll
+  for (int k = 0; k < VEC; ++k) ch[k] = load_channel(p, c0 + k);
+  for (int64_t r = int64_t(blockIdx.y) * blockDim.y + threadIdx.y; r < rows;
+       r += int64_t(gridDim.y) * blockDim.y) {
+    float v[VEC];
+    cuda::load_vec<VEC>(v, x + r * C + c0);
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      const float o = bn_affine(v[k], ch[k]);
+      v[k] = RELU ? (o > 0.0f ? o : 0.0f) : o;
+    }
+    cuda::store_vec<VEC>(y + r * C + c0, v);
+  }
+}
+
+// Training: dx = scale * (g - mean_g - xhat * mean_gx), xhat in float.
+// Inference: dx = g * scale. Same float expressions as train_dx / infer_dx.
+template <int VEC, bool RELU, bool TRAIN>
+__global__ void __launch_bounds__(kBlockThreads)
+    bn_backward_dx_kernel(float* __restrict__ dx, const float* __restrict__ dy,
+                          const float* __restrict__ x, BnParams p, const float* mean_g,
+                          const float* mean_gx, int64_t rows, int64_t C) {
+  const int64_t lane = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (lane >= C / VEC) return;
+  const int64_t c0 = lane * VEC;
+  BnChannel ch[VEC];
+  float mg[VEC], mgx[VEC];
+#pragma unroll
+  for (int k = 0; k < VEC; ++k) {
+    ch[k] = load_channel(p, c0 + k);
+    mg[k] = TRAIN ? mean_g[c0 + k] : 0.0f;
+    mgx[k] = TRAIN ? mean_gx[c0 + k] : 0.0f;
+  }
+  for (int64_t r = int64_t(blockIdx.y) * blockDim.y + threadIdx.y; r < rows;
+       r += int64_t(gridDim.y) * blockDim.y) {
+    float xv[VEC] = {}, g[VEC];
+    // Inference without the ReLU needs no x: 8 bytes per element instead of 12.
+    if constexpr (RELU || TRAIN) cuda::load_vec<VEC>(xv, x + r * C + c0);
+    cuda::load_vec<VEC>(g, dy + r * C + c0);
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      const float gr = masked_grad<RELU>(g[k], xv[k], ch[k]);
+      if constexpr (TRAIN) {
+        const float xhat = __fmul_rn(__fsub_rn(xv[k], ch[k].mean), ch[k].invstd);
+        g[k] = __fmul_rn(ch[k].scale,
+                         __fsub_rn(__fsub_rn(gr, mg[k]), __fmul_rn(xhat, mgx[k])));
+      } else {
+        g[k] = __fmul_rn(gr, ch[k].scale);
+      }
+    }
+    cuda::store_vec<VEC>(dx + r * C + c0, g);
+  }
+}
+
+// ---- launch helpers ------------------------------------------------------
+
+template <int V>
+using IntC = std::integral_constant<int, V>;
+template <bool B>
+using BoolC = std::integral_constant<bool, B>;
+
+// Calls f(IntC<vec>, BoolC<relu>) with compile-time values.
+template <typename F>
+void dispatch(int vec, bool relu, F&& f) {
+  if (vec == 4) {
+    if (relu) f(IntC<4>{}, BoolC<true>{});
+    else f(IntC<4>{}, BoolC<false>{});
+  } else {
+    if (relu) f(IntC<1>{}, BoolC<true>{});
+    else f(IntC<1>{}, BoolC<false>{});
+  }
+}
+
+struct RowSplit {
+  int64_t blocks = 1, rows_per_block = 1;
+};
+
+// Row blocks of a reduction: ~kReduceBlocks blocks in all, at least
+// kMinRowsPerThread rows per thread. A function of the shape only.
+RowSplit reduce_split(const ChannelTiling& t, int64_t rows) {
+  const int64_t want = cuda::ceil_div(rows, t.ty * kMinRowsPerThread);
+  int64_t cap = kReduceBlocks / t.channel_tiles;
+  if (cap < 1) cap = 1;
+  RowSplit s;
+  s.blocks = want < cap ? want : cap;
+  if (s.blocks < 1) s.blocks = 1;
+  s.rows_per_block = cuda::ceil_div(rows, s.blocks);
+  s.blocks = cuda::ceil_div(rows, s.rows_per_block);  // no empty block
+  return s;
+}
+
+dim3 apply_grid(const ChannelTiling& t, int64_t rows) {
+  int64_t y = cuda::ceil_div(rows, t.ty);
+  int64_t cap = kApplyBlocks / t.channel_tiles;
+  if (cap < 1) cap = 1;
+  if (y > cap) y = cap;
+  return dim3(static_cast<unsigned>(t.channel_tiles), static_cast<unsigned>(y));
+}
+
+// The finalize launch: 32 channels per block, fy (a power of two <= 32)
+// threads splitting the row blocks.
+void launch_finalize_shape(int64_t C, int64_t row_blocks, dim3& grid, dim3& block) {
+  const int fy = cuda::pow2_at_least(row_blocks, 32);
+  block = dim3(32, static_cast<unsigned>(fy));
+  grid = dim3(static_cast<unsigned>(cuda::ceil_div(C, 32)));
+}
+
+// The two backward sums into dgamma / dbeta (each optional) and, when
+// mean_g is given, their per-row means for dx.
+void grad_sums(Context& ctx, const ChannelTiling& t, float* dgamma, float* dbeta, float* mean_g,
+               float* mean_gx, const float* dy, const float* x, const BnParams& p, int64_t rows,
+               int64_t C, bool relu) {
+  cudaStream_t stream = ctx.cuda()->stream;
+  const RowSplit split = reduce_split(t, rows);
+  Tensor holder;
+  double* partial = cuda::scratch<double>(ctx, split.blocks * 2 * C, holder);
+  const dim3 grid(static_cast<unsigned>(t.channel_tiles), static_cast<unsigned>(split.blocks));
+  const dim3 block(t.tx, t.ty);
+  dispatch(t.vec, relu, [&](auto V, auto R) {
+    bn_partial_sums_kernel<decltype(V)::value, SumKind::kGrad, decltype(R)::value>
+        <<<grid, block, 0, stream>>>(partial, x, dy, p, rows, C, split.rows_per_block);
+  });
+  TL_LAUNCH_CHECK(ctx);
+  dim3 fgrid, fblock;
+  launch_finalize_shape(C, split.blocks, fgrid, fblock);
+  bn_grad_finalize_kernel<<<fgrid, fblock, 0, stream>>>(dgamma, dbeta, mean_g, mean_gx, partial,
+                                                        rows, C, split.blocks);
+  TL_LAUNCH_CHECK(ctx);
+}
+
+}  // namespace
+
+void batchnorm_forward_train_cuda(Context& ctx, float* y, float* save_mean, float* save_invstd,
+                                  float* running_mean, float* running_var, const float* x,
+                                  const float* gamma, const float* beta,
+                                  const BatchNormGeometry& g, float eps, float momentum,
+                                  bool relu) {
+  const int64_t rows = g.rows, C = g.channels;
+  if (rows == 0 || C == 0) return;
+  cudaStream_t stream = ctx.cuda()->stream;
+  const ChannelTiling t = cuda::channel_tiling(C, cuda::aligned16(x) && cuda::aligned16(y));
+  const RowSplit split = reduce_split(t, rows);
+  Tensor holder;
+  double* partial = cuda::scratch<double>(ctx, split.blocks * 2 * C, holder);
+  const dim3 grid(static_cast<unsigned>(t.channel_tiles), static_cast<unsigned>(split.blocks));
+  const dim3 block(t.tx, t.ty);
+  dispatch(t.vec, false, [&](auto V, auto) {
+    bn_partial_sums_kernel<decltype(V)::value, SumKind::kStats, false>
+        <<<grid, block, 0, stream>>>(partial, x, nullptr, BnParams{}, rows, C,
+                                     split.rows_per_block);
+  });
+  TL_LAUNCH_CHECK(ctx);
+  dim3 fgrid, fblock;
+  launch_finalize_shape(C, split.blocks, fgrid, fblock);
+  bn_stats_finalize_kernel<<<fgrid, fblock, 0, stream>>>(save_mean, save_invstd, running_mean,
+                                                         running_var, partial, x, rows, C,
+                                                         split.blocks, eps, momentum);
+  TL_LAUNCH_CHECK(ctx);
+  BnParams p;
+  p.gamma = gamma;
+  p.beta = beta;
+  p.mean = save_mean;
+  p.invstd = save_invstd;
+  dispatch(t.vec, relu, [&](auto V, auto R) {
+    bn_forward_apply_kernel<decltype(V)::value, decltype(R)::value>
+        <<<apply_grid(t, rows), block, 0, stream>>>(y, x, p, rows, C);
+  });
+  TL_LAUNCH_CHECK(ctx);
+}
+
+void batchnorm_forward_infer_cuda(Context& ctx, float* y, const float* x, const float* gamma,
+                                  const float* beta, const float* running_mean,
+                                  const float* running_var, const BatchNormGeometry& g, float eps,
+                                  bool relu) {
+  const int64_t rows = g.rows, C = g.channels;
+  if (rows == 0 || C == 0) return;
+  const ChannelTiling t = cuda::channel_tiling(C, cuda::aligned16(x) && cuda::aligned16(y));
+  BnParams p;
+  p.gamma = gamma;
+  p.beta = beta;
+  p.mean = running_mean;
+  p.var = running_var;
+  p.eps = eps;
+  dispatch(t.vec, relu, [&](auto V, auto R) {
+    bn_forward_apply_kernel<decltype(V)::value, decltype(R)::value>
+        <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, ctx.cuda()->stream>>>(y, x, p, rows, C);
+  });
+  TL_LAUNCH_CHECK(ctx);
+}
+
+void batchnorm_backward_train_cuda(Context& ctx, float* dx, float* dgamma, float* dbeta,
+                                   const float* dy, const float* x, const float* gamma,
+                                   const float* beta, const float* mean, const float* invstd,
+                                   const BatchNormGeometry& g, bool relu) {
+  const int64_t rows = g.rows, C = g.channels;
+  if ((!dx && !dgamma && !dbeta) || rows == 0 || C == 0) return;
+  const bool vec4_ok = cuda::aligned16(x) && cuda::aligned16(dy) && (!dx || cuda::aligned16(dx));
+  const ChannelTiling t = cuda::channel_tiling(C, vec4_ok);
+  BnParams p;
+  p.gamma = gamma;
+  p.beta = beta;
+  p.mean = mean;
+  p.invstd = invstd;
+  // dx needs both sums too, so they are computed whatever is requested.
+  Tensor holder;
+  float* means = dx ? cuda::scratch<float>(ctx, 2 * C, holder) : nullptr;
+  grad_sums(ctx, t, dgamma, dbeta, means, dx ? means + C : nullptr, dy, x, p, rows, C, relu);
+  if (!dx) return;
+  dispatch(t.vec, relu, [&](auto V, auto R) {
+    bn_backward_dx_kernel<decltype(V)::value, decltype(R)::value, true>
+        <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, ctx.cuda()->stream>>>(
+            dx, dy, x, p, means, means + C, rows, C);
+  });
+  TL_LAUNCH_CHECK(ctx);
+}
+
+void batchnorm_backward_infer_cuda(Context& ctx, float* dx, float* dgamma, float* dbeta,
+                                   const float* dy, const float* x, const float* gamma,
+                                   const float* beta, const float* running_mean,
+                                   const float* running_var, const BatchNormGeometry& g, float eps,
+                                   bool relu) {
+  const int64_t rows = g.rows, C = g.channels;
+  if (rows == 0 || C == 0) return;
+  const bool vec4_ok = cuda::aligned16(x) && cuda::aligned16(dy) && (!dx || cuda::aligned16(dx));
+  const ChannelTiling t = cuda::channel_tiling(C, vec4_ok);
+  BnParams p;
+  p.gamma = gamma;
+  p.beta = beta;
+  p.mean = running_mean;
+  p.var = running_var;
+  p.eps = eps;
+  // dgamma / dbeta are the training sums around the running mean; dx needs
+  // neither (no path through batch statistics).
+  if (dgamma || dbeta)
+    grad_sums(ctx, t, dgamma, dbeta, nullptr, nullptr, dy, x, p, rows, C, relu);
+  if (!dx) return;
+  dispatch(t.vec, relu, [&](auto V, auto R) {
+    bn_backward_dx_kernel<decltype(V)::value, decltype(R)::value, false>
+        <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, ctx.cuda()->stream>>>(
+            dx, dy, x, p, nullptr, nullptr, rows, C);
+  });
+  TL_LAUNCH_CHECK(ctx);
+}
+
+}  // namespace tl

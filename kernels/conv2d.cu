@@ -1,0 +1,287 @@
+// 2-D convolution on the GPU (conv2d.h) through cuDNN: forward, backward
+// data (dx), backward filter (dw), plus the bias and its gradient.
+//
+//   y[n, oy, ox, o] = bias[o] + sum_{ky, kx, c} x[n, oy*s - p + ky, ox*s - p + kx, c]
+//                                               * w[o, ky, kx, c]
+//
+// Layout: float32 activations in NHWC (CUDNN_TENSOR_NHWC: the layout cuDNN's
+// tensor-core kernels want natively, so no transposes), filters in KRSC
+// (cuDNN's NHWC filter format), which is byte for byte tl's OHWI weight.
+// Cross-correlation (the kernel is not flipped), symmetric zero padding.
+//
+// Choices:
+// * Algorithms by measurement. For each (pass, shape, stride, pad, math mode)
+//   cudnnFind*AlgorithmEx runs every algorithm once on the real buffers; the
+//   ranking is kept in the CudaState's ConvAlgoCache (engine/cuda/conv_cache.h),
+//   so each shape is measured once per Context. Heuristics (cudnnGet*_v7) are
+//   often wrong for NHWC FP32 and cost as much to call as the cache lookup.
+// * Workspace. Measuring may use up to the cache's limit (1 GiB), or half of
+//   the device's free memory when that is less; algorithms that need more
+//   are not tried. At run time the fastest algorithm whose workspace can be
+//   allocated is used: when memory is short, the next one in the ranking
+//   that needs less (the list usually ends with a zero-workspace algorithm).
+// * Math. TF32 off (the default): CUDNN_FMA_MATH. CUDNN_DEFAULT_MATH would NOT
+//   do: on Ampere and later it lets cuDNN use TF32 tensor cores for FP32
+//   data. TF32 on (CudaState::allow_tf32): CUDNN_DEFAULT_MATH, which permits
+//   TF32 tensor cores (what PyTorch does with allow_tf32), and each algorithm
+//   then runs with the math type cuDNN measured it with. We do not use
+//   CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: it also permits down-conversion of
+//   the FP32 tensors to FP16, more precision loss than TF32.
+// * Bias. Added by bias_add_rows_cuda (kernels/linear.cu) after the
+//   convolution: an NHWC output is a (N*OH*OW, O) matrix. The fused
+//   cudnnConvolutionBiasActivationForward would save that one pass over y,
+//   but with the identity activation it accepts only IMPLICIT_PRECOMP_GEMM,
+//   which would override the measured choice (often FFT or Winograd for
+//   3x3, or another GEMM variant); the extra memory-bound pass costs ~2% of a
+//   ResNet50 convolution. The bias gradient is bias_grad_rows_cuda, a
+//   deterministic column sum, rather than cudnnConvolutionBackwardBias (its
+//   NHWC support is not documented, and the same kernel serves Dense).
+// * Descriptors are RAII objects (engine/cuda/cudnn_desc.h), built per call
+//   (a few microseconds, small next to any convolution).
+#include <algorithm>
+#include <climits>
+#include <vector>
+
+#include "engine/context.h"
+#include "engine/cuda/check.h"
+#include "engine/cuda/conv_cache.h"
+#include "engine/cuda/cuda_state.h"
+#include "engine/cuda/cudnn_desc.h"
+#include "kernels/conv2d.h"
+#include "kernels/cuda_util.cuh"
+#include "kernels/linear.h"
+
+namespace tl {
+namespace {
+
+using cuda::ConvAlgo;
+using cuda::ConvKey;
+using cuda::ConvPass;
+using cuda::CudaState;
+
+int to_int(int64_t v, const char* what) {
+  if (v < 0 || v > INT_MAX)
+    fail("conv2d (CUDA): ", what, " = ", v, " does not fit cuDNN's 32-bit descriptor sizes");
+  return static_cast<int>(v);
+}
+
+// The math type set on the descriptor while measuring (see the top comment).
+cudnnMathType_t search_math(const CudaState& s) {
+  return s.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+}
+
+// The descriptors of one convolution: x, y, w and the convolution itself.
+struct ConvDescriptors {
+  cuda::TensorDesc x, y;
+  cuda::FilterDesc w;
+  cuda::ConvDesc conv;
+
+  ConvDescriptors(const Conv2dGeometry& g, cudnnMathType_t math) {
+    const int n = to_int(g.batch, "batch"), c = to_int(g.in_c, "in channels");
+    const int o = to_int(g.out_c, "out channels");
+    x.set_nhwc(n, c, to_int(g.in_h, "height"), to_int(g.in_w, "width"));
+    w.set_krsc(o, c, to_int(g.kernel_h, "kernel height"), to_int(g.kernel_w, "kernel width"));
+    conv.set_2d(to_int(g.pad, "pad"), to_int(g.stride, "stride"));
+    conv.set_math(math);
+    const int oh = to_int(g.out_h(), "output height"), ow = to_int(g.out_w(), "output width");
+    y.set_nhwc(n, o, oh, ow);
+    // tl and cuDNN must agree on the output size, or y would be misread.
+    int yn = 0, yc = 0, yh = 0, yw = 0;
+    TL_CUDNN_CHECK(
+        cudnnGetConvolution2dForwardOutputDim(conv.get(), x.get(), w.get(), &yn, &yc, &yh, &yw));
+    if (yn != n || yc != o || yh != oh || yw != ow)
+      fail("conv2d (CUDA): cuDNN computes a ", yn, "x", yh, "x", yw, "x", yc, " output, tl ", n,
+           "x", oh, "x", ow, "x", o, " (internal error)");
+  }
+};
+
+ConvKey make_key(ConvPass pass, const Conv2dGeometry& g, bool tf32,
+                 std::initializer_list<const void*> pointers) {
+  ConvKey k;
+  k.pass = pass;
+  k.batch = g.batch, k.in_h = g.in_h, k.in_w = g.in_w, k.in_c = g.in_c;
+  k.out_c = g.out_c, k.kernel_h = g.kernel_h, k.kernel_w = g.kernel_w;
+  k.stride = g.stride, k.pad = g.pad;
+  k.tf32 = tf32;
+  k.aligned = std::all_of(pointers.begin(), pointers.end(),
+                          [](const void* p) { return cuda::aligned16(p); });
+  return k;
+}
+
+// Makes room for measuring and returns the workspace size to measure with:
+// the cache's limit, or half of the free device memory (plus the current
+// workspace, which is reused) when that is less, halved again while even
+// that cannot be allocated.
+size_t reserve_measuring_workspace(CudaState& s) {
+  size_t free_bytes = 0, total_bytes = 0;
+  TL_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  size_t budget = std::min(s.conv_algos->workspace_limit(), s.workspace_bytes() + free_bytes / 2);
+  while (budget > 0 && !s.reserve_workspace(budget))
+    budget = budget > (size_t(1) << 20) ? budget / 2 : 0;
+  return budget;
+}
+
+// cudnnFind* results -> the usable ones, fastest first. With TF32 off every
+// algorithm runs with CUDNN_FMA_MATH, the mode it was measured under (cuDNN
+// may label a result CUDNN_DEFAULT_MATH, which on Ampere+ would admit TF32);
+// a result measured with tensor-op math is dropped then.
+template <typename Perf>
+std::vector<ConvAlgo> rank(const std::vector<Perf>& perf, int returned, size_t budget, bool tf32) {
+  std::vector<ConvAlgo> ranked;
+  for (int i = 0; i < returned; ++i) {
+    const Perf& p = perf[i];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > budget) continue;
+    if (!tf32 && (p.mathType == CUDNN_TENSOR_OP_MATH ||
+                  p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+      continue;
+    ConvAlgo a;
+    a.algo = static_cast<int>(p.algo);
+    a.math = tf32 ? p.mathType : CUDNN_FMA_MATH;
+    a.workspace = p.memory;
+    a.time_ms = p.time;
+    ranked.push_back(a);
+  }
+  // cuDNN returns them sorted by time already; a stable sort keeps its order
+  // on ties and guards against a future change.
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const ConvAlgo& a, const ConvAlgo& b) { return a.time_ms < b.time_ms; });
+  return ranked;
+}
+
+// The ranking for `key`: from the cache, or measured now by `measure`
+// (which returns the ranking and sets `budget` to the workspace it allowed).
+template <typename Measure>
+const std::vector<ConvAlgo>& algorithms(CudaState& s, const ConvKey& key, Measure&& measure) {
+  if (const std::vector<ConvAlgo>* cached = s.conv_algos->find(key)) return *cached;
+  size_t budget = 0;
+  std::vector<ConvAlgo> ranked = measure(budget);
+  if (ranked.empty())
+    fail("conv2d (CUDA): cuDNN has no usable algorithm for ", key.str(), " within a workspace of ",
+         budget, " bytes. If the GPU is short of memory, reduce --batch-size.");
+  return s.conv_algos->insert(key, std::move(ranked));
+}
+
+// The fastest algorithm whose workspace can be allocated now.
+const ConvAlgo& pick(CudaState& s, const std::vector<ConvAlgo>& ranked, const ConvKey& key) {
+  for (const ConvAlgo& a : ranked)
+    if (s.reserve_workspace(a.workspace)) return a;
+  size_t smallest = ranked.front().workspace;
+  for (const ConvAlgo& a : ranked) smallest = std::min(smallest, a.workspace);
+  fail("conv2d (CUDA): out of GPU memory for the cuDNN workspace of ", key.str(),
+       " (the smallest algorithm needs ", smallest, " bytes). Reduce --batch-size.");
+}
+
+// TL_SYNC_CHECK=1: report an asynchronous fault at the call that caused it.
+void sync_check(const CudaState& s) {
+  if (s.sync_check) TL_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+}
+
+int max_count(cudnnStatus_t (*get)(cudnnHandle_t, int*), cudnnHandle_t handle) {
+  int count = 0;
+  TL_CUDNN_CHECK(get(handle, &count));
+  return std::max(count, 1);
+}
+
+}  // namespace
+
+void conv2d_forward_cuda(Context& ctx, float* y, const float* x, const float* w, const float* bias,
+                         const Conv2dGeometry& g) {
+  const int64_t rows = g.batch * g.out_h() * g.out_w();  // y as a (rows, O) matrix
+  if (rows == 0 || g.out_c == 0) return;                  // nothing to write
+  CudaState& s = *ctx.cuda();
+  if (g.in_c == 0) {  // an empty sum: y is the bias alone
+    TL_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(rows * g.out_c) * sizeof(float), s.stream));
+    if (bias) bias_add_rows_cuda(ctx, y, bias, rows, g.out_c);
+    return;
+  }
+  ConvDescriptors d(g, search_math(s));
+  const ConvKey key = make_key(ConvPass::kForward, g, s.allow_tf32, {x, w, y});
+  const std::vector<ConvAlgo>& ranked = algorithms(s, key, [&](size_t& budget) {
+    const int requested = max_count(cudnnGetConvolutionForwardAlgorithmMaxCount, s.cudnn);
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(requested));
+    int returned = 0;
+    d.conv.set_math(search_math(s));
+    budget = reserve_measuring_workspace(s);
+    // Writes y while measuring; it is computed again below.
+    TL_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
+        s.cudnn, d.x.get(), x, d.w.get(), w, d.conv.get(), d.y.get(), y, requested, &returned,
+        perf.data(), s.workspace(budget), budget));
+    return rank(perf, returned, budget, s.allow_tf32);
+  });
+  const ConvAlgo& a = pick(s, ranked, key);
+  d.conv.set_math(a.math);
+  const float one = 1.0f, zero = 0.0f;
+  TL_CUDNN_CHECK(cudnnConvolutionForward(s.cudnn, &one, d.x.get(), x, d.w.get(), w, d.conv.get(),
+                                         static_cast<cudnnConvolutionFwdAlgo_t>(a.algo),
+                                         s.workspace(a.workspace), a.workspace, &zero, d.y.get(),
+                                         y));
+  sync_check(s);
+  if (bias) bias_add_rows_cuda(ctx, y, bias, rows, g.out_c);
+}
+
+void conv2d_backward_cuda(Context& ctx, float* dx, float* dw, float* dbias, const float* dy,
+                          const float* x, const float* w, const Conv2dGeometry& g) {
+  CudaState& s = *ctx.cuda();
+  const int64_t rows = g.batch * g.out_h() * g.out_w();  // dy as a (rows, O) matrix
+  if (dbias) bias_grad_rows_cuda(ctx, dbias, dy, rows, g.out_c);
+  if (!dx && !dw) return;
+  if (rows == 0 || g.in_c == 0 || g.out_c == 0) {  // empty sums: zero gradients
+    if (dx)
+      TL_CUDA_CHECK(cudaMemsetAsync(
+          dx, 0, size_t(g.batch * g.in_h * g.in_w * g.in_c) * sizeof(float), s.stream));
+    if (dw)
+      TL_CUDA_CHECK(cudaMemsetAsync(
+          dw, 0, size_t(g.out_c * g.kernel_h * g.kernel_w * g.in_c) * sizeof(float), s.stream));
+    return;
+  }
+  ConvDescriptors d(g, search_math(s));
+  const float one = 1.0f, zero = 0.0f;
+
+  if (dx) {  // dx = the transposed convolution of dy with w
+    const ConvKey key = make_key(ConvPass::kBackwardData, g, s.allow_tf32, {w, dy, dx});
+    const std::vector<ConvAlgo>& ranked = algorithms(s, key, [&](size_t& budget) {
+      const int requested =
+          max_count(cudnnGetConvolutionBackwardDataAlgorithmMaxCount, s.cudnn);
+      std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<size_t>(requested));
+      int returned = 0;
+      d.conv.set_math(search_math(s));
+      budget = reserve_measuring_workspace(s);
+      TL_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+          s.cudnn, d.w.get(), w, d.y.get(), dy, d.conv.get(), d.x.get(), dx, requested, &returned,
+          perf.data(), s.workspace(budget), budget));
+      return rank(perf, returned, budget, s.allow_tf32);
+    });
+    const ConvAlgo& a = pick(s, ranked, key);
+    d.conv.set_math(a.math);
+    TL_CUDNN_CHECK(cudnnConvolutionBackwardData(
+        s.cudnn, &one, d.w.get(), w, d.y.get(), dy, d.conv.get(),
+        static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), s.workspace(a.workspace), a.workspace,
+        &zero, d.x.get(), dx));
+    sync_check(s);
+  }
+
+  if (dw) {  // dw[o, ky, kx, c] = sum over n, oy, ox of dy * the x it multiplied
+    const ConvKey key = make_key(ConvPass::kBackwardFilter, g, s.allow_tf32, {x, dy, dw});
+    const std::vector<ConvAlgo>& ranked = algorithms(s, key, [&](size_t& budget) {
+      const int requested =
+          max_count(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount, s.cudnn);
+      std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<size_t>(requested));
+      int returned = 0;
+      d.conv.set_math(search_math(s));
+      budget = reserve_measuring_workspace(s);
+      TL_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+          s.cudnn, d.x.get(), x, d.y.get(), dy, d.conv.get(), d.w.get(), dw, requested, &returned,
+          perf.data(), s.workspace(budget), budget));
+      return rank(perf, returned, budget, s.allow_tf32);
+    });
+    const ConvAlgo& a = pick(s, ranked, key);
+    d.conv.set_math(a.math);
+    TL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+        s.cudnn, &one, d.x.get(), x, d.y.get(), dy, d.conv.get(),
+        static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), s.workspace(a.workspace),
+        a.workspace, &zero, d.w.get(), dw));
+    sync_check(s);
+  }
+}
+
+}  // namespace tl

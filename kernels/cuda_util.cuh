@@ -1,0 +1,96 @@
+// Helpers shared by the handwritten CUDA kernels (kernels/*.cu): scratch
+// memory from the Context's caching allocator, float4 access to NHWC rows,
+// and the "channels innermost" block shape most of the kernels use.
+//
+// The channel tiling. An NHWC activation is a (rows, C) matrix whose rows are
+// contiguous runs of C floats. A block of 256 threads is laid out as
+// tx lanes along C times ty rows (tx * ty = 256); a lane handles `vec`
+// consecutive channels (4, a float4, when C % 4 == 0 and the pointers are
+// 16-byte aligned; otherwise 1). tx is the smallest power of two that covers
+// the C / vec lanes of a row, capped at 32, so
+//  * a warp always reads whole 128-byte lines: for C >= 128 (vec 4) a warp
+//    reads 512 contiguous bytes of one row; for C = 64 (16 lanes) it reads two
+//    consecutive rows, which are contiguous too; for C = 1 it reads 32 rows;
+//  * a lane keeps the same channels for its whole life, so per-channel
+//    parameters (mean, scale, ...) are loaded once into registers and a
+//    per-channel reduction is a plain loop over rows, in registers.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/context.h"
+#include "engine/tensor.h"
+
+namespace tl::cuda {
+
+constexpr int kBlockThreads = 256;
+
+// Device scratch for `count` values of T, held by `holder` (a float32 tensor
+// from the Context's caching allocator). Dropping the holder right after the
+// launches that use it is safe: every kernel runs on the Context's one stream,
+// so work queued later on the recycled block starts after ours finishes.
+template <typename T>
+T* scratch(const Context& ctx, int64_t count, Tensor& holder) {
+  const int64_t words = (count * static_cast<int64_t>(sizeof(T)) + 3) / 4;
+  holder = ctx.empty({words > 0 ? words : 1});
+  return reinterpret_cast<T*>(holder.raw_data());
+}
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Smallest power of two >= v (v >= 1), capped at `cap` (a power of two).
+inline int pow2_at_least(int64_t v, int cap) {
+  int p = 1;
+  while (p < v && p < cap) p *= 2;
+  return p;
+}
+
+struct ChannelTiling {
+  int vec = 1;                // channels per lane: 4 (float4) or 1
+  int tx = 32, ty = 8;        // block = tx lanes along C x ty rows
+  int64_t lanes = 0;          // C / vec
+  int64_t channel_tiles = 0;  // blocks along C: ceil(lanes / tx)
+};
+
+// `vec4_ok`: every pointer the kernel will access with float4 is 16-byte
+// aligned (the caller checks; C % 4 is checked here).
+inline ChannelTiling channel_tiling(int64_t channels, bool vec4_ok) {
+  ChannelTiling t;
+  t.vec = (vec4_ok && channels % 4 == 0) ? 4 : 1;
+  t.lanes = channels / t.vec;
+  t.tx = pow2_at_least(t.lanes, 32);
+  t.ty = kBlockThreads / t.tx;
+  t.channel_tiles = ceil_div(t.lanes, t.tx);
+  return t;
+}
+
+#ifdef __CUDACC__
+// v[0..VEC) = p[0..VEC); p is 16-byte aligned when VEC == 4.
+template <int VEC>
+__device__ __forceinline__ void load_vec(float (&v)[VEC], const float* p) {
+  if constexpr (VEC == 4) {
+    const float4 q = *reinterpret_cast<const float4*>(p);
+    v[0] = q.x;
+    v[1] = q.y;
+    v[2] = q.z;
+    v[3] = q.w;
+  } else {
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) v[k] = p[k];
+  }
+}
+
+template <int VEC>
+__device__ __forceinline__ void store_vec(float* p, const float (&v)[VEC]) {
+  if constexpr (VEC == 4) {
+    *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+  } else {
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) p[k] = v[k];
+  }
+}
+#endif
+
+}  // namespace tl::cuda

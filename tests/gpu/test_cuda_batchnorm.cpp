@@ -1,0 +1,167 @@
+// CUDA batch norm vs the CPU reference on the same random inputs: training
+// forward (y, the Keras running-statistics update) and backward (dx, dgamma,
+// dbeta), inference forward and backward, with and without the fused ReLU,
+// over shapes that exercise each launch path (float4 and scalar lanes, one
+// and many row blocks, many channel tiles as in the head), a channel with a
+// large mean and a tiny spread, and run-to-run reproducibility.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "tests/gpu/cuda_parity.h"
+#include "tests/gpu/gpu_test.h"
+
+namespace tl::test {
+namespace {
+
+// Both devices reduce in double, so the batch mean and invstd round to the
+// same float except when a double result lies within ~1e-16 of a float
+// rounding boundary (probability ~1e-8 per channel); given equal statistics
+// y is bit-identical (same float expression). The bound allows one ulp of
+// invstd on |y| <= ~6: 6 * 1.2e-7 < 1e-6.
+constexpr Tolerance kForwardTol{1e-6, 1e-6};
+// Running statistics: m * old + (1 - m) * batch in double, one rounding.
+constexpr Tolerance kRunningTol{1e-7, 2.5e-7};
+// dgamma / dbeta: double sums (different order on each device) rounded to
+// float once: within 1 ulp (|value| up to ~200 for 32k rows).
+constexpr Tolerance kParamGradTol{1e-6, 2.5e-7};
+// dx = scale * (g - mean(g) - xhat * mean(g xhat)): equal bits given equal
+// statistics; one ulp of a mean moves dx by scale * ulp(mean) < 1e-7.
+constexpr Tolerance kDxTol{1e-6, 1e-6};
+
+struct BnRun {
+  Tensor y, running_mean, running_var, dx, dgamma, dbeta;
+};
+
+struct BnInputs {
+  Tensor x, gamma, beta, running_mean, running_var, dy;
+};
+
+BnInputs make_inputs(const Shape& shape, uint64_t seed, float offset, float spread) {
+  const int64_t C = shape.back();
+  BnInputs in;
+  Tensor u = random_tensor(shape, seed, -spread, spread);
+  std::vector<float> xv = u.to_vector();
+  for (float& v : xv) v += offset;
+  in.x = Tensor::from_vector(shape, xv);
+  in.gamma = random_tensor({C}, seed + 1, 0.5f, 1.5f);
+  in.beta = random_tensor({C}, seed + 2, -0.5f, 0.5f);
+  in.running_mean = random_tensor({C}, seed + 3, -0.5f, 0.5f);
+  in.running_var = random_tensor({C}, seed + 4, 0.5f, 2.0f);
+  in.dy = random_tensor(shape, seed + 5);
+  return in;
+}
+
+// A private copy on ctx's device (the op updates running statistics in place).
+Tensor copy_on(Context& ctx, const Tensor& host) {
+  return ctx.to_device(Tensor::from_vector(host.shape(), host.to_vector()));
+}
+
+BnRun run_bn(Context& ctx, const BnInputs& in, const ops::BatchNormOptions& options) {
+  Tensor x = copy_on(ctx, in.x), gamma = copy_on(ctx, in.gamma), beta = copy_on(ctx, in.beta);
+  x.set_requires_grad(true);
+  gamma.set_requires_grad(true);
+  beta.set_requires_grad(true);
+  BnRun r;
+  Tensor rm = copy_on(ctx, in.running_mean), rv = copy_on(ctx, in.running_var);
+  Tensor y = ops::batchnorm(ctx, x, gamma, beta, rm, rv, options);
+  backward(ctx, y, ctx.to_device(in.dy));
+  r.y = ctx.to_host(y);
+  r.running_mean = ctx.to_host(rm);
+  r.running_var = ctx.to_host(rv);
+  r.dx = ctx.to_host(x.grad());
+  r.dgamma = ctx.to_host(gamma.grad());
+  r.dbeta = ctx.to_host(beta.grad());
+  return r;
+}
+
+void compare_bn(Context& gpu, const Shape& shape, bool training, bool relu, uint64_t seed,
+                float offset = 0.0f, float spread = 2.0f) {
+  const std::string what = std::string(training ? "train" : "infer") + (relu ? "+relu " : " ") +
+                           shape_str(shape) + " ";
+  Context cpu(Device::CPU);
+  cpu.set_poison_allocations(true);
+  const BnInputs in = make_inputs(shape, seed, offset, spread);
+  ops::BatchNormOptions options;
+  options.training = training;
+  options.relu = relu;
+  options.eps = 1.001e-5f;
+  options.momentum = 0.99f;
+  const BnRun c = run_bn(cpu, in, options);
+  const BnRun g = run_bn(gpu, in, options);
+  EXPECT_TRUE(all_close(g.y, c.y, kForwardTol, what + "y"));
+  EXPECT_TRUE(all_close(g.running_mean, c.running_mean, kRunningTol, what + "running_mean"));
+  EXPECT_TRUE(all_close(g.running_var, c.running_var, kRunningTol, what + "running_var"));
+  EXPECT_TRUE(all_close(g.dx, c.dx, kDxTol, what + "dx"));
+  EXPECT_TRUE(all_close(g.dgamma, c.dgamma, kParamGradTol, what + "dgamma"));
+  EXPECT_TRUE(all_close(g.dbeta, c.dbeta, kParamGradTol, what + "dbeta"));
+  if (!training) {  // inference never writes the running statistics
+    EXPECT_TRUE(bit_identical(g.running_mean, in.running_mean, what + "running_mean untouched"));
+    EXPECT_TRUE(bit_identical(g.running_var, in.running_var, what + "running_var untouched"));
+  }
+}
+
+// (2,5,7,64): C % 4 == 0, float4 lanes, one row block.
+TEST(CudaParity, BatchNormTrainConvShape) {
+  TL_REQUIRE_GPU(gpu);
+  compare_bn(*gpu, {2, 5, 7, 64}, true, false, 1);
+  compare_bn(*gpu, {2, 5, 7, 64}, true, true, 2);
+}
+
+// (6, 37): a 1-D BN after Dense with an odd channel count: scalar lanes.
+TEST(CudaParity, BatchNormTrainOddChannels) {
+  TL_REQUIRE_GPU(gpu);
+  compare_bn(*gpu, {6, 37}, true, false, 3);
+  compare_bn(*gpu, {6, 37}, true, true, 4);
+}
+
+// Many rows, few channels: the reduction splits the rows over many blocks
+// (64 row blocks for 32,768 rows x 32 channels) and the finalize kernel
+// adds them in its tree.
+TEST(CudaParity, BatchNormTrainManyRowBlocks) {
+  TL_REQUIRE_GPU(gpu);
+  compare_bn(*gpu, {8, 64, 64, 32}, true, true, 5);
+  compare_bn(*gpu, {4, 33, 33, 8}, true, false, 6);
+}
+
+// The head's shape: few rows, very many channels (many channel tiles).
+TEST(CudaParity, BatchNormTrainHeadShape) {
+  TL_REQUIRE_GPU(gpu);
+  compare_bn(*gpu, {3, 6000}, true, false, 7);
+  compare_bn(*gpu, {4, 2, 2, 1003}, true, true, 8);
+}
+
+// Channels at 50 +- 0.1: the naive E[x^2] - E[x]^2 in float would lose the
+// variance; the shifted double sums must agree with the CPU's two passes.
+TEST(CudaParity, BatchNormTrainLargeMean) {
+  TL_REQUIRE_GPU(gpu);
+  compare_bn(*gpu, {2, 9, 9, 16}, true, false, 9, 50.0f, 0.1f);
+}
+
+TEST(CudaParity, BatchNormInference) {
+  TL_REQUIRE_GPU(gpu);
+  compare_bn(*gpu, {2, 5, 7, 64}, false, false, 10);
+  compare_bn(*gpu, {2, 5, 7, 64}, false, true, 11);
+  compare_bn(*gpu, {6, 37}, false, true, 12);
+  compare_bn(*gpu, {4, 33, 33, 8}, false, true, 13);
+}
+
+// The reductions use a fixed partition and fixed combination order: two
+// runs give the same bits.
+TEST(CudaParity, BatchNormReproducible) {
+  TL_REQUIRE_GPU(gpu);
+  const BnInputs in = make_inputs({8, 64, 64, 32}, 14, 0.0f, 2.0f);
+  ops::BatchNormOptions options;
+  options.relu = true;
+  const BnRun a = run_bn(*gpu, in, options);
+  const BnRun b = run_bn(*gpu, in, options);
+  EXPECT_TRUE(bit_identical(a.y, b.y, "y"));
+  EXPECT_TRUE(bit_identical(a.running_var, b.running_var, "running_var"));
+  EXPECT_TRUE(bit_identical(a.dx, b.dx, "dx"));
+  EXPECT_TRUE(bit_identical(a.dgamma, b.dgamma, "dgamma"));
+}
+
+}  // namespace
+}  // namespace tl::test
