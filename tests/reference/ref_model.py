@@ -146,9 +146,13 @@ class KerasResNet50Head:
             h = self.bn(h, "batch_normalization" + s, HEAD_EPS, training)
             h = torch.relu(h @ self.t[("dense" + s, "kernel")] + self.t[("dense" + s, "bias")])
             if training:
-                keep = torch.tensor(keep_mask(h.numel(), SEED, i, 0.5).reshape(h.shape), dtype=h.dtype)
-                h = h * keep / 0.5
+                h = self.dropout(h, i)
         return h @ self.t[("dense_3", "kernel")] + self.t[("dense_3", "bias")]
+
+    def dropout(self, h, i):
+        """tl's Philox mask for dropout layer i (stream i of seed SEED)."""
+        keep = torch.tensor(keep_mask(h.numel(), SEED, i, 0.5).reshape(h.shape), dtype=h.dtype)
+        return h * keep / 0.5
 
 
 def cases():

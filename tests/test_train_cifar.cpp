@@ -1,0 +1,174 @@
+// apps/train_cifar end to end, as a user runs it: exact resumption, and a
+// clear one-line error with a non-zero exit for each kind of bad input.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "apps/run_config.h"
+#include "tests/support/compare.h"
+#include "weights/checkpoint.h"
+
+namespace tl::test {
+namespace {
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+RunResult run_train_cifar(const std::string& args) {
+  const std::string cmd = std::string(TL_BUILD_DIR) + "/apps/train_cifar " + args + " 2>&1";
+  RunResult r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string fresh_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("tl_cli_" + name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+// A tiny, fast run: 40 training images at 32x32 (3 batches of 16), 10 for validation.
+const std::string kTiny =
+    "--dataset synthetic --synthetic-size 60 --image-size 32 --pool avg --batch-size 16 "
+    "--weights none --optimizer adam --lr 1e-3 --val-split 0.2 --test-subset 8 --seed 3 ";
+
+// Expects a failure whose last line is one "train_cifar: error: ..." line
+// containing `needle`.
+void expect_clean_error(const RunResult& r, const std::string& needle) {
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const size_t at = r.output.rfind("train_cifar: error: ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const std::string line = r.output.substr(at);
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << "error is not one line: " << line;
+  EXPECT_NE(line.find(needle), std::string::npos) << line;
+}
+
+TEST(TrainCifarCli, ResumeIsBitIdenticalToAnUninterruptedRun) {
+  const std::string a = fresh_dir("resume_a"), b = fresh_dir("resume_b");
+  const RunResult straight = run_train_cifar(kTiny + "--epochs 2 --output-dir " + a);
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+  const RunResult first = run_train_cifar(kTiny + "--epochs 2 --stop-after-epochs 1 --output-dir " + b);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const RunResult second = run_train_cifar(kTiny + "--epochs 2 --resume --output-dir " + b);
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("Resuming after epoch 1"), std::string::npos) << second.output;
+
+  app::ModelRecord ra, rb;
+  auto model_a = app::load_classifier(a + "/checkpoints/last.h5", ra);
+  auto model_b = app::load_classifier(b + "/checkpoints/last.h5", rb);
+  const auto pa = model_a->named_parameters(), pb = model_b->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i)
+    ASSERT_TRUE(all_close(pb[i].tensor, pa[i].tensor, {0.0, 0.0}, pa[i].name));
+  const auto ba = model_a->named_buffers(), bb = model_b->named_buffers();
+  for (size_t i = 0; i < ba.size(); ++i)
+    ASSERT_TRUE(all_close(bb[i].tensor, ba[i].tensor, {0.0, 0.0}, ba[i].name));
+  // The metrics of both runs agree too (epoch 1 carried over in the checkpoint).
+  std::ifstream ma(a + "/metrics.csv"), mb(b + "/metrics.csv");
+  std::string line_a, line_b;
+  for (int row = 0; row < 3; ++row) {
+    ASSERT_TRUE(std::getline(ma, line_a) && std::getline(mb, line_b));
+    // Columns up to the learning rate are deterministic; time is not.
+    auto head = [](const std::string& s) {
+      size_t pos = 0;
+      for (int c = 0; c < 6 && pos != std::string::npos; ++c) pos = s.find(',', pos + 1);
+      return s.substr(0, pos);
+    };
+    EXPECT_EQ(head(line_a), head(line_b));
+  }
+}
+
+TEST(TrainCifarCli, UnknownFlag) {
+  expect_clean_error(run_train_cifar("--epochz 3"), "--epochz");
+}
+
+TEST(TrainCifarCli, BadFlagValue) {
+  expect_clean_error(run_train_cifar("--batch-size many"), "--batch-size");
+  expect_clean_error(run_train_cifar("--freeze everything"), "--freeze");
+}
+
+TEST(TrainCifarCli, MissingDataDirSaysWhereItLookedAndHowToGetIt) {
+  const std::string out = fresh_dir("missing");
+  const RunResult r = run_train_cifar("--dataset cifar10 --data-dir /nonexistent/cifar --output-dir " + out);
+  expect_clean_error(r, "/nonexistent/cifar");
+  EXPECT_NE(r.output.find("get_cifar10.sh"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out + "/checkpoints/last.h5"));
+}
+
+// Writes a CIFAR-10 binary folder whose files hold `records` records each.
+std::string write_cifar(const std::string& name, int64_t records, int bad_label_record = -1,
+                        int64_t truncate_test_to = -1) {
+  const std::string dir = fresh_dir(name) + "/cifar-10-batches-bin";
+  fs::create_directories(dir);
+  auto write = [&](const std::string& file, int64_t bytes_limit, int bad) {
+    std::ofstream f(dir + "/" + file, std::ios::binary);
+    std::vector<char> record(3073, 7);
+    int64_t written = 0;
+    for (int64_t i = 0; i < 10000; ++i) {
+      record[0] = static_cast<char>(i == bad ? 11 : i % 10);
+      const int64_t n = bytes_limit >= 0 ? std::min<int64_t>(3073, bytes_limit - written) : 3073;
+      if (n <= 0) break;
+      f.write(record.data(), n);
+      written += n;
+      if (i + 1 >= records && bytes_limit < 0) break;
+    }
+  };
+  for (int i = 1; i <= 5; ++i) write("data_batch_" + std::to_string(i) + ".bin", -1, i == 1 ? bad_label_record : -1);
+  write("test_batch.bin", truncate_test_to, -1);
+  return fs::path(dir).parent_path().string();
+}
+
+TEST(TrainCifarCli, TruncatedBatchFileNamesTheFile) {
+  const std::string data = write_cifar("truncated", 10000, -1, 3073 * 100 + 17);
+  const std::string out = fresh_dir("truncated_out");
+  const RunResult r = run_train_cifar("--dataset cifar10 --data-dir " + data + " --output-dir " + out);
+  expect_clean_error(r, "test_batch.bin");
+  EXPECT_FALSE(fs::exists(out + "/checkpoints/last.h5"));
+}
+
+TEST(TrainCifarCli, LabelOfElevenNamesFileAndRecord) {
+  const std::string data = write_cifar("label11", 10000, 42);
+  const std::string out = fresh_dir("label11_out");
+  const RunResult r = run_train_cifar("--dataset cifar10 --data-dir " + data + " --output-dir " + out);
+  expect_clean_error(r, "data_batch_1.bin");
+  EXPECT_NE(r.output.find("42"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out + "/checkpoints/last.h5"));
+}
+
+TEST(TrainCifarCli, UnwritableOutputDir) {
+  expect_clean_error(run_train_cifar(kTiny + "--output-dir /proc/tl-cannot-write"), "--output-dir");
+}
+
+TEST(TrainCifarCli, RequireWeightsRefusesRandomInit) {
+  const std::string out = fresh_dir("require");
+  expect_clean_error(run_train_cifar(kTiny + "--weights /nonexistent/w.h5 --require-weights --output-dir " + out),
+                     "/nonexistent/w.h5");
+}
+
+TEST(TrainCifarCli, HelpListsEveryFlag) {
+  const RunResult r = run_train_cifar("--help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* flag : {"--data-dir", "--weights", "--epochs", "--batch-size", "--optimizer", "--lr",
+                           "--backbone-lr", "--schedule", "--warmup-epochs", "--weight-decay", "--freeze",
+                           "--frozen-bn", "--pool", "--image-size", "--device", "--subset", "--seed",
+                           "--checkpoint-dir", "--resume", "--output-dir", "--require-weights"})
+    EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
+}
+
+}  // namespace
+}  // namespace tl::test
