@@ -70,4 +70,20 @@ void Context::synchronize() const {
 #endif
 }
 
+void Context::set_allow_tf32(bool allow) {
+#ifdef TL_WITH_CUDA
+  if (cuda_) cuda_->set_allow_tf32(allow);
+#else
+  (void)allow;
+#endif
+}
+
+bool Context::allow_tf32() const {
+#ifdef TL_WITH_CUDA
+  return cuda_ && cuda_->allow_tf32;
+#else
+  return false;
+#endif
+}
+
 }  // namespace tl

@@ -56,6 +56,13 @@ class Context {
   // Waits for queued device work (no-op on the CPU).
   void synchronize() const;
 
+  // GPU math mode: let cuDNN convolutions and cuBLAS GEMMs use TF32 tensor
+  // cores (inputs rounded to a 10-bit mantissa, FP32 accumulation: several
+  // times faster, ~1e-3 relative error). Off by default. A CPU context
+  // ignores it: the CPU reference is always FP32.
+  void set_allow_tf32(bool allow);
+  bool allow_tf32() const;
+
   cuda::CudaState* cuda() const { return cuda_.get(); }
 
  private:

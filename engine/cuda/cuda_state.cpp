@@ -5,6 +5,7 @@
 
 #include "engine/cuda/caching_allocator.h"
 #include "engine/cuda/check.h"
+#include "engine/cuda/conv_cache.h"
 #include "engine/device_copy.h"
 
 namespace tl::cuda {
@@ -58,6 +59,7 @@ std::unique_ptr<CudaState> CudaState::create() {
   TL_CUDNN_CHECK(cudnnSetStream(state->cudnn, state->stream));
   state->caching_allocator = std::make_shared<CachingAllocator>();
   state->allocator = state->caching_allocator;
+  state->conv_algos = std::make_unique<ConvAlgoCache>();
   const char* sync = std::getenv("TL_SYNC_CHECK");
   state->sync_check = sync && std::string(sync) == "1";
   return state;
@@ -73,6 +75,33 @@ CudaState::~CudaState() {
 }
 
 void CudaState::synchronize() const { TL_CUDA_CHECK(cudaStreamSynchronize(stream)); }
+
+void CudaState::set_allow_tf32(bool allow) {
+  TL_CUBLAS_CHECK(cublasSetMathMode(cublas, allow ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+  allow_tf32 = allow;
+}
+
+bool CudaState::reserve_workspace(size_t bytes) {
+  if (bytes <= workspace_bytes_) return true;
+  if (workspace_) {
+    TL_CUDA_CHECK(cudaStreamSynchronize(stream));  // queued work may still use it
+    TL_CUDA_CHECK(cudaFree(workspace_));
+    workspace_ = nullptr;
+    workspace_bytes_ = 0;
+  }
+  void* p = nullptr;
+  if (cudaMalloc(&p, bytes) != cudaSuccess) {
+    (void)cudaGetLastError();  // an allocation failure is not sticky: clear it
+    caching_allocator->empty_cache();
+    if (cudaMalloc(&p, bytes) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+  }
+  workspace_ = p;
+  workspace_bytes_ = bytes;
+  return true;
+}
 
 void* CudaState::workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return workspace_;

@@ -1,5 +1,6 @@
 // The CUDA half of a Context: the GPU in use, one stream, the cuBLAS and
-// cuDNN handles bound to it, a cuDNN workspace, and the caching allocator.
+// cuDNN handles bound to it, a cuDNN workspace, the caching allocator, the
+// math mode (FP32 or TF32) and the measured convolution algorithms.
 // Created by Context(Device::CUDA); never a global.
 #pragma once
 
@@ -15,6 +16,7 @@
 namespace tl::cuda {
 
 class CachingAllocator;
+class ConvAlgoCache;  // engine/cuda/conv_cache.h
 
 struct CudaState {
   int device = 0;
@@ -25,6 +27,12 @@ struct CudaState {
   std::shared_ptr<CachingAllocator> caching_allocator;
   std::shared_ptr<Allocator> allocator;  // the same object, as the engine's interface
   bool sync_check = false;               // TL_SYNC_CHECK=1: synchronise after each launch
+  // TF32 tensor-core math for cuDNN convolutions and cuBLAS GEMMs (inputs
+  // rounded to a 10-bit mantissa, FP32 accumulation). Off: strict FP32.
+  // Change it through set_allow_tf32 so that cuBLAS follows.
+  bool allow_tf32 = false;
+  // cuDNN algorithms measured per convolution shape (kernels/conv2d.cu).
+  std::unique_ptr<ConvAlgoCache> conv_algos;
 
   // Picks GPU 0, checks that this binary has kernels for it, creates the
   // stream and handles. Throws tl::Error saying why when there is no usable GPU.
@@ -32,8 +40,15 @@ struct CudaState {
   ~CudaState();
 
   void synchronize() const;
+  // Sets allow_tf32 and the cuBLAS math mode (TF32 tensor ops or pedantic FP32).
+  void set_allow_tf32(bool allow);
   // Scratch memory for cuDNN, grown on demand and kept (never freed in the loop).
   void* workspace(size_t bytes);
+  // Grows the workspace to at least `bytes` without throwing: false when the
+  // device cannot provide it even after the caching allocator has returned
+  // its free blocks (the old, smaller workspace is gone then too).
+  bool reserve_workspace(size_t bytes);
+  size_t workspace_bytes() const { return workspace_bytes_; }
   // Driver, runtime, cuDNN and cuBLAS versions, GPU name, SMs, memory.
   std::string describe() const;
 
