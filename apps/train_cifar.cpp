@@ -58,11 +58,16 @@ int run(int argc, char** argv) {
   make_writable_dir(o.checkpoint_dir, "--checkpoint-dir");
 
   Context ctx(choose_device(o.device), o.seed);
+  if (o.precision == "tf32") {
+    if (ctx.device() != Device::CUDA) fail("--precision tf32 needs the GPU (--device cuda)");
+    ctx.set_allow_tf32(true);  // tensor-core TF32 in cuDNN convolutions and cuBLAS
+  }
   std::cout << "tl train_cifar\n";
   std::cout << "Device: " << device_name(ctx.device());
 #ifdef TL_WITH_CUDA
   if (ctx.cuda()) std::cout << ": " << ctx.cuda()->describe();
 #endif
+  std::cout << (ctx.device() == Device::CUDA ? std::string(", precision ") + o.precision : std::string());
   std::cout << "\nLibraries: GEMM " << gemm_backend_name() << ", HDF5 " << h5::hdf5_version() << "\n";
 
   const DataSplits data = load_data(o, std::cout);

@@ -123,7 +123,7 @@ class KerasResNet50Head:
         return (x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps) * g.view(shape) + b.view(shape)
 
     def forward(self, x_nhwc, training):
-        x = x_nhwc.permute(0, 3, 1, 2)
+        x = x_nhwc.permute(0, 3, 1, 2).contiguous()
         x = self.conv(F.pad(x, (3, 3, 3, 3)), "conv1_conv", stride=2)
         x = torch.relu(self.bn(x, "conv1_bn", BACKBONE_EPS, training))
         x = F.max_pool2d(F.pad(x, (1, 1, 1, 1)), 3, 2)  # Keras: zero pad, then 'valid' pool
