@@ -9,6 +9,7 @@
 #include "apps/json.h"
 #include "apps/progress.h"
 #include "apps/schedule.h"
+#include "data/device_loader.h"
 #include "data/loader.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -152,15 +153,27 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
   loader_options.shuffle = true;
   const int64_t n_train = data.train.images.size(0);
   int64_t epochs_this_run = 0;
+  // On the GPU the training set lives on the device and batches are
+  // gathered and augmented there (data/device_loader.h).
+  std::unique_ptr<DeviceImageSet> device_train;
+  if (ctx.device() == Device::CUDA)
+    device_train = std::make_unique<DeviceImageSet>(DeviceImageSet::upload(ctx, data.train));
 
   for (int64_t epoch = first_epoch; epoch < o.epochs; ++epoch) {
     model.train();
-    BatchIterator batches(data.train, loader_options, epoch);
+    std::unique_ptr<BatchIterator> host_batches;
+    std::unique_ptr<DeviceBatchIterator> device_batches;
+    if (device_train)
+      device_batches = std::make_unique<DeviceBatchIterator>(ctx, *device_train, loader_options, epoch);
+    else
+      host_batches = std::make_unique<BatchIterator>(data.train, loader_options, epoch);
+    const int64_t num_batches = device_batches ? device_batches->num_batches() : host_batches->num_batches();
+    auto next_batch = [&](Batch& b) { return device_batches ? device_batches->next(b) : host_batches->next(b); };
     ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs), n_train);
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
-    for (Batch batch; batches.next(batch);) {
-      const double position = double(epoch) + double(batch.index) / double(batches.num_batches());
+    for (Batch batch; next_batch(batch);) {
+      const double position = double(epoch) + double(batch.index) / double(num_batches);
       const double factor = schedule.factor(position);
       for (size_t g = 0; g < base_lr.size(); ++g) optimizer.set_lr(g, static_cast<float>(base_lr[g] * factor));
 
@@ -183,7 +196,8 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
       const int64_t b = batch.labels.numel();
       loss_sum += double(loss_value) * double(b);
       const std::vector<int32_t> predicted = argmax_rows(logits);
-      for (int64_t i = 0; i < b; ++i) correct += predicted[static_cast<size_t>(i)] == batch.labels.data<int32_t>()[i];
+      const Tensor labels = ctx.to_host(batch.labels);  // for the running accuracy only
+      for (int64_t i = 0; i < b; ++i) correct += predicted[static_cast<size_t>(i)] == labels.data<int32_t>()[i];
       seen += b;
       char extra[64];
       std::snprintf(extra, sizeof extra, "loss %.4f  acc %s", loss_sum / double(seen),

@@ -40,18 +40,6 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
   return order;
 }
 
-Augmentation augmentation_for(uint64_t seed, int64_t epoch, int64_t sample, int64_t pad) {
-  // One Philox block per sample: word 0 flips, words 1 and 2 shift.
-  const Philox4x32 r = philox_block(seed, kAugmentStream | static_cast<uint64_t>(epoch),
-                                    static_cast<uint64_t>(sample));
-  const auto choices = static_cast<uint32_t>(2 * pad + 1);
-  Augmentation aug;
-  aug.flip = (r.v[0] >> 31) != 0;
-  aug.dy = static_cast<int64_t>(r.v[1] % choices) - pad;
-  aug.dx = static_cast<int64_t>(r.v[2] % choices) - pad;
-  return aug;
-}
-
 void augment_image(uint8_t* out, const uint8_t* in, int64_t h, int64_t w, const Augmentation& aug) {
   for (int64_t y = 0; y < h; ++y) {
     const int64_t sy = y + aug.dy;

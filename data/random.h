@@ -21,7 +21,7 @@ constexpr uint64_t kAugmentStream = uint64_t{2} << 56;  // | epoch
 
 // The four 32-bit words of Philox block `block` of `stream`:
 // word w is the raw bits behind philox_uniform_at(seed, stream, 4*block + w).
-inline Philox4x32 philox_block(uint64_t seed, uint64_t stream, uint64_t block) {
+TL_HOST_DEVICE Philox4x32 philox_block(uint64_t seed, uint64_t stream, uint64_t block) {
   const Philox4x32 counter{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
                             static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)}};
   return philox4x32_10(counter, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
