@@ -56,7 +56,7 @@ std::pair<ImageSet, ImageSet> load_train_test(const TrainOptions& o, std::ostrea
       return {train, test};
     }
     const ImageSet all = read_image_folder(o.data_dir, o.image_size);
-    const std::vector<int64_t> order = epoch_order(all.size(), o.seed, /*epoch=*/-1);
+    const std::vector<int64_t> order = shuffled_order(all.size(), o.seed, kHoldoutStream);
     const int64_t n_test = std::max<int64_t>(1, all.size() / 10);
     return {gather(all, std::vector<int64_t>(order.begin() + n_test, order.end())),
             gather(all, std::vector<int64_t>(order.begin(), order.begin() + n_test))};

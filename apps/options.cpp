@@ -1,5 +1,6 @@
 #include "apps/options.h"
 
+#include <cmath>
 #include <functional>
 #include <map>
 
@@ -21,6 +22,12 @@ int64_t parse_int(const std::string& flag, const std::string& value, int64_t min
 }
 
 double parse_double(const std::string& flag, const std::string& value) {
+  const double v = parse_double_any(flag, value);
+  if (!std::isfinite(v) || v < 0) fail(flag, ": expected a finite number >= 0, got '", value, "'");
+  return v;
+}
+
+double parse_double_any(const std::string& flag, const std::string& value) {
   size_t used = 0;
   double v = 0;
   try {

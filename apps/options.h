@@ -59,6 +59,7 @@ std::string train_help_text();
 
 // Small shared helpers for the apps' own parsers.
 int64_t parse_int(const std::string& flag, const std::string& value, int64_t min_value);
-double parse_double(const std::string& flag, const std::string& value);
+double parse_double(const std::string& flag, const std::string& value);  // finite, >= 0
+double parse_double_any(const std::string& flag, const std::string& value);
 
 }  // namespace tl::app

@@ -51,7 +51,15 @@ std::vector<EpochMetrics> parse_history(const std::string& text, const std::stri
     const size_t end = text.find('}', pos);
     if (end == std::string::npos) fail(what, ": malformed metrics history");
     const JsonFlat f = parse_json_flat(text.substr(pos, end - pos + 1), what);
-    auto num = [&](const char* key) { return std::stod(f.get(key, what)); };
+    auto num = [&](const char* key) {
+      const std::string& text = f.get(key, what);
+      if (text == "null") return std::nan("");  // a non-finite value, written as null
+      try {
+        return std::stod(text);
+      } catch (const std::exception&) {
+        fail(what, ": \"", key, "\" is not a number: ", text);
+      }
+    };
     EpochMetrics e;
     e.epoch = static_cast<int64_t>(num("epoch"));
     e.train_loss = num("train_loss");
@@ -152,6 +160,11 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
   loader_options.augment = o.augment;
   loader_options.shuffle = true;
   const int64_t n_train = data.train.images.size(0);
+  // A last batch of one sample would give the head's BNs a variance of 0
+  // (and pull their running variance towards it): drop it.
+  loader_options.drop_last = n_train % o.batch_size == 1;
+  if (loader_options.drop_last && first_epoch == 0)
+    std::cout << "Dropping the last training batch of each epoch: it would hold one image\n";
   int64_t epochs_this_run = 0;
   // On the GPU the training set lives on the device and batches are
   // gathered and augmented there (data/device_loader.h).
@@ -169,7 +182,8 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
       host_batches = std::make_unique<BatchIterator>(data.train, loader_options, epoch);
     const int64_t num_batches = device_batches ? device_batches->num_batches() : host_batches->num_batches();
     auto next_batch = [&](Batch& b) { return device_batches ? device_batches->next(b) : host_batches->next(b); };
-    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs), n_train);
+    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
+                    loader_options.drop_last ? n_train - 1 : n_train);
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
     for (Batch batch; next_batch(batch);) {

@@ -28,10 +28,13 @@ int64_t batches_per_epoch(int64_t n, const LoaderOptions& options) {
 
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
   if (epoch < 0) fail("epoch must be >= 0, got ", epoch);
+  return shuffled_order(n, seed, kShuffleStream | static_cast<uint64_t>(epoch));
+}
+
+std::vector<int64_t> shuffled_order(int64_t n, uint64_t seed, uint64_t stream) {
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
   // Fisher-Yates, from the back: position i swaps with a uniform j in [0, i].
-  const uint64_t stream = kShuffleStream | static_cast<uint64_t>(epoch);
   for (int64_t i = n - 1; i > 0; --i) {
     const auto j = static_cast<int64_t>(random_below(seed, stream, static_cast<uint64_t>(i),
                                                      static_cast<uint64_t>(i) + 1));

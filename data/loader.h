@@ -74,6 +74,8 @@ void augment_image(uint8_t* out, const uint8_t* in, int64_t h, int64_t w, const 
 // The sample order of epoch `epoch`: a Fisher-Yates shuffle of 0..n-1 driven
 // by Philox, a pure function of (n, seed, epoch).
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch);
+// The same shuffle on any Philox stream (e.g. kHoldoutStream).
+std::vector<int64_t> shuffled_order(int64_t n, uint64_t seed, uint64_t stream);
 
 // Iterates over the batches of one epoch. Holds its own handles to the data
 // (tensors share storage), so it may outlive the DataLoader.

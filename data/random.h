@@ -18,6 +18,7 @@ namespace tl {
 // and from make_synthetic's per-sample streams (2i, 2i+1), even under one seed.
 constexpr uint64_t kShuffleStream = uint64_t{1} << 56;  // | epoch
 constexpr uint64_t kAugmentStream = uint64_t{2} << 56;  // | epoch
+constexpr uint64_t kHoldoutStream = uint64_t{3} << 56;  // the test set held out of one image folder
 
 // The four 32-bit words of Philox block `block` of `stream`:
 // word w is the raw bits behind philox_uniform_at(seed, stream, 4*block + w).

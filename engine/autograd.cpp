@@ -26,19 +26,23 @@ void attach_node(Tensor& output, std::string name, std::vector<Tensor> inputs, B
 
 Node::~Node() {
   std::vector<std::shared_ptr<Node>> orphans;
-  auto adopt_orphans = [&orphans](std::vector<Tensor>& inputs) {
-    for (Tensor& t : inputs) {
+  auto adopt_orphans = [&orphans](Node& node) {
+    // The backward closure first: it often holds a second handle on an input
+    // (conv2d saves x), which would keep the input's count above one.
+    node.backward = nullptr;
+    while (!node.inputs.empty()) {  // one at a time: an input listed twice counts down
+      Tensor t = std::move(node.inputs.back());
+      node.inputs.pop_back();
       // Only a parent that nobody else holds would be destroyed with us.
       if (t.impl() && t.impl_ptr().use_count() == 1 && t.impl()->grad_fn)
         orphans.push_back(std::move(t.impl()->grad_fn));
     }
-    inputs.clear();
   };
-  adopt_orphans(inputs);
+  adopt_orphans(*this);
   while (!orphans.empty()) {
     std::shared_ptr<Node> node = std::move(orphans.back());
     orphans.pop_back();
-    if (node.use_count() == 1) adopt_orphans(node->inputs);
+    if (node.use_count() == 1) adopt_orphans(*node);
   }
 }
 

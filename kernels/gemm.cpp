@@ -144,20 +144,21 @@ void run_blas_gemm_parallel(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T
   const bool split_rows = m >= n;
   const int64_t extent = split_rows ? m : n;
   threads = static_cast<int>(std::min<int64_t>(threads, extent));
-  const int k_int = blas_int(k, "k"), lda_int = blas_int(lda, "lda"), ldb_int = blas_int(ldb, "ldb"),
-            ldc_int = blas_int(ldc, "ldc");
+  // Every size checked here: an exception must not escape an OpenMP region.
+  const int m_int = blas_int(m, "m"), n_int = blas_int(n, "n"), k_int = blas_int(k, "k");
+  const int lda_int = blas_int(lda, "lda"), ldb_int = blas_int(ldb, "ldb"), ldc_int = blas_int(ldc, "ldc");
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int t = 0; t < threads; ++t) {
     const int64_t begin = extent * t / threads, end = extent * (t + 1) / threads;
     if (split_rows) {
       // Rows [begin, end) of op(A): rows of A, or columns of A when transposed.
       const T* a_slice = ta ? a + begin : a + begin * lda;
-      blas_gemm(ta, tb, blas_int(end - begin, "m"), blas_int(n, "n"), k_int, alpha, a_slice, lda_int,
+      blas_gemm(ta, tb, static_cast<int>(end - begin), n_int, k_int, alpha, a_slice, lda_int,
                 b, ldb_int, beta, c + begin * ldc, ldc_int);
     } else {
       // Columns [begin, end) of op(B): columns of B, or rows of B when transposed.
       const T* b_slice = tb ? b + begin * ldb : b + begin;
-      blas_gemm(ta, tb, blas_int(m, "m"), blas_int(end - begin, "n"), k_int, alpha, a, lda_int,
+      blas_gemm(ta, tb, m_int, static_cast<int>(end - begin), k_int, alpha, a, lda_int,
                 b_slice, ldb_int, beta, c + begin, ldc_int);
     }
   }

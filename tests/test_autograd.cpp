@@ -126,11 +126,15 @@ TEST(Autograd, LongChainDoesNotOverflowTheStack) {
 }
 
 TEST(Autograd, DeepGraphIsFreedWithoutRecursion) {
-  // Dropping a 100,000-node graph that never ran backward must not recurse.
+  // Dropping a 200,000-node graph that never ran backward must not recurse,
+  // also through ops whose backward closure keeps a second handle on its
+  // input (linear saves x) and an op that lists one input twice.
   Context ctx;
-  Tensor x = leaf({1.0f});
+  Tensor x = Tensor::from_vector({1, 1}, {1.0f});
+  x.set_requires_grad(true);
+  const Tensor w = Tensor::from_vector({1, 1}, {1.0f});
   Tensor y = x;
-  for (int i = 0; i < 100000; ++i) y = ops::relu(ctx, y);
+  for (int i = 0; i < 100000; ++i) y = ops::add(ctx, ops::linear(ctx, y, w, Tensor()), y);
   y = Tensor();
   SUCCEED();
 }

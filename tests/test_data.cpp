@@ -21,6 +21,7 @@
 #include "data/loader.h"
 #include "data/random.h"
 #include "data/synthetic.h"
+#include "apps/data_setup.h"
 
 #ifdef TL_HAVE_JPEG
 #include <jpeglib.h>  // after <cstdio>
@@ -358,6 +359,36 @@ TEST(ImageFolder, ResizeIsBilinearWithHalfPixelCentres) {
   const uint8_t expected[12] = {25, 26, 27, 45, 46, 47, 105, 106, 107, 125, 126, 127};
   EXPECT_EQ(tensor_bytes(small), std::vector<uint8_t>(expected, expected + 12));
 }
+
+#ifdef TL_HAVE_PNG
+// train_cifar --dataset folder on one root/<class>/ tree: a shuffled tenth
+// becomes the test set (apps/data_setup.cpp), drawn from every class.
+TEST(ImageFolder, OneTreeHoldsOutAShuffledTenthForTesting) {
+  DataTempDir tmp;
+  for (int i = 0; i < 40; ++i) {
+    const std::string cls = i % 2 ? "dog" : "cat";
+    write_png(tmp.path() / cls / (std::to_string(i) + ".png"), 4, 4, 3,
+              std::vector<uint8_t>(48, static_cast<uint8_t>(i)));
+  }
+  app::TrainOptions o;
+  o.dataset = "folder";
+  o.data_dir = tmp.path().string();
+  o.image_size = 4;
+  o.val_split = 0;
+  o.batch_size = 2;
+  std::ostringstream log;
+  const app::DataSplits splits = app::load_data(o, log);
+  ASSERT_EQ(splits.train.size(), 36);
+  ASSERT_EQ(splits.test.size(), 4);
+  std::set<int> seen;  // every image once, in train or test (the pixel value is its id)
+  for (const ImageSet* s : {&splits.train, &splits.test})
+    for (int64_t i = 0; i < s->size(); ++i) seen.insert(s->images.data<uint8_t>()[i * 48]);
+  EXPECT_EQ(seen.size(), 40u);
+  std::set<int32_t> test_classes;
+  for (int64_t i = 0; i < 4; ++i) test_classes.insert(splits.test.labels.data<int32_t>()[i]);
+  EXPECT_EQ(test_classes.size(), 2u) << "a shuffled hold-out, not the last class";
+}
+#endif
 
 TEST(ImageFolder, ReadsSortedClassFoldersAndResizes) {
 #if !defined(TL_HAVE_PNG) || !defined(TL_HAVE_JPEG)

@@ -37,6 +37,8 @@ void* CachingAllocator::allocate(size_t bytes) {
     cached_ = 0;
     err = cudaMalloc(&p, size);
   }
+  if (err != cudaSuccess && err != cudaErrorMemoryAllocation)
+    throw_cuda_error(err, "cudaMalloc", __FILE__, __LINE__);  // e.g. a fault left by a kernel
   if (err != cudaSuccess) {
     (void)cudaGetLastError();
     size_t free_bytes = 0, total_bytes = 0;
