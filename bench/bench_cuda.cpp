@@ -1,0 +1,938 @@
+// CUDA kernel microbenchmarks: the handwritten kernels' production launchers
+// (kernels/*.h, <op>_cuda), float32, on ResNet50-at-224 shapes at batch 64.
+//
+// What it does, in order:
+//  1. Measures the device's own copy bandwidth: cudaMemcpyAsync device to
+//     device of 1 GiB, timed with CUDA events, best of several, counted as
+//     read + write bytes (2 GiB per copy). Every kernel's rate is reported as
+//     a fraction of that: a memory-bound kernel at 0.9 has little left to gain.
+//  2. For each benchmark: random inputs built on the host, the CPU reference
+//     (kernels/<op>.h *_cpu) and the CUDA launcher run once on the same
+//     inputs and compared with a stated tolerance BEFORE anything is timed.
+//     A kernel that disagrees is reported FAILED and not timed.
+//  3. Warm-up calls, then `repeats` timed calls, each between a pair of CUDA
+//     events on the Context's stream, with the L2 cache cleared before each
+//     (a cudaMemsetAsync over a buffer twice the L2 size, outside the timed
+//     region), so every call reads its inputs from DRAM. The median is kept.
+//  4. GB/s from the bytes the kernel must move: every array it must read
+//     counted once plus every array it must write counted once (the same
+//     convention as bench/bench_kernels.cpp). The formula is written beside
+//     each benchmark. Where a kernel reads an input twice it gets no credit
+//     for the second read; the gap to the copy bandwidth shows what it costs.
+//  5. Fused BN+ReLU is compared with cuDNN's own batch norm (legacy API,
+//     CUDNN_BATCHNORM_SPATIAL_PERSISTENT, NHWC) followed by cudnnActivationForward
+//     on the same shape; the ratio cudnn_ms / tl_ms is reported (> 1: tl faster).
+//
+// Output: a table on stdout; with --json PATH the same as JSON.
+//   bench_cuda [--json PATH] [--repeats N] [--filter SUBSTRING]
+// Without a usable GPU it prints one line saying why and exits 0.
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/context.h"
+#include "engine/cuda/check.h"
+#include "engine/cuda/cuda_state.h"
+#include "kernels/batchnorm.h"
+#include "kernels/dropout.h"
+#include "kernels/elementwise.h"
+#include "kernels/optim.h"
+#include "kernels/pool.h"
+#include "kernels/preprocess.h"
+#include "kernels/softmax_xent.h"
+#include "kernels/upsample.h"
+
+namespace {
+
+constexpr double kF = 4;  // bytes per float32 (and per int32 label)
+constexpr int64_t kBatch = 64;
+constexpr int kWarmup = 3;
+constexpr float kBnEps = 1.001e-5f;  // Keras's default; above CUDNN_BN_MIN_EPSILON (1e-5)
+constexpr float kBnMomentum = 0.99f;
+
+// ---- tolerances (the CPU reference is float32 too) ----------------------------
+// Reductions over up to 200k rows summed in a different order (tree on the
+// GPU, per-thread partial sums on the CPU): float32 rounding of the mean and
+// variance, amplified by 1/std in the normalised outputs.
+constexpr double kReduceAtol = 1e-3, kReduceRtol = 1e-3;
+// Kernels documented as bit-identical (elementwise, dropout, pool, resampling,
+// optimisers): a small slack only for FMA contraction differing between nvcc
+// and the host compiler.
+constexpr double kExactAtol = 1e-5, kExactRtol = 1e-5;
+// Softmax: exp/log differ by a few ulp between the CUDA and glibc math libraries.
+constexpr double kSoftmaxAtol = 1e-5, kSoftmaxRtol = 1e-4;
+
+// ---- host inputs ----------------------------------------------------------------
+// A 64-bit mix of (seed, i): deterministic and fast enough for 64M elements.
+float mix_uniform(uint64_t i, uint64_t seed) {
+  uint64_t z = (i + 1) * 0x9E3779B97F4A7C15ull + seed * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 31)) * 0x94D049BB133111EBull;
+  z ^= z >> 29;
+  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+}
+// Values in [lo, hi).
+std::vector<float> host_random(int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    v[static_cast<size_t>(i)] = lo + (hi - lo) * mix_uniform(static_cast<uint64_t>(i), seed);
+  return v;
+}
+
+// ---- device buffers -----------------------------------------------------------------
+// A plain cudaMalloc'd buffer (not the caching allocator: the benchmark owns
+// its memory and frees it at the end of each benchmark).
+template <typename T>
+class DevBuf {
+ public:
+  explicit DevBuf(int64_t n) : n_(n) {
+    TL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), sizeof(T) * static_cast<size_t>(std::max<int64_t>(n, 1))));
+  }
+  explicit DevBuf(const std::vector<T>& host) : DevBuf(static_cast<int64_t>(host.size())) {
+    upload(host);
+  }
+  ~DevBuf() {
+    if (p_) cudaFree(p_);  // a destructor must not throw: status ignored
+  }
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  T* get() const { return p_; }
+  int64_t size() const { return n_; }
+  void upload(const std::vector<T>& host) {
+    TL_CUDA_CHECK(cudaMemcpy(p_, host.data(), sizeof(T) * host.size(), cudaMemcpyHostToDevice));
+    // A pageable copy may return before its DMA lands; the launchers run on
+    // the Context's own stream, so wait here.
+    TL_CUDA_CHECK(cudaDeviceSynchronize());
+  }
+
+ private:
+  T* p_ = nullptr;
+  int64_t n_;
+};
+
+// ---- validation -------------------------------------------------------------------
+struct Check {
+  bool pass = true;
+  double max_abs_err = 0;
+  std::string detail;  // the first failing array and element
+};
+
+// Compares `n` device floats with the CPU's; |got - want| <= atol + rtol * |want|,
+// NaN never passes. Accumulates into `c`.
+void compare(Check& c, const char* what, const std::vector<float>& want, const float* device,
+             double atol, double rtol) {
+  // The launchers run on the Context's stream, which need not synchronise with
+  // the legacy default stream that cudaMemcpy uses: wait for everything.
+  TL_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<float> got(want.size());
+  TL_CUDA_CHECK(cudaMemcpy(got.data(), device, sizeof(float) * want.size(), cudaMemcpyDeviceToHost));
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double w = want[i], g = got[i], err = std::fabs(g - w);
+    if (!(err <= atol + rtol * std::fabs(w))) {  // written so that NaN fails
+      if (c.pass) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "%s[%zu]: got %.9g, want %.9g", what, i, g, w);
+        c.detail = buf;
+      }
+      c.pass = false;
+    }
+    if (!std::isnan(err)) c.max_abs_err = std::max(c.max_abs_err, err);
+  }
+}
+void compare_scalar(Check& c, const char* what, float want, const float* device, double atol,
+                    double rtol) {
+  compare(c, what, std::vector<float>{want}, device, atol, rtol);
+}
+
+// ---- timing ------------------------------------------------------------------------
+struct Options {
+  int repeats = 20;
+  std::string json_path;
+  std::string filter;
+};
+
+struct Result {
+  std::string name;
+  std::string status;  // PASS (validated and timed), FAILED (disagrees, not timed), ERROR
+  double median_ms = 0, bytes = 0, gbps = 0, copy_fraction = 0, max_abs_err = 0;
+  std::string note;
+};
+
+class Bench {
+ public:
+  Bench(tl::Context& ctx, const Options& opt) : ctx_(ctx), opt_(opt) {
+    stream_ = ctx.cuda()->stream;
+    int device = 0, l2 = 0;
+    TL_CUDA_CHECK(cudaGetDevice(&device));
+    TL_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
+    // Twice the L2: a write of that much leaves none of the benchmark's data in it.
+    flush_bytes_ = std::max<size_t>(2 * static_cast<size_t>(l2), size_t{64} << 20);
+    TL_CUDA_CHECK(cudaMalloc(&flush_, flush_bytes_));
+    TL_CUDA_CHECK(cudaEventCreate(&start_));
+    TL_CUDA_CHECK(cudaEventCreate(&stop_));
+    l2_bytes_ = l2;
+  }
+  ~Bench() {
+    cudaEventDestroy(start_);  // destructor: statuses ignored
+    cudaEventDestroy(stop_);
+    cudaFree(flush_);
+  }
+  Bench(const Bench&) = delete;
+  Bench& operator=(const Bench&) = delete;
+
+  cudaStream_t stream() const { return stream_; }
+  int l2_bytes() const { return l2_bytes_; }
+  double copy_gbps() const { return copy_gbps_; }
+  bool selected(const std::string& name) const {
+    return opt_.filter.empty() || name.find(opt_.filter) != std::string::npos;
+  }
+  // Whether any of a group's benchmarks is selected (skips building its inputs).
+  bool any_selected(std::initializer_list<std::string> names) const {
+    for (const std::string& n : names)
+      if (selected(n)) return true;
+    return false;
+  }
+
+  // Median milliseconds of `fn` over the repeats, L2 cleared before each.
+  double time_median_ms(const std::function<void()>& fn) {
+    for (int i = 0; i < kWarmup; ++i) fn();
+    std::vector<float> ms(static_cast<size_t>(opt_.repeats));
+    for (float& t : ms) {
+      TL_CUDA_CHECK(cudaMemsetAsync(flush_, 0, flush_bytes_, stream_));
+      TL_CUDA_CHECK(cudaEventRecord(start_, stream_));
+      fn();
+      TL_CUDA_CHECK(cudaEventRecord(stop_, stream_));
+      TL_CUDA_CHECK(cudaEventSynchronize(stop_));
+      TL_CUDA_CHECK(cudaEventElapsedTime(&t, start_, stop_));
+    }
+    std::sort(ms.begin(), ms.end());
+    const size_t n = ms.size();
+    return n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+  }
+
+  // Device-to-device copy of 1 GiB, best of several: (read + write) bytes / time.
+  void measure_copy_bandwidth() {
+    const size_t bytes = size_t{1} << 30;
+    DevBuf<uint8_t> src(static_cast<int64_t>(bytes)), dst(static_cast<int64_t>(bytes));
+    TL_CUDA_CHECK(cudaMemsetAsync(src.get(), 1, bytes, stream_));
+    float best = 1e30f;
+    for (int i = 0; i < 8; ++i) {
+      TL_CUDA_CHECK(cudaEventRecord(start_, stream_));
+      TL_CUDA_CHECK(cudaMemcpyAsync(dst.get(), src.get(), bytes, cudaMemcpyDeviceToDevice, stream_));
+      TL_CUDA_CHECK(cudaEventRecord(stop_, stream_));
+      TL_CUDA_CHECK(cudaEventSynchronize(stop_));
+      float ms = 0;
+      TL_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+      if (i > 0) best = std::min(best, ms);  // the first copy is the warm-up
+    }
+    copy_gbps_ = 2.0 * static_cast<double>(bytes) / (best * 1e-3) * 1e-9;
+    std::printf("device copy bandwidth: %.1f GB/s (cudaMemcpyAsync D2D of 1 GiB, best of 7, "
+                "read + write bytes, %.3f ms)\n", copy_gbps_, best);
+  }
+
+  // One benchmark: `validate` runs the CUDA launcher once and compares it with
+  // the CPU (filling a Check); only when it passes is `kernel` timed.
+  void run(const std::string& name, double bytes, const std::function<Check()>& validate,
+           const std::function<void()>& kernel, const std::string& note = "") {
+    if (!selected(name)) return;
+    Result r;
+    r.name = name;
+    r.bytes = bytes;
+    r.note = note;
+    try {
+      const Check c = validate();
+      r.max_abs_err = c.max_abs_err;
+      if (!c.pass) {
+        r.status = "FAILED";
+        r.note = c.detail;
+      } else {
+        r.median_ms = time_median_ms(kernel);
+        r.gbps = bytes / (r.median_ms * 1e-3) * 1e-9;
+        r.copy_fraction = copy_gbps_ > 0 ? r.gbps / copy_gbps_ : 0;
+        r.status = "PASS";
+      }
+    } catch (const std::exception& e) {
+      r.status = "ERROR";
+      r.note = e.what();
+    }
+    print_row(r);
+    results_.push_back(r);
+  }
+
+  // A timed-only extra row (the cuDNN comparison), with a free-form note.
+  void add_row(const Result& r) {
+    print_row(r);
+    results_.push_back(r);
+  }
+  const std::vector<Result>& results() const { return results_; }
+  const Options& options() const { return opt_; }
+  tl::Context& ctx() { return ctx_; }
+
+  static void print_header() {
+    std::printf("%-34s %-6s %10s %9s %7s %10s  %s\n", "kernel", "check", "median_ms", "GB/s",
+                "of_copy", "max_err", "note");
+  }
+
+ private:
+  static void print_row(const Result& r) {
+    std::printf("%-34s %-6s %10.4f %9.1f %6.1f%% %10.3g  %s\n", r.name.c_str(), r.status.c_str(),
+                r.median_ms, r.gbps, 100.0 * r.copy_fraction, r.max_abs_err, r.note.c_str());
+    std::fflush(stdout);
+  }
+
+  tl::Context& ctx_;
+  Options opt_;
+  cudaStream_t stream_ = nullptr;
+  void* flush_ = nullptr;
+  size_t flush_bytes_ = 0;
+  int l2_bytes_ = 0;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  double copy_gbps_ = 0;
+  std::vector<Result> results_;
+};
+
+// ---- batch norm (fused with ReLU) -------------------------------------------------------
+struct BnShape {
+  const char* name;
+  int64_t n, h, w, c;
+  int64_t rows() const { return n * h * w; }
+};
+const BnShape kBnShapes[] = {
+    {"56x56x256_b64", kBatch, 56, 56, 256},  // stage 2 expanded: 51M elements, 205 MB
+    {"7x7x2048_b64", kBatch, 7, 7, 2048},    // stage 5 expanded: 6.4M elements
+};
+
+struct BnData {
+  int64_t E, C;
+  std::vector<float> x, gamma, beta, rmean, rvar;
+  explicit BnData(const BnShape& s)
+      : E(s.rows() * s.c), C(s.c), x(host_random(E, 1, -2.0f, 3.0f)), gamma(host_random(C, 2, 0.5f, 1.5f)),
+        beta(host_random(C, 3)), rmean(host_random(C, 4)), rvar(host_random(C, 5, 0.5f, 1.5f)) {}
+};
+
+// cuDNN's batch norm + ReLU on the same shape: the library's time for what the
+// fused tl kernel does in one call. Returns the median ms (0 when cuDNN fails,
+// with the reason in `why`).
+double cudnn_bn_relu_ms(Bench& b, const BnShape& s, const BnData& d, Check& check,
+                        const std::vector<float>& want_y, std::string& why) {
+// The legacy batch-norm API is deprecated in cuDNN 9 (in favour of the graph
+// API) but is still what PyTorch calls; the comparison is with it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  cudnnHandle_t h = b.ctx().cuda()->cudnn;
+  cudnnTensorDescriptor_t xdesc = nullptr, bndesc = nullptr;
+  cudnnActivationDescriptor_t act = nullptr;
+  double ms = 0;
+  try {
+    TL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&xdesc));
+    TL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&bndesc));
+    TL_CUDNN_CHECK(cudnnCreateActivationDescriptor(&act));
+    TL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(xdesc, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT,
+                                              static_cast<int>(s.n), static_cast<int>(s.c),
+                                              static_cast<int>(s.h), static_cast<int>(s.w)));
+    const cudnnBatchNormMode_t mode = CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
+    TL_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(bndesc, xdesc, mode));
+    TL_CUDNN_CHECK(cudnnSetActivationDescriptor(act, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+    DevBuf<float> x(d.x), y(d.E), gamma(d.gamma), beta(d.beta), rmean(d.rmean), rvar(d.rvar),
+        smean(d.C), sinv(d.C);
+    const float one = 1.0f, zero = 0.0f;
+    // cuDNN's factor weighs the new batch: 1 - Keras's momentum.
+    const double factor = 1.0 - static_cast<double>(kBnMomentum);
+    auto call = [&] {
+      TL_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
+          h, mode, &one, &zero, xdesc, x.get(), xdesc, y.get(), bndesc, gamma.get(), beta.get(),
+          factor, rmean.get(), rvar.get(), kBnEps, smean.get(), sinv.get()));
+      TL_CUDNN_CHECK(cudnnActivationForward(h, act, &one, xdesc, y.get(), &zero, xdesc, y.get()));
+    };
+    call();
+    TL_CUDA_CHECK(cudaStreamSynchronize(b.stream()));
+    // Only y is compared: cuDNN's running variance is unbiased, Keras's is not.
+    compare(check, "cudnn y", want_y, y.get(), kReduceAtol, kReduceRtol);
+    if (check.pass) ms = b.time_median_ms(call);
+    else why = check.detail;
+  } catch (const std::exception& e) {
+    why = e.what();
+    ms = 0;
+  }
+  // Cleanup on every path, errors included: statuses ignored (nothing to report them to).
+  if (act) cudnnDestroyActivationDescriptor(act);
+  if (bndesc) cudnnDestroyTensorDescriptor(bndesc);
+  if (xdesc) cudnnDestroyTensorDescriptor(xdesc);
+  return ms;
+#pragma GCC diagnostic pop
+}
+
+void bench_batchnorm(Bench& b) {
+  tl::Context& ctx = b.ctx();
+  for (const BnShape& s : kBnShapes) {
+    const std::string fwd_name = std::string("bn_relu_fwd_train_") + s.name;
+    const std::string bwd_name = std::string("bn_relu_bwd_train_") + s.name;
+    const std::string inf_name = std::string("bn_relu_fwd_infer_") + s.name;
+    const std::string cudnn_name = std::string("cudnn_bn+relu_fwd_train_") + s.name;
+    if (!b.any_selected({fwd_name, bwd_name, inf_name, cudnn_name})) continue;
+    const BnData d(s);
+    const int64_t E = d.E, C = d.C;
+    const tl::BatchNormGeometry g{s.rows(), C};
+
+    // CPU reference of the training forward, also the saved statistics for the backward.
+    std::vector<float> y_cpu(static_cast<size_t>(E)), mean_cpu(C), inv_cpu(C), rm_cpu = d.rmean,
+                                                                              rv_cpu = d.rvar;
+    tl::batchnorm_forward_train_cpu(y_cpu.data(), mean_cpu.data(), inv_cpu.data(), rm_cpu.data(),
+                                    rv_cpu.data(), d.x.data(), d.gamma.data(), d.beta.data(), g,
+                                    kBnEps, kBnMomentum, true);
+
+    DevBuf<float> x(d.x), y(E), gamma(d.gamma), beta(d.beta), rmean(d.rmean), rvar(d.rvar),
+        smean(C), sinv(C);
+    double tl_fwd_ms = 0;
+    {
+      auto kernel = [&] {
+        tl::batchnorm_forward_train_cuda(ctx, y.get(), smean.get(), sinv.get(), rmean.get(),
+                                         rvar.get(), x.get(), gamma.get(), beta.get(), g, kBnEps,
+                                         kBnMomentum, true);
+      };
+      auto validate = [&] {
+        kernel();
+        TL_CUDA_CHECK(cudaStreamSynchronize(b.stream()));
+        Check c;
+        compare(c, "y", y_cpu, y.get(), kReduceAtol, kReduceRtol);
+        compare(c, "save_mean", mean_cpu, smean.get(), kReduceAtol, kReduceRtol);
+        compare(c, "save_invstd", inv_cpu, sinv.get(), kReduceAtol, kReduceRtol);
+        compare(c, "running_mean", rm_cpu, rmean.get(), kReduceAtol, kReduceRtol);
+        compare(c, "running_var", rv_cpu, rvar.get(), kReduceAtol, kReduceRtol);
+        return c;
+      };
+      // reads x (E) + writes y (E) + gamma, beta (2C) + running mean/var read
+      // and written (4C) + save_mean/invstd written (2C). A two-pass kernel
+      // reads x twice; that second read is not credited.
+      b.run(fwd_name, kF * (E + E + 2 * C + 4 * C + 2 * C), validate, kernel);
+      for (const Result& r : b.results())
+        if (r.name == fwd_name && r.status == "PASS") tl_fwd_ms = r.median_ms;
+    }
+
+    // The library comparison: cuDNN BN (spatial persistent) + ReLU, same shape.
+    if (b.selected(cudnn_name)) {
+      Result r;
+      r.name = cudnn_name;
+      Check c;
+      std::string why;
+      r.median_ms = cudnn_bn_relu_ms(b, s, d, c, y_cpu, why);
+      r.max_abs_err = c.max_abs_err;
+      // The same compulsory bytes as the fused tl kernel (the unfused ReLU's
+      // extra read and write of y is exactly what fusion saves).
+      r.bytes = kF * (E + E + 2 * C + 4 * C + 2 * C);
+      if (r.median_ms > 0) {
+        r.status = "PASS";
+        r.gbps = r.bytes / (r.median_ms * 1e-3) * 1e-9;
+        r.copy_fraction = b.copy_gbps() > 0 ? r.gbps / b.copy_gbps() : 0;
+        char buf[128];
+        if (tl_fwd_ms > 0) {
+          std::snprintf(buf, sizeof buf, "cudnn/tl time ratio %.2f (>1: tl faster)", r.median_ms / tl_fwd_ms);
+          r.note = buf;
+        } else {
+          r.note = "no tl time to compare with";
+        }
+      } else {
+        r.status = c.pass ? "ERROR" : "FAILED";
+        r.note = why;
+      }
+      b.add_row(r);
+    }
+
+    // Inference forward (running statistics, fused ReLU).
+    if (b.selected(inf_name)) {
+      std::vector<float> yi_cpu(static_cast<size_t>(E));
+      tl::batchnorm_forward_infer_cpu(yi_cpu.data(), d.x.data(), d.gamma.data(), d.beta.data(),
+                                      d.rmean.data(), d.rvar.data(), g, kBnEps, true);
+      DevBuf<float> rm0(d.rmean), rv0(d.rvar);
+      auto kernel = [&] {
+        tl::batchnorm_forward_infer_cuda(ctx, y.get(), x.get(), gamma.get(), beta.get(), rm0.get(),
+                                         rv0.get(), g, kBnEps, true);
+      };
+      auto validate = [&] {
+        kernel();
+        TL_CUDA_CHECK(cudaStreamSynchronize(b.stream()));
+        Check c;
+        compare(c, "y", yi_cpu, y.get(), kExactAtol, kExactRtol);
+        return c;
+      };
+      // reads x (E) + writes y (E) + gamma, beta, running mean, running var (4C)
+      b.run(inf_name, kF * (E + E + 4 * C), validate, kernel);
+    }
+
+    // Backward of the training forward, with the ReLU mask recomputed from x.
+    if (b.selected(bwd_name)) {
+      const std::vector<float> dy_h = host_random(E, 6);
+      std::vector<float> dx_cpu(static_cast<size_t>(E)), dg_cpu(C), db_cpu(C);
+      tl::batchnorm_backward_train_cpu(dx_cpu.data(), dg_cpu.data(), db_cpu.data(), dy_h.data(),
+                                       d.x.data(), d.gamma.data(), d.beta.data(), mean_cpu.data(),
+                                       inv_cpu.data(), g, true);
+      DevBuf<float> dy(dy_h), mean(mean_cpu), inv(inv_cpu), dx(E), dgamma(C), dbeta(C);
+      auto kernel = [&] {
+        tl::batchnorm_backward_train_cuda(ctx, dx.get(), dgamma.get(), dbeta.get(), dy.get(),
+                                          x.get(), gamma.get(), beta.get(), mean.get(), inv.get(),
+                                          g, true);
+      };
+      auto validate = [&] {
+        kernel();
+        TL_CUDA_CHECK(cudaStreamSynchronize(b.stream()));
+        Check c;
+        compare(c, "dx", dx_cpu, dx.get(), kReduceAtol, kReduceRtol);
+        // dgamma, dbeta are sums over all rows: their scale grows with rows.
+        compare(c, "dgamma", dg_cpu, dgamma.get(), kReduceAtol * 100, kReduceRtol);
+        compare(c, "dbeta", db_cpu, dbeta.get(), kReduceAtol * 100, kReduceRtol);
+        return c;
+      };
+      // reads dy, x (2E) + writes dx (E) + gamma, beta, mean, invstd (4C) +
+      // writes dgamma, dbeta (2C). A two-pass kernel reads dy and x twice.
+      b.run(bwd_name, kF * (3 * E + 4 * C + 2 * C), validate, kernel);
+    }
+  }
+}
+
+// ---- pooling -------------------------------------------------------------------------
+void bench_pool(Bench& b) {
+  tl::Context& ctx = b.ctx();
+  if (b.any_selected({"maxpool3x3s2_fwd_112x112x64_b64", "maxpool3x3s2_bwd_112x112x64_b64"})) {
+    // The stem's max pool at batch 64: 112x112x64 -> 56x56x64, 3x3/2, pad 1.
+    tl::PoolGeometry g;
+    g.batch = kBatch, g.in_h = 112, g.in_w = 112, g.channels = 64;
+    g.kernel = 3, g.stride = 2, g.pad = 1;
+    const int64_t nx = g.batch * g.in_h * g.in_w * g.channels,
+                  ny = g.batch * g.out_h() * g.out_w() * g.channels;
+    const std::vector<float> x_h = host_random(nx, 7, 0.0f, 1.0f);  // post-ReLU input
+    const std::vector<float> dy_h = host_random(ny, 8);
+    std::vector<float> y_cpu(static_cast<size_t>(ny)), dx_cpu(static_cast<size_t>(nx));
+    tl::maxpool2d_forward_cpu(y_cpu.data(), x_h.data(), g);
+    tl::maxpool2d_backward_cpu(dx_cpu.data(), dy_h.data(), x_h.data(), g);
+    DevBuf<float> x(x_h), dy(dy_h), y(ny), dx(nx);
+    auto fwd = [&] { tl::maxpool2d_forward_cuda(ctx, y.get(), x.get(), g); };
+    b.run("maxpool3x3s2_fwd_112x112x64_b64", kF * (nx + ny),  // reads x + writes y
+          [&] {
+            fwd();
+            Check c;
+            compare(c, "y", y_cpu, y.get(), kExactAtol, kExactRtol);
+            return c;
+          },
+          fwd);
+    auto bwd = [&] { tl::maxpool2d_backward_cuda(ctx, dx.get(), dy.get(), x.get(), g); };
+    // reads dy (ny) and x (nx, to recompute the argmax) + writes dx (nx)
+    b.run("maxpool3x3s2_bwd_112x112x64_b64", kF * (ny + nx + nx),
+          [&] {
+            bwd();
+            Check c;
+            compare(c, "dx", dx_cpu, dx.get(), kExactAtol, kExactRtol);
+            return c;
+          },
+          bwd);
+  }
+  if (b.any_selected({"global_avgpool_fwd_7x7x2048_b64", "global_avgpool_bwd_7x7x2048_b64"})) {
+    // The backbone output: (64, 7, 7, 2048) -> (64, 2048).
+    const int64_t S = 7 * 7, C = 2048, nx = kBatch * S * C, ny = kBatch * C;
+    const std::vector<float> x_h = host_random(nx, 9), dy_h = host_random(ny, 10);
+    std::vector<float> y_cpu(static_cast<size_t>(ny)), dx_cpu(static_cast<size_t>(nx));
+    tl::global_avgpool_forward_cpu(y_cpu.data(), x_h.data(), kBatch, S, C);
+    tl::global_avgpool_backward_cpu(dx_cpu.data(), dy_h.data(), kBatch, S, C);
+    DevBuf<float> x(x_h), dy(dy_h), y(ny), dx(nx);
+    auto fwd = [&] { tl::global_avgpool_forward_cuda(ctx, y.get(), x.get(), kBatch, S, C); };
+    b.run("global_avgpool_fwd_7x7x2048_b64", kF * (nx + ny),  // reads x + writes y
+          [&] {
+            fwd();
+            Check c;
+            // A 49-term mean summed in a different order.
+            compare(c, "y", y_cpu, y.get(), kExactAtol, kExactRtol);
+            return c;
+          },
+          fwd);
+    auto bwd = [&] { tl::global_avgpool_backward_cuda(ctx, dx.get(), dy.get(), kBatch, S, C); };
+    b.run("global_avgpool_bwd_7x7x2048_b64", kF * (ny + nx),  // reads dy + writes dx
+          [&] {
+            bwd();
+            Check c;
+            compare(c, "dx", dx_cpu, dx.get(), kExactAtol, kExactRtol);
+            return c;
+          },
+          bwd);
+  }
+}
+
+// ---- dropout ---------------------------------------------------------------------------
+void bench_dropout(Bench& b) {
+  tl::Context& ctx = b.ctx();
+  struct Case {
+    const char* name;
+    int64_t n;
+  };
+  const Case cases[] = {
+      {"64x256", kBatch * 256},        // the head's dropout (the real size: launch-bound)
+      {"64M", int64_t{64} << 20},      // a large one: Philox throughput against DRAM
+  };
+  constexpr float kRate = 0.5f;
+  constexpr uint64_t kSeed = 1234, kStream = 7;
+  for (const Case& s : cases) {
+    const std::string fname = std::string("dropout_fwd_") + s.name,
+                      bname = std::string("dropout_bwd_") + s.name;
+    if (!b.any_selected({fname, bname})) continue;
+    const std::vector<float> x_h = host_random(s.n, 11);
+    std::vector<float> y_cpu(static_cast<size_t>(s.n)), dx_cpu(static_cast<size_t>(s.n));
+    tl::dropout_forward_cpu(y_cpu.data(), x_h.data(), s.n, kRate, kSeed, kStream);
+    tl::dropout_backward_cpu(dx_cpu.data(), x_h.data(), s.n, kRate, kSeed, kStream);
+    DevBuf<float> x(x_h), y(s.n);
+    auto fwd = [&] { tl::dropout_forward_cuda(ctx, y.get(), x.get(), s.n, kRate, kSeed, kStream); };
+    // reads x + writes y (the mask is recomputed, never stored)
+    b.run(fname, kF * (s.n + s.n),
+          [&] {
+            fwd();
+            Check c;
+            compare(c, "y", y_cpu, y.get(), kExactAtol, kExactRtol);
+            return c;
+          },
+          fwd);
+    auto bwd = [&] { tl::dropout_backward_cuda(ctx, y.get(), x.get(), s.n, kRate, kSeed, kStream); };
+    // reads dy + writes dx (x doubles as dy here)
+    b.run(bname, kF * (s.n + s.n),
+          [&] {
+            bwd();
+            Check c;
+            compare(c, "dx", dx_cpu, y.get(), kExactAtol, kExactRtol);
+            return c;
+          },
+          bwd);
+  }
+}
+
+// ---- resampling and preprocessing (CIFAR 32x32 -> 224x224, batch 64) ------------------------
+void bench_resample(Bench& b) {
+  tl::Context& ctx = b.ctx();
+  if (b.any_selected({"upsample_bilinear_fwd_32to224_c3_b64", "upsample_bilinear_bwd_32to224_c3_b64"})) {
+    tl::UpsampleGeometry g;
+    g.batch = kBatch, g.in_h = 32, g.in_w = 32, g.channels = 3, g.out_h = 224, g.out_w = 224;
+    const int64_t nx = g.batch * g.in_h * g.in_w * g.channels,
+                  ny = g.batch * g.out_h * g.out_w * g.channels;
+    const std::vector<float> x_h = host_random(nx, 12), dy_h = host_random(ny, 13);
+    std::vector<float> y_cpu(static_cast<size_t>(ny)), dx_cpu(static_cast<size_t>(nx));
+    tl::upsample_bilinear_forward_cpu(y_cpu.data(), x_h.data(), g);
+    tl::upsample_bilinear_backward_cpu(dx_cpu.data(), dy_h.data(), g);
+    DevBuf<float> x(x_h), dy(dy_h), y(ny), dx(nx);
+    auto fwd = [&] { tl::upsample_bilinear_forward_cuda(ctx, y.get(), x.get(), g); };
+    b.run("upsample_bilinear_fwd_32to224_c3_b64", kF * (nx + ny),  // reads x + writes y
+          [&] {
+            fwd();
+            Check c;
+            compare(c, "y", y_cpu, y.get(), kExactAtol, kExactRtol);
+            return c;
+          },
+          fwd);
+    auto bwd = [&] { tl::upsample_bilinear_backward_cuda(ctx, dx.get(), dy.get(), g); };
+    b.run("upsample_bilinear_bwd_32to224_c3_b64", kF * (ny + nx),  // reads dy + writes dx
+          [&] {
+            bwd();
+            Check c;
+            // Each dx gathers ~60 weighted dy terms; the sum order may differ.
+            compare(c, "dx", dx_cpu, dx.get(), kReduceAtol * 0.1, kExactRtol);
+            return c;
+          },
+          bwd);
+  }
+  if (b.selected("preprocess_caffe_32to224_b64")) {
+    const int64_t nx = kBatch * 32 * 32 * 3, ny = kBatch * 224 * 224 * 3;
+    std::vector<uint8_t> x_h(static_cast<size_t>(nx));
+    for (int64_t i = 0; i < nx; ++i)
+      x_h[static_cast<size_t>(i)] = static_cast<uint8_t>(256.0f * mix_uniform(static_cast<uint64_t>(i), 14));
+    std::vector<float> y_cpu(static_cast<size_t>(ny));
+    tl::preprocess_caffe_cpu(y_cpu.data(), x_h.data(), kBatch, 32, 32, 224, 224);
+    DevBuf<uint8_t> x(x_h);
+    DevBuf<float> y(ny);
+    auto kernel = [&] { tl::preprocess_caffe_cuda(ctx, y.get(), x.get(), kBatch, 32, 32, 224, 224); };
+    b.run("preprocess_caffe_32to224_b64", 1.0 * nx + kF * ny,  // reads uint8 x + writes float y
+          [&] {
+            kernel();
+            Check c;
+            compare(c, "y", y_cpu, y.get(), kExactAtol * 10, kExactRtol);  // values up to ~150
+            return c;
+          },
+          kernel);
+  }
+}
+
+// ---- softmax cross-entropy ------------------------------------------------------------------
+void bench_softmax(Bench& b) {
+  tl::Context& ctx = b.ctx();
+  struct Case {
+    const char* name;
+    int64_t batch, classes;
+  };
+  const Case cases[] = {{"64x10", kBatch, 10}, {"4096x1000", 4096, 1000}};
+  for (const Case& s : cases) {
+    const std::string fname = std::string("softmax_xent_fwd_") + s.name,
+                      bname = std::string("softmax_xent_bwd_") + s.name;
+    if (!b.any_selected({fname, bname})) continue;
+    const int64_t E = s.batch * s.classes;
+    const std::vector<float> z_h = host_random(E, 15, -5.0f, 5.0f);
+    std::vector<int32_t> lab_h(static_cast<size_t>(s.batch));
+    for (int64_t i = 0; i < s.batch; ++i)
+      lab_h[static_cast<size_t>(i)] = static_cast<int32_t>(
+          std::min<int64_t>(s.classes - 1, static_cast<int64_t>(mix_uniform(static_cast<uint64_t>(i), 16) * s.classes)));
+    std::vector<float> p_cpu(static_cast<size_t>(E)), dz_cpu(static_cast<size_t>(E));
+    const float loss_cpu =
+        tl::softmax_xent_forward_cpu(p_cpu.data(), z_h.data(), lab_h.data(), s.batch, s.classes);
+    constexpr float kDloss = 1.0f;
+    tl::softmax_xent_backward_cpu(dz_cpu.data(), p_cpu.data(), lab_h.data(), kDloss, s.batch, s.classes);
+    DevBuf<float> z(z_h), p(E), dz(E), loss(1);
+    DevBuf<int32_t> lab(lab_h);
+    auto fwd = [&] {
+      tl::softmax_xent_forward_cuda(ctx, loss.get(), p.get(), z.get(), lab.get(), s.batch, s.classes);
+    };
+    // reads logits (E) + labels (N) + writes probs (E) + loss (1). The launcher
+    // synchronises to read the label verdict: that host round trip is timed too.
+    b.run(fname, kF * (E + s.batch + E + 1),
+          [&] {
+            fwd();
+            Check c;
+            compare(c, "probs", p_cpu, p.get(), kSoftmaxAtol, kSoftmaxRtol);
+            compare_scalar(c, "loss", loss_cpu, loss.get(), kSoftmaxAtol * 10, kSoftmaxRtol);
+            return c;
+          },
+          fwd, "includes the launcher's label-check sync");
+    // The backward from the CPU's probabilities, so both start from the same input.
+    DevBuf<float> p_ref(p_cpu);
+    auto bwd = [&] {
+      tl::softmax_xent_backward_cuda(ctx, dz.get(), p_ref.get(), lab.get(), kDloss, s.batch, s.classes);
+    };
+    // reads probs (E) + labels (N) + writes dlogits (E)
+    b.run(bname, kF * (E + s.batch + E),
+          [&] {
+            bwd();
+            Check c;
+            compare(c, "dlogits", dz_cpu, dz.get(), kExactAtol, kExactRtol);
+            return c;
+          },
+          bwd);
+  }
+}
+
+// ---- residual add + ReLU ---------------------------------------------------------------------
+void bench_add_relu(Bench& b) {
+  const std::string name = "add_relu_fwd_56x56x256_b64";
+  if (!b.selected(name)) return;
+  const int64_t n = kBatch * 56 * 56 * 256;
+  const std::vector<float> a_h = host_random(n, 17), b_h = host_random(n, 18);
+  std::vector<float> y_cpu(static_cast<size_t>(n));
+  tl::add_relu_forward_cpu(y_cpu.data(), a_h.data(), b_h.data(), n);
+  DevBuf<float> a(a_h), bb(b_h), y(n);
+  auto kernel = [&] { tl::add_relu_forward_cuda(b.ctx(), y.get(), a.get(), bb.get(), n); };
+  b.run(name, kF * (2 * n + n),  // reads a, b + writes y
+        [&] {
+          kernel();
+          Check c;
+          compare(c, "y", y_cpu, y.get(), kExactAtol, kExactRtol);
+          return c;
+        },
+        kernel);
+}
+
+// ---- optimisers over ResNet50's parameters (multi-tensor launchers) -------------------------------
+// The parameter tensor sizes of ResNet50 with a 1000-class head: 161 tensors,
+// 25.6M floats (conv weights, BN gamma/beta, Dense weight and bias).
+std::vector<int64_t> resnet50_param_sizes() {
+  std::vector<int64_t> sizes = {7 * 7 * 3 * 64, 64, 64};  // stem conv + BN
+  struct Stage {
+    int64_t mid, out, blocks;
+  };
+  const Stage stages[] = {{64, 256, 3}, {128, 512, 4}, {256, 1024, 6}, {512, 2048, 3}};
+  int64_t in = 64;
+  for (const Stage& st : stages) {
+    for (int64_t blk = 0; blk < st.blocks; ++blk) {
+      sizes.insert(sizes.end(), {in * st.mid, st.mid, st.mid, 9 * st.mid * st.mid, st.mid, st.mid,
+                                 st.mid * st.out, st.out, st.out});
+      if (blk == 0) sizes.insert(sizes.end(), {in * st.out, st.out, st.out});  // projection
+      in = st.out;
+    }
+  }
+  sizes.insert(sizes.end(), {2048 * 1000, 1000});
+  return sizes;
+}
+
+void bench_optim(Bench& b) {
+  const std::string sgd_name = "sgd_nesterov_resnet50_25.6M", adam_name = "adamw_resnet50_25.6M";
+  if (!b.any_selected({sgd_name, adam_name})) return;
+  const std::vector<int64_t> sizes = resnet50_param_sizes();
+  // Tensors packed in one allocation, each starting on a 256-byte boundary
+  // (as the caching allocator would place them), so vector loads stay aligned.
+  std::vector<int64_t> offset;
+  int64_t total = 0, n_params = 0;
+  for (int64_t n : sizes) {
+    offset.push_back(total);
+    total += (n + 63) / 64 * 64;
+    n_params += n;
+  }
+  const std::vector<float> p_h = host_random(total, 19), g_h = host_random(total, 20, -0.1f, 0.1f),
+                           m_h = host_random(total, 21, -0.01f, 0.01f),
+                           v_h = host_random(total, 22, 0.0f, 1e-4f);
+  DevBuf<float> p(total), g(g_h), m(total), v(total);
+  const std::string count = std::to_string(sizes.size()) + " tensors, " +
+                            std::to_string(n_params) + " params, one launch";
+
+  if (b.selected(sgd_name)) {
+    tl::SgdHyper hy;
+    hy.lr = 0.01f, hy.momentum = 0.9f, hy.weight_decay = 1e-4f, hy.nesterov = true;
+    std::vector<float> p_cpu = p_h, vel_cpu = m_h;
+    std::vector<tl::SgdTensorRef> refs;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const size_t o = static_cast<size_t>(offset[i]);
+      tl::sgd_update_cpu(p_cpu.data() + o, vel_cpu.data() + o, g_h.data() + o, sizes[i], hy);
+      refs.push_back({p.get() + o, m.get() + o, g.get() + o, sizes[i], hy});
+    }
+    p.upload(p_h);
+    m.upload(m_h);
+    auto kernel = [&] { tl::sgd_update_cuda(b.ctx(), refs); };
+    // reads param, velocity, grad (3n) + writes param, velocity (2n)
+    b.run(sgd_name, kF * 5.0 * static_cast<double>(n_params),
+          [&] {
+            kernel();
+            Check c;
+            compare(c, "param", p_cpu, p.get(), kExactAtol, kExactRtol);
+            compare(c, "velocity", vel_cpu, m.get(), kExactAtol, kExactRtol);
+            return c;
+          },
+          kernel, count);
+  }
+  if (b.selected(adam_name)) {
+    tl::AdamHyper hy;
+    hy.lr = 1e-3f, hy.weight_decay = 1e-2f, hy.decoupled = true;
+    constexpr int64_t kStep = 10;
+    std::vector<float> p_cpu = p_h, m_cpu = m_h, v_cpu = v_h;
+    std::vector<tl::AdamTensorRef> refs;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const size_t o = static_cast<size_t>(offset[i]);
+      tl::adam_update_cpu(p_cpu.data() + o, m_cpu.data() + o, v_cpu.data() + o, g_h.data() + o,
+                          sizes[i], hy, kStep);
+      refs.push_back({p.get() + o, m.get() + o, v.get() + o, g.get() + o, sizes[i], hy, kStep});
+    }
+    p.upload(p_h);
+    m.upload(m_h);
+    v.upload(v_h);
+    auto kernel = [&] { tl::adam_update_cuda(b.ctx(), refs); };
+    // reads param, m, v, grad (4n) + writes param, m, v (3n)
+    b.run(adam_name, kF * 7.0 * static_cast<double>(n_params),
+          [&] {
+            kernel();
+            Check c;
+            compare(c, "param", p_cpu, p.get(), kExactAtol, kExactRtol);
+            compare(c, "m", m_cpu, m.get(), kExactAtol, kExactRtol);
+            compare(c, "v", v_cpu, v.get(), kExactAtol, kExactRtol);
+            return c;
+          },
+          kernel, count);
+  }
+}
+
+// ---- output --------------------------------------------------------------------------------
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      out += ' ';
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+bool write_json(const std::string& path, const Bench& b, const std::string& device) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) return false;
+  std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"copy_gbps\": %.3f,\n  \"l2_bytes\": %d,\n"
+               "  \"repeats\": %d,\n  \"kernels\": [\n",
+               json_escape(device).c_str(), b.copy_gbps(), b.l2_bytes(), b.options().repeats);
+  const auto& rs = b.results();
+  for (size_t i = 0; i < rs.size(); ++i) {
+    const Result& r = rs[i];
+    std::fprintf(f,
+                 "    {\"name\": \"%s\", \"validation\": \"%s\", \"median_ms\": %.6f, "
+                 "\"bytes\": %.0f, \"gbps\": %.3f, \"copy_fraction\": %.4f, "
+                 "\"max_abs_err\": %.6g, \"note\": \"%s\"}%s\n",
+                 json_escape(r.name).c_str(), r.status.c_str(), r.median_ms, r.bytes, r.gbps,
+                 r.copy_fraction, r.max_abs_err, json_escape(r.note).c_str(),
+                 i + 1 < rs.size() ? "," : "");
+  }
+  std::fprintf(f, "  ]\n}\n");
+  return std::fclose(f) == 0;
+}
+
+int usage(const char* argv0) {
+  std::fprintf(stderr, "usage: %s [--json PATH] [--repeats N] [--filter SUBSTRING]\n", argv0);
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json" && i + 1 < argc) opt.json_path = argv[++i];
+    else if (a == "--repeats" && i + 1 < argc) opt.repeats = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--filter" && i + 1 < argc) opt.filter = argv[++i];
+    else return usage(argv[0]);
+  }
+
+  if (tl::cuda::device_count() == 0) {
+    std::printf("bench_cuda: no usable GPU (%s); nothing measured\n",
+                tl::cuda::no_device_reason().c_str());
+    return 0;
+  }
+  std::unique_ptr<tl::Context> ctx;
+  try {
+    ctx = std::make_unique<tl::Context>(tl::Device::CUDA, /*seed=*/0);
+  } catch (const std::exception& e) {
+    std::printf("bench_cuda: no usable GPU (%s); nothing measured\n", e.what());
+    return 0;
+  }
+
+  try {
+    const std::string device = ctx->cuda()->describe();
+    std::printf("bench_cuda: %s\n", device.c_str());
+    Bench b(*ctx, opt);
+    std::printf("L2 %d bytes, cleared before each of %d timed repeats (median kept), %d warm-up\n",
+                b.l2_bytes(), opt.repeats, kWarmup);
+    b.measure_copy_bandwidth();
+    Bench::print_header();
+    bench_batchnorm(b);
+    bench_pool(b);
+    bench_dropout(b);
+    bench_resample(b);
+    bench_softmax(b);
+    bench_add_relu(b);
+    bench_optim(b);
+
+    int failed = 0;
+    for (const Result& r : b.results()) failed += r.status != "PASS";
+    if (!opt.json_path.empty()) {
+      if (!write_json(opt.json_path, b, device)) {
+        std::fprintf(stderr, "bench_cuda: cannot write %s\n", opt.json_path.c_str());
+        return 1;
+      }
+      std::printf("wrote %s\n", opt.json_path.c_str());
+    }
+    std::printf("%zu benchmarks, %d failed validation or errored\n", b.results().size(), failed);
+    return failed == 0 ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_cuda: %s\n", e.what());
+    return 1;
+  }
+}
