@@ -1,0 +1,272 @@
+// End-to-end speed of ResNet50 + the reference head on the CPU, in images/s,
+// measured the way apps/trainer.cpp runs a step:
+//   ops::preprocess_caffe (uint8 32x32 RGB -> the model's resolution, BGR
+//   minus the ImageNet means) -> model.forward -> ops::softmax_cross_entropy
+//   -> backward -> optimizer.step (Adam, lr 1e-3)
+// and apps/evaluation.cpp runs inference (eval mode, no autograd recording).
+//
+// Cases (bench/compare_torch.py runs the same ones in PyTorch):
+//   train32   training step, 32x32 input, batch 64   (the CPU acceptance recipe)
+//   infer224  inference, 224x224 input, batch 8      (the recipe's resolution)
+//   train64   training step, 64x64 input, batch 32
+// Each builds a fresh model (Keras initialisation, Flatten head, 10 classes),
+// runs --warmup steps untimed, then --iters timed ones; the figure is the
+// median step time (robust to a neighbour's compile stealing a core).
+//
+//   build/bench/bench_e2e [--only train32,infer224,train64] [--warmup 2]
+//                         [--iters 5] [--threads N] [--json PATH]
+//
+// Threads: --threads, else OMP_NUM_THREADS, else 2. When unset,
+// OPENBLAS_CORETYPE=SkylakeX (AVX-512 CPUs) and OMP_WAIT_POLICY=passive are
+// set first (bench/bench_env.h says why).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench/bench_env.h"
+#include "engine/autograd.h"
+#include "engine/check.h"
+#include "engine/context.h"
+#include "engine/ops.h"
+#include "engine/optimizer.h"
+#include "kernels/gemm.h"
+#include "layers/classifier.h"
+
+namespace {
+
+struct Case {
+  std::string name, description;
+  bool train;
+  int64_t image_size, batch;
+};
+
+const std::vector<Case>& all_cases() {
+  static const std::vector<Case> cases = {
+      {"train32", "training step, 32x32, batch 64, Adam", true, 32, 64},
+      {"infer224", "inference, 224x224 (from 32x32), batch 8", false, 224, 8},
+      {"train64", "training step, 64x64 (from 32x32), batch 32, Adam", true, 64, 32},
+  };
+  return cases;
+}
+
+struct Options {
+  std::vector<std::string> only;
+  int warmup = 2, iters = 5, threads = 0;
+  std::string json;
+};
+
+struct Result {
+  const Case* c;
+  int64_t trainable = 0;
+  std::vector<double> seconds;  // one per timed iteration
+  double median = 0, images_per_second = 0;
+  float last_loss = 0;          // training cases: a sanity check (finite)
+};
+
+[[noreturn]] void usage(int code) {
+  std::cout << "usage: bench_e2e [--only CASE[,CASE...]] [--warmup N] [--iters N] [--threads N]\n"
+               "                 [--json PATH]\n"
+               "cases:\n";
+  for (const Case& c : all_cases()) std::cout << "  " << c.name << "  " << c.description << "\n";
+  std::exit(code);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  auto value = [&](int& i) -> std::string {
+    if (i + 1 >= argc) {
+      std::cerr << "bench_e2e: " << argv[i] << " needs a value\n";
+      std::exit(1);
+    }
+    return argv[++i];
+  };
+  auto number = [&](int& i, int min) {
+    const std::string flag = argv[i], v = value(i);
+    char* end = nullptr;
+    const long n = std::strtol(v.c_str(), &end, 10);
+    if (end == v.c_str() || *end != '\0' || n < min) {
+      std::cerr << "bench_e2e: " << flag << " wants an integer >= " << min << ", got '" << v << "'\n";
+      std::exit(1);
+    }
+    return static_cast<int>(n);
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") usage(0);
+    else if (a == "--only") {
+      std::stringstream ss(value(i));
+      for (std::string name; std::getline(ss, name, ',');) {
+        const bool known = std::any_of(all_cases().begin(), all_cases().end(),
+                                       [&](const Case& c) { return c.name == name; });
+        if (!known) {
+          std::cerr << "bench_e2e: unknown case '" << name << "' (see --help)\n";
+          std::exit(1);
+        }
+        o.only.push_back(name);
+      }
+    } else if (a == "--warmup") o.warmup = number(i, 0);
+    else if (a == "--iters") o.iters = number(i, 1);
+    else if (a == "--threads") o.threads = number(i, 1);
+    else if (a == "--json") o.json = value(i);
+    else {
+      std::cerr << "bench_e2e: unknown argument '" << a << "' (see --help)\n";
+      std::exit(1);
+    }
+  }
+  return o;
+}
+
+// A deterministic batch of CIFAR-sized uint8 RGB images and labels.
+tl::Tensor make_images(int64_t batch) {
+  tl::Tensor t = tl::Tensor::empty({batch, 32, 32, 3}, tl::DType::U8);
+  uint8_t* p = t.data<uint8_t>();
+  uint32_t s = 12345;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    s = s * 1664525u + 1013904223u;
+    p[i] = static_cast<uint8_t>(s >> 24);
+  }
+  return t;
+}
+tl::Tensor make_labels(int64_t batch) {
+  tl::Tensor t = tl::Tensor::empty({batch}, tl::DType::I32);
+  for (int64_t i = 0; i < batch; ++i) t.data<int32_t>()[i] = static_cast<int32_t>((i * 7) % 10);
+  return t;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+Result measure(const Case& c, const Options& o) {
+  tl::Context ctx(tl::Device::CPU, /*seed=*/0);
+  tl::ClassifierConfig config;
+  config.input_size = c.image_size;  // the Flatten head's width follows it
+  config.classes = 10;
+  tl::Classifier model(config);
+  const tl::Tensor images = make_images(c.batch), labels = make_labels(c.batch);
+
+  Result r;
+  r.c = &c;
+  r.trainable = model.count_trainable();
+  std::vector<tl::Tensor> params;
+  for (const tl::NamedTensor& nt : model.named_parameters())
+    if (nt.tensor.requires_grad()) params.push_back(nt.tensor);
+  tl::Adam adam({tl::AdamGroup{params, tl::AdamHyper{}}});  // lr 1e-3, eps 1e-7 (Keras's)
+
+  auto step = [&] {
+    if (c.train) {
+      adam.zero_grad();
+      const tl::Tensor x = tl::ops::preprocess_caffe(ctx, images, c.image_size, c.image_size);
+      const tl::Tensor logits = model.forward(ctx, x);
+      const tl::Tensor loss = tl::ops::softmax_cross_entropy(ctx, logits, labels);
+      r.last_loss = loss.to_vector()[0];
+      tl::backward(ctx, loss);
+      adam.step(ctx);
+    } else {
+      tl::NoGradGuard no_grad(ctx);
+      const tl::Tensor x = tl::ops::preprocess_caffe(ctx, images, c.image_size, c.image_size);
+      const tl::Tensor logits = model.forward(ctx, x);
+      (void)logits.to_vector();
+    }
+  };
+
+  model.train(c.train);
+  for (int i = 0; i < o.warmup; ++i) step();
+  for (int i = 0; i < o.iters; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    r.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  if (c.train && !std::isfinite(r.last_loss))
+    tl::fail("bench_e2e: case ", c.name, ": the loss became ", r.last_loss);
+  r.median = median(r.seconds);
+  r.images_per_second = double(c.batch) / r.median;
+  return r;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+void write_json(const std::string& path, const std::vector<Result>& results, const Options& o,
+                int threads) {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::ofstream f(path);
+  if (!f) tl::fail("bench_e2e: cannot write --json ", path);
+  f << "{\n  \"tool\": \"tl\",\n  \"gemm_backend\": " << json_string(tl::gemm_backend_name())
+    << ",\n  \"openblas_coretype\": " << json_string(tl::bench::env_or("OPENBLAS_CORETYPE", ""))
+    << ",\n  \"omp_wait_policy\": " << json_string(tl::bench::env_or("OMP_WAIT_POLICY", "(libgomp default)"))
+    << ",\n  \"threads\": " << threads << ",\n  \"warmup\": " << o.warmup
+    << ",\n  \"iterations\": " << o.iters
+    << ",\n  \"max_rss_mb\": " << double(usage.ru_maxrss) / 1024.0 << ",\n  \"cases\": [";
+  for (size_t i = 0; i < results.size(); ++i) {
+    const Result& r = results[i];
+    f << (i ? "," : "") << "\n    {\"name\": " << json_string(r.c->name)
+      << ", \"description\": " << json_string(r.c->description)
+      << ", \"train\": " << (r.c->train ? "true" : "false") << ", \"image_size\": " << r.c->image_size
+      << ", \"batch\": " << r.c->batch << ", \"trainable_parameters\": " << r.trainable
+      << ", \"seconds\": [";
+    for (size_t k = 0; k < r.seconds.size(); ++k) f << (k ? ", " : "") << r.seconds[k];
+    f << "], \"median_seconds\": " << r.median << ", \"images_per_second\": " << r.images_per_second;
+    if (r.c->train) f << ", \"last_loss\": " << r.last_loss;
+    f << "}";
+  }
+  f << "\n  ]\n}\n";
+  if (!f) tl::fail("bench_e2e: error writing --json ", path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tl::bench::ensure_environment(argv, "bench_e2e");
+  const Options o = parse(argc, argv);
+  const int threads = tl::bench::configure_threads(o.threads > 0 ? o.threads : 2);
+#ifdef _OPENMP
+  if (o.threads > 0) omp_set_num_threads(o.threads);  // the flag beats OMP_NUM_THREADS
+#endif
+  const int used = o.threads > 0 ? o.threads : threads;
+  std::printf("bench_e2e: ResNet50 + reference head (Flatten), CPU, %d thread(s), OMP_WAIT_POLICY %s;"
+              " GEMM %s\n", used, tl::bench::env_or("OMP_WAIT_POLICY", "(libgomp default)"),
+              tl::gemm_backend_name());
+  std::printf("%-9s %-50s %9s %9s %9s\n", "case", "what", "median ms", "min ms", "images/s");
+  std::fflush(stdout);
+  std::vector<Result> results;
+  try {
+    for (const Case& c : all_cases()) {
+      if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), c.name) == o.only.end())
+        continue;
+      results.push_back(measure(c, o));
+      const Result& r = results.back();
+      std::printf("%-9s %-50s %9.1f %9.1f %9.2f\n", c.name.c_str(), c.description.c_str(),
+                  1e3 * r.median, 1e3 * *std::min_element(r.seconds.begin(), r.seconds.end()),
+                  r.images_per_second);
+      std::fflush(stdout);
+    }
+    if (!o.json.empty()) {
+      write_json(o.json, results, o, used);
+      std::printf("wrote %s\n", o.json.c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_e2e: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
