@@ -87,6 +87,39 @@ void check_binary(const char* name, Tensor (*op)(Context&, const Tensor&, const 
 }
 
 TEST(Parity, Add) { check_binary("add", ops::add); }
+
+// Flatten is a view: the forward must be PyTorch's reshape of the NHWC
+// tensor, and the gradient must come back with the input's shape. Exact.
+TEST(Parity, Flatten) {
+  Context ctx(Device::CPU);
+  ctx.set_poison_allocations(true);
+  Tensor x = param(load_reference("flatten", "x"));
+  Tensor y = ops::reshape(ctx, x, {x.size(0), x.numel() / x.size(0)});
+  EXPECT_TRUE(all_close(y, load_reference("flatten", "y"), {0.0, 0.0}, "flatten y"));
+  backward(ctx, y, load_reference("flatten", "dy"));
+  EXPECT_TRUE(all_close(x.grad(), load_reference("flatten", "dx"), {0.0, 0.0}, "flatten dx"));
+}
+
+// The gradient of a view is the identity map on the elements: checked by
+// central differences like every other op.
+TEST(GradCheck, Flatten) {
+  Context ctx(Device::CPU);
+  const size_t n = 24;
+  ForwardFn f = [&](const Buffers& in) { return in[0]; };  // reshape moves no element
+  BackwardFn b = [&](const Buffers& in, const std::vector<double>& dy) {
+    // Run the op's real backward (float) on dy and read the gradient back.
+    Tensor x = Tensor::from_vector({2, 3, 4}, std::vector<float>(in[0].begin(), in[0].end()));
+    x.set_requires_grad(true);
+    Tensor y = ops::reshape(ctx, x, {2, 12});
+    backward(ctx, y, Tensor::from_vector({2, 12}, std::vector<float>(dy.begin(), dy.end())));
+    const std::vector<float> g = x.grad().to_vector();
+    return Buffers{std::vector<double>(g.begin(), g.end())};
+  };
+  GradCheckOptions options;
+  options.rtol = 1e-6;  // dy passes through float once: exact to float rounding of dy itself
+  options.atol = 1e-6;
+  EXPECT_TRUE(gradcheck(f, b, {random_doubles(n, 12)}, options));
+}
 TEST(Parity, AddRelu) { check_binary("add_relu", ops::add_relu); }
 
 }  // namespace

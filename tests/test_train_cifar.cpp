@@ -160,6 +160,15 @@ TEST(TrainCifarCli, RequireWeightsRefusesRandomInit) {
                      "/nonexistent/w.h5");
 }
 
+TEST(TrainCifarCli, NonFiniteLossStopsWithoutSavingIt) {
+  // A learning rate of 1e38 overflows the weights to inf within two steps.
+  const std::string out = fresh_dir("nan");
+  const RunResult r = run_train_cifar(kTiny + "--epochs 2 --lr 1e38 --backbone-lr 1e38 --output-dir " + out);
+  expect_clean_error(r, "the loss became");
+  EXPECT_NE(r.output.find("--lr"), std::string::npos) << r.output;  // says what to try
+  EXPECT_FALSE(fs::exists(out + "/checkpoints/last.h5")) << "a checkpoint after a NaN step";
+}
+
 TEST(TrainCifarCli, HelpListsEveryFlag) {
   const RunResult r = run_train_cifar("--help");
   EXPECT_EQ(r.exit_code, 0);
