@@ -20,13 +20,7 @@ constexpr uint64_t kShuffleStream = uint64_t{1} << 56;  // | epoch
 constexpr uint64_t kAugmentStream = uint64_t{2} << 56;  // | epoch
 constexpr uint64_t kHoldoutStream = uint64_t{3} << 56;  // the test set held out of one image folder
 
-// The four 32-bit words of Philox block `block` of `stream`:
-// word w is the raw bits behind philox_uniform_at(seed, stream, 4*block + w).
-TL_HOST_DEVICE Philox4x32 philox_block(uint64_t seed, uint64_t stream, uint64_t block) {
-  const Philox4x32 counter{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
-                            static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)}};
-  return philox4x32_10(counter, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
-}
+// philox_block (engine/philox.h): the four words of one block of a stream.
 
 // A uniform integer in [0, bound) from 64 random bits (block `index` of
 // `stream`, words 0-1). The modulo bias is below bound / 2^64: nil for any

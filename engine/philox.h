@@ -60,13 +60,18 @@ TL_HOST_DEVICE float philox_uniform(uint32_t bits) {
 // and element i takes word i % 4 of its block. `stream` distinguishes the
 // draws of different calls (each dropout call takes a fresh stream id from
 // the Context), so no two calls share random numbers.
-TL_HOST_DEVICE float philox_uniform_at(uint64_t seed, uint64_t stream, uint64_t element) {
-  const uint64_t block = element >> 2;
+//
+// philox_block gives the four words of one block (elements 4*block .. +3):
+// the one place where that counter layout is written, so every user (dropout
+// on CPU and GPU, initialisation, the data pipeline) draws the same bits.
+TL_HOST_DEVICE Philox4x32 philox_block(uint64_t seed, uint64_t stream, uint64_t block) {
   const Philox4x32 counter{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
                             static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)}};
-  const Philox4x32 r = philox4x32_10(counter, static_cast<uint32_t>(seed),
-                                     static_cast<uint32_t>(seed >> 32));
-  return philox_uniform(r.v[element & 3]);
+  return philox4x32_10(counter, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+}
+
+TL_HOST_DEVICE float philox_uniform_at(uint64_t seed, uint64_t stream, uint64_t element) {
+  return philox_uniform(philox_block(seed, stream, element >> 2).v[element & 3]);
 }
 
 }  // namespace tl

@@ -92,6 +92,16 @@ std::vector<float> Tensor::to_vector() const {
   return out;
 }
 
+void Tensor::copy_from_host(const std::vector<float>& values) const {
+  TL_CHECK(static_cast<int64_t>(values.size()) == numel(), "copy_from_host: ", values.size(),
+           " values for a tensor of shape ", shape_str(shape()));
+  if (values.empty()) return;
+  if (device() == Device::CPU)
+    std::memcpy(data<float>(), values.data(), values.size() * sizeof(float));
+  else
+    copy_host_to_device(data<float>(), values.data(), values.size() * sizeof(float));
+}
+
 bool Tensor::requires_grad() const { return defined() && impl_->requires_grad; }
 
 void Tensor::set_requires_grad(bool required) {

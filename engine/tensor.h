@@ -52,6 +52,8 @@ class Tensor {
 
   // Host copy of the data as a vector (float32 tensors; copies from device).
   std::vector<float> to_vector() const;
+  // Overwrites a float32 tensor (host or device) with `values` (numel of them).
+  void copy_from_host(const std::vector<float>& values) const;
 
   // ---- autograd ----
   bool requires_grad() const;

@@ -25,10 +25,7 @@ void apply_mask(T* out, const T* in, int64_t n, float rate, uint64_t seed, uint6
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
     const uint64_t block = static_cast<uint64_t>(b);
-    const Philox4x32 counter{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
-                              static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)}};
-    const Philox4x32 r =
-        philox4x32_10(counter, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+    const Philox4x32 r = philox_block(seed, stream, block);
     const int64_t end = b * 4 + 4 < n ? b * 4 + 4 : n;
     for (int64_t i = b * 4; i < end; ++i)
       out[i] = philox_uniform(r.v[i & 3]) >= rate ? in[i] * scale : T(0);

@@ -32,10 +32,7 @@ __global__ void __launch_bounds__(cuda::kBlockThreads)
   for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks;
        b += int64_t(gridDim.x) * blockDim.x) {
     const uint64_t block = static_cast<uint64_t>(b);
-    const Philox4x32 counter{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
-                              static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)}};
-    const Philox4x32 r =
-        philox4x32_10(counter, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+    const Philox4x32 r = philox_block(seed, stream, block);
     const int64_t i0 = b * 4;
     if (vec4 && i0 + 4 <= n) {
       float v[4];

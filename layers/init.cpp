@@ -23,9 +23,7 @@ Tensor glorot_uniform(const Shape& shape, int64_t fan_in, int64_t fan_out, uint6
   // philox_uniform_at), one block computed per four elements.
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
   for (int64_t block = 0; block < (n + 3) / 4; ++block) {
-    const Philox4x32 counter{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
-                              static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)}};
-    const Philox4x32 r = philox4x32_10(counter, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+    const Philox4x32 r = philox_block(seed, stream, static_cast<uint64_t>(block));
     for (int64_t j = 0; j < 4 && 4 * block + j < n; ++j)
       p[4 * block + j] = (2.0f * philox_uniform(r.v[j]) - 1.0f) * limit;
   }

@@ -21,12 +21,6 @@ std::vector<NamedTensor> model_tensors(const Module& model) {
   return all;
 }
 
-void copy_into(const Tensor& dst, const std::vector<float>& values) {
-  if (dst.device() == Device::CPU)
-    std::memcpy(dst.raw_data(), values.data(), values.size() * sizeof(float));
-  else
-    copy_host_to_device(dst.raw_data(), values.data(), values.size() * sizeof(float));
-}
 
 std::vector<float> int_tensor_as_floats(const Tensor& t, const std::string& what) {
   const Tensor host = t;  // int32 state lives on the host (see engine/optimizer.h)
@@ -109,7 +103,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const Module& model) {
     if (a.shape != nt.tensor.shape())
       fail(path, ": tensor '", nt.name, "' has shape ", shape_str(a.shape), " in the checkpoint, ",
            shape_str(nt.tensor.shape()), " in the model");
-    copy_into(nt.tensor, a.values);
+    nt.tensor.copy_from_host(a.values);
   }
   const h5::H5Handle opt = h5::open_group(root, "optimizer");
   for (const std::string& child : h5::list_children(opt)) {

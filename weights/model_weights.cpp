@@ -40,12 +40,6 @@ std::vector<float> ohwi_to_hwio(const std::vector<float>& ohwi, const Shape& sha
   return out;
 }
 
-void copy_into(const Tensor& dst, const std::vector<float>& values) {
-  if (dst.device() == Device::CPU)
-    std::memcpy(dst.raw_data(), values.data(), values.size() * sizeof(float));
-  else
-    copy_host_to_device(dst.raw_data(), values.data(), values.size() * sizeof(float));
-}
 
 std::string join(const std::vector<std::string>& items, size_t limit = 12) {
   std::string s;
@@ -94,7 +88,7 @@ LoadReport load_keras_weights(Module& model, const KerasWeightsFile& file, const
                              shape_str(array->shape) + ", model expects " + shape_str(keras));
       continue;
     }
-    copy_into(target.tensor, want.size() == 4 ? hwio_to_ohwi(array->values, want) : array->values);
+    target.tensor.copy_from_host(want.size() == 4 ? hwio_to_ohwi(array->values, want) : array->values);
     ++report.tensors_loaded;
     report.values_loaded += target.tensor.numel();
   }
