@@ -63,23 +63,25 @@ constexpr int kSumLanes = 32, kSumRows = 8;
 // partial[chunk, c] = sum of dy[r, c] over the rows of this block's chunk.
 // Each thread sums every 8th row of the chunk in order, then thread row 0
 // adds the 8 thread sums in order: a fixed order, so the result is the same
-// on every run.
+// on every run. Sums are kept in double, as the CPU reference does: a float
+// running sum over up to 802,816 rows (the stem's bias at batch 64) would
+// lose about three digits.
 __global__ void column_partial_sums_kernel(float* partial, const float* dy, int64_t rows,
                                            int64_t cols, int64_t rows_per_chunk) {
-  __shared__ float sums[kSumRows][kSumLanes + 1];  // +1: no bank conflicts on the transpose read
+  __shared__ double sums[kSumRows][kSumLanes + 1];  // +1: no bank conflicts on the transpose read
   const int64_t c = blockIdx.x * int64_t(kSumLanes) + threadIdx.x;
   const int64_t r0 = blockIdx.y * rows_per_chunk;
   const int64_t r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
-  float s = 0.0f;
+  double s = 0.0;
   if (c < cols)
     for (int64_t r = r0 + threadIdx.y; r < r1; r += kSumRows) s += dy[r * cols + c];
   sums[threadIdx.y][threadIdx.x] = s;
   __syncthreads();
   if (threadIdx.y == 0 && c < cols) {
-    float t = 0.0f;
+    double t = 0.0;
 #pragma unroll
     for (int k = 0; k < kSumRows; ++k) t += sums[k][threadIdx.x];
-    partial[blockIdx.y * cols + c] = t;
+    partial[blockIdx.y * cols + c] = static_cast<float>(t);
   }
 }
 
@@ -87,9 +89,9 @@ __global__ void column_partial_sums_kernel(float* partial, const float* dy, int6
 __global__ void column_sum_kernel(float* out, const float* partial, int64_t chunks, int64_t cols) {
   for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < cols;
        c += int64_t(gridDim.x) * blockDim.x) {
-    float s = 0.0f;
+    double s = 0.0;
     for (int64_t k = 0; k < chunks; ++k) s += partial[k * cols + c];
-    out[c] = s;
+    out[c] = static_cast<float>(s);
   }
 }
 
