@@ -48,6 +48,7 @@ struct Case {
   std::string name, description;
   bool train;
   int64_t image_size, batch;
+  bool gpu = false;  // the recipe's full size: run by default on the GPU only
 };
 
 const std::vector<Case>& all_cases() {
@@ -55,6 +56,8 @@ const std::vector<Case>& all_cases() {
       {"train32", "training step, 32x32, batch 64, Adam", true, 32, 64},
       {"infer224", "inference, 224x224 (from 32x32), batch 8", false, 224, 8},
       {"train64", "training step, 64x64 (from 32x32), batch 32, Adam", true, 64, 32},
+      {"train224", "training step, 224x224 (from 32x32), batch 64, Adam", true, 224, 64, true},
+      {"infer224b64", "inference, 224x224 (from 32x32), batch 64", false, 224, 64, true},
   };
   return cases;
 }
@@ -63,6 +66,8 @@ struct Options {
   std::vector<std::string> only;
   int warmup = 2, iters = 5, threads = 0;
   std::string json;
+  std::string device = "cpu";      // cpu | cuda
+  std::string precision = "fp32";  // fp32 | tf32 (cuda)
 };
 
 struct Result {
@@ -75,7 +80,7 @@ struct Result {
 
 [[noreturn]] void usage(int code) {
   std::cout << "usage: bench_e2e [--only CASE[,CASE...]] [--warmup N] [--iters N] [--threads N]\n"
-               "                 [--json PATH]\n"
+               "                 [--device cpu|cuda] [--precision fp32|tf32] [--json PATH]\n"
                "cases:\n";
   for (const Case& c : all_cases()) std::cout << "  " << c.name << "  " << c.description << "\n";
   std::exit(code);
@@ -118,10 +123,20 @@ Options parse(int argc, char** argv) {
     else if (a == "--iters") o.iters = number(i, 1);
     else if (a == "--threads") o.threads = number(i, 1);
     else if (a == "--json") o.json = value(i);
+    else if (a == "--device") o.device = value(i);
+    else if (a == "--precision") o.precision = value(i);
     else {
       std::cerr << "bench_e2e: unknown argument '" << a << "' (see --help)\n";
       std::exit(1);
     }
+  }
+  if (o.device != "cpu" && o.device != "cuda") {
+    std::cerr << "bench_e2e: --device wants cpu or cuda, got '" << o.device << "'\n";
+    std::exit(1);
+  }
+  if (o.precision != "fp32" && o.precision != "tf32") {
+    std::cerr << "bench_e2e: --precision wants fp32 or tf32, got '" << o.precision << "'\n";
+    std::exit(1);
   }
   return o;
 }
@@ -150,12 +165,16 @@ double median(std::vector<double> v) {
 }
 
 Result measure(const Case& c, const Options& o) {
-  tl::Context ctx(tl::Device::CPU, /*seed=*/0);
+  tl::Context ctx(o.device == "cuda" ? tl::Device::CUDA : tl::Device::CPU, /*seed=*/0);
+  if (o.precision == "tf32") ctx.set_allow_tf32(true);
   tl::ClassifierConfig config;
   config.input_size = c.image_size;  // the Flatten head's width follows it
   config.classes = 10;
   tl::Classifier model(config);
-  const tl::Tensor images = make_images(c.batch), labels = make_labels(c.batch);
+  model.to(ctx);  // no-op on the CPU
+  // The batch is on the device before timing starts (train_cifar keeps the
+  // training set there too).
+  const tl::Tensor images = ctx.to_device(make_images(c.batch)), labels = ctx.to_device(make_labels(c.batch));
 
   Result r;
   r.c = &c;
@@ -184,9 +203,11 @@ Result measure(const Case& c, const Options& o) {
 
   model.train(c.train);
   for (int i = 0; i < o.warmup; ++i) step();
+  ctx.synchronize();
   for (int i = 0; i < o.iters; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     step();
+    ctx.synchronize();  // the GPU's queued work counts (the loss read syncs anyway)
     r.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   if (c.train && !std::isfinite(r.last_loss))
@@ -243,9 +264,12 @@ int main(int argc, char** argv) {
   if (o.threads > 0) omp_set_num_threads(o.threads);  // the flag beats OMP_NUM_THREADS
 #endif
   const int used = o.threads > 0 ? o.threads : threads;
-  std::printf("bench_e2e: ResNet50 + reference head (Flatten), CPU, %d thread(s), OMP_WAIT_POLICY %s;"
-              " GEMM %s\n", used, tl::bench::env_or("OMP_WAIT_POLICY", "(libgomp default)"),
-              tl::gemm_backend_name());
+  if (o.device == "cuda")
+    std::printf("bench_e2e: ResNet50 + reference head (Flatten), CUDA, %s\n", o.precision.c_str());
+  else
+    std::printf("bench_e2e: ResNet50 + reference head (Flatten), CPU, %d thread(s), OMP_WAIT_POLICY %s;"
+                " GEMM %s\n", used, tl::bench::env_or("OMP_WAIT_POLICY", "(libgomp default)"),
+                tl::gemm_backend_name());
   std::printf("%-9s %-50s %9s %9s %9s\n", "case", "what", "median ms", "min ms", "images/s");
   std::fflush(stdout);
   std::vector<Result> results;
@@ -253,6 +277,7 @@ int main(int argc, char** argv) {
     for (const Case& c : all_cases()) {
       if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), c.name) == o.only.end())
         continue;
+      if (o.only.empty() && c.gpu && o.device != "cuda") continue;  // minutes per step on a CPU
       results.push_back(measure(c, o));
       const Result& r = results.back();
       std::printf("%-9s %-50s %9.1f %9.1f %9.2f\n", c.name.c_str(), c.description.c_str(),
