@@ -10,10 +10,11 @@
 #              /usr/src/googletest, or uses $TL_GTEST_ROOT
 #   configure  Release, Ninja, -DTL_CUDA=ON for sm_90 (-DCUDNN_ROOT=<wheel>
 #              when cuDNN is only in the pip wheel)
-#   build      the GPU tests, train_cifar and bench_cuda (if it exists), all cores
+#   build      the GPU tests, train_cifar, bench_e2e and bench_cuda (if it exists), all cores
 #   gpu-tests  ctest -L gpu --output-on-failure
 #   sanitizer  compute-sanitizer --tool memcheck on a few small GPU tests
 #   bench-cuda the CUDA kernel benchmarks, if a bench_cuda target exists
+#   e2e-*      bench_e2e on the GPU: the 224x224 training step and inference, FP32 and TF32
 #   train      train_cifar --device cuda --quick --epochs 1 (synthetic data,
 #              or $CIFAR_DIR: the CIFAR-10 binary folder or an image folder)
 #   torch      python3 bench/compare_torch.py, if it exists
@@ -166,7 +167,7 @@ cmake_args=(-S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTL_CUDA
 [ -n "$gtest_prefix" ] && cmake_args+=("-DGTest_ROOT=$gtest_prefix" "-DCMAKE_PREFIX_PATH=$gtest_prefix")
 run_step configure 90 cmake "${cmake_args[@]}"
 
-targets=(tl_gpu_tests train_cifar)
+targets=(tl_gpu_tests train_cifar bench_e2e)
 if ninja -C "$build" -t targets all 2>/dev/null | grep -q '^bench_cuda:'; then
   targets+=(bench_cuda)
 fi
@@ -206,6 +207,18 @@ if [ -n "$bench_bin" ]; then
   cp "$out/logs/bench-cuda.log" "$out/bench_cuda.txt" 2>/dev/null || true
 else
   skip bench-cuda "no bench_cuda target in this tree"
+fi
+
+# ---- end to end: the recipe's 224x224 step on the GPU, FP32 and TF32 -------------------
+e2e_bin=$build/bench/bench_e2e
+if [ -x "$e2e_bin" ]; then
+  run_step e2e-fp32 60 "$e2e_bin" --device cuda --precision fp32 --only train224,infer224b64,train32 \
+    --warmup 3 --iters 10 --json "$out/e2e_fp32.json"
+  run_step e2e-tf32 60 "$e2e_bin" --device cuda --precision tf32 --only train224,infer224b64 \
+    --warmup 3 --iters 10 --json "$out/e2e_tf32.json"
+  grep -hE '^(train|infer)' "$out/logs/e2e-fp32.log" "$out/logs/e2e-tf32.log" | sed 's/^/           /' | tee -a "$summary"
+else
+  skip e2e "bench_e2e was not built"
 fi
 
 # ---- a short training run ---------------------------------------------------------
