@@ -1,11 +1,12 @@
 // The process environment the CPU benchmarks run in, shared by
-// bench_kernels.cpp and bench_e2e.cpp (bench/run_cpu.sh and
-// bench/compare_torch.py set the same, for PyTorch too):
+// bench_kernels.cpp and bench_e2e.cpp; the same rules as ./apps/train_cifar
+// (bench/compare_torch.py sets the wait policy itself, for both sides):
 //  * OPENBLAS_CORETYPE=SkylakeX on a CPU with AVX-512, when unset. Debian's
 //    OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to its
 //    SSE3 "Prescott" kernels, 4x slower; apps/train_cifar sets the same.
-//  * OMP_WAIT_POLICY=passive, when unset: an OpenMP thread that finishes a
-//    parallel region sleeps instead of spinning. On a 2-core machine shared
+//  * OMP_WAIT_POLICY=passive, when unset, as ./apps/train_cifar: an OpenMP
+//    thread that finishes a parallel region sleeps instead of spinning. On a
+//    2-core machine shared
 //    with other work (compiles), spinning threads burn the time slices the
 //    thread they wait for needs, and every parallel region ends up costing a
 //    scheduler tick: measured here, a training step at 32x32 went from
@@ -13,7 +14,7 @@
 // Both are read once, when the libraries are loaded (before main), so setting
 // them means running the program again: exec. A variable set to the empty
 // string counts as set: OMP_WAIT_POLICY= keeps libgomp's default (spin for a
-// while, then sleep), to measure what a plain run of the app gets.
+// while, then sleep: faster on an idle machine, bench/RESULTS.md).
 //  * The thread count: OMP_NUM_THREADS when set, else 2 (the project's
 //    development machine has 2 cores; PyTorch is compared at 2 threads).
 #pragma once

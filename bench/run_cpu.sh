@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run_cpu.sh: the CPU benchmarks in one command, side by side with PyTorch.
 #
-#   ./bench/run_cpu.sh            # about 3 minutes on a 2-core CPU (once built)
+#   ./bench/run_cpu.sh            # about 4 minutes on an idle 2-core CPU (once built)
 #   ./bench/run_cpu.sh --quick    # shorter runs, noisier numbers (about 1 minute)
 #
 # 1. installs what is missing (scripts/install_deps.sh), configures a Release
@@ -15,13 +15,15 @@
 # 4. prints the headline numbers, also written to bench/out/summary.md (and
 #    every microbenchmark as a table to bench/out/kernels.md).
 #
-# Environment, only where unset (PyTorch runs under the same):
+# Environment, only where unset:
 #   OPENBLAS_CORETYPE=SkylakeX on CPUs with AVX-512, as apps/train_cifar does
 #     (Debian's OpenBLAS picks its SSE3 kernels on recent Xeons, 4x slower);
-#   OMP_WAIT_POLICY=passive (OpenMP threads sleep between parallel regions
-#     instead of spinning; on a 2-core machine shared with other work, spinning
-#     made steps 10x slower, for tl and PyTorch alike: see bench/RESULTS.md;
-#     OMP_WAIT_POLICY= (empty) keeps libgomp's default, to measure it).
+#     PyTorch runs under the same.
+#   OMP_WAIT_POLICY=passive for the microbenchmarks: OpenMP threads sleep
+#     between parallel regions instead of spinning, so that a neighbour's
+#     compile does not make every region cost a scheduler tick (it costs tiny
+#     kernels a wake-up instead). compare_torch.py measures the end-to-end
+#     runs under both libgomp's default and passive, for both sides.
 # TL_BENCH_OUT changes the output directory.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +34,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_cpu.sh: unknown argument '$arg' (try --help)" >&2; exit 1 ;;
   esac
 done
@@ -76,7 +78,7 @@ echo "== load average before: $load_before"
 if [ $quick -eq 1 ]; then
   gb_time=(--benchmark_min_time=0.1); compare=(--rounds 1 --warmup 1 --iters 3)
 else
-  gb_time=(); compare=(--rounds 2 --warmup 2 --iters 5)
+  gb_time=(); compare=(--rounds 3 --warmup 2 --iters 5)
 fi
 
 echo "== bench_conv (acceptance subset)"
@@ -110,7 +112,7 @@ def rate(table, name, counter):
 m = cmp["meta"]
 lines = [f"# CPU benchmark summary ({m['date']})", "",
          f"{m['cpu']}, {m['cores']} cores, {m['threads']} threads; tl GEMM: {m['tl_gemm_backend']}; "
-         f"PyTorch {m['torch']}; OMP_WAIT_POLICY={m['OMP_WAIT_POLICY']}; "
+         f"PyTorch {m['torch']}; microbenchmarks with OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY') or 'default'}; "
          f"load average before {before}, after {after}", "",
          "| kernel | rate |", "|---|---:|"]
 for label, table, name, counter, unit in [
@@ -122,20 +124,25 @@ for label, table, name, counter, unit in [
         ("ReLU forward, 56x56x256, batch 32", kern, "relu_fwd/56x56x256_b32", "GB", "GB/s"),
         ("Adam update, 25M parameters", kern, "adam_update/25M", "GB", "GB/s")]:
     lines.append(f"| {label} | {rate(table, name, counter) * 1.0:.1f} {unit} |")
-lines += ["", "| end to end | tl images/s | PyTorch images/s | tl / PyTorch |", "|---|---:|---:|---:|"]
-for r in cmp["cases"]:
-    lines.append(f"| {r['description']} | {r['tl_images_per_second']:.2f} | "
+lines += ["", "| end to end | OpenMP waiting | tl images/s | PyTorch images/s | tl / PyTorch |",
+          "|---|---|---:|---:|---:|"]
+for r in cmp["results"]:
+    lines.append(f"| {r['description']} | {r['policy']} | {r['tl_images_per_second']:.2f} | "
                  f"{r['torch_images_per_second']:.2f} | {r['ratio_tl_over_torch']:.2f} |")
 text = "\n".join(lines) + "\n"
 with open(os.path.join(out, "summary.md"), "w") as f:
     f.write(text)
 # Every microbenchmark as a markdown table (bench/RESULTS.md quotes it).
-rows = ["| benchmark | time | GB/s | GFLOP/s |", "|---|---:|---:|---:|"]
+# "main thread busy": its CPU time / wall time. Near 1 when the main thread
+# computed throughout; well below 1 when it waited, for the other thread or
+# for a core another process held (a loaded machine: read that row with care).
+rows = ["| benchmark | time | GB/s | GFLOP/s | main thread busy |", "|---|---:|---:|---:|---:|"]
 for table in (conv, kern):
     for key, b in table.items():
         name = key.split("/min_time")[0].replace("/real_time", "")
         cell = lambda c: f"{b[c]:.1f}" if c in b else ""
-        rows.append(f"| {name} | {b['real_time']:.3g} {b['time_unit']} | {cell('GB')} | {cell('GFLOP')} |")
+        rows.append(f"| {name} | {b['real_time']:.3g} {b['time_unit']} | {cell('GB')} | {cell('GFLOP')} | "
+                    f"{b['cpu_time'] / b['real_time']:.2f} |")
 with open(os.path.join(out, "kernels.md"), "w") as f:
     f.write("\n".join(rows) + "\n")
 print("\n" + text)
