@@ -238,7 +238,8 @@ fi
 
 # ---- PyTorch comparison --------------------------------------------------------------
 if [ -f "$root/bench/compare_torch.py" ]; then
-  run_step torch 90 python3 "$root/bench/compare_torch.py"
+  # CPU comparison only, kept short here (the GPU comparison is bench_e2e above).
+  run_step torch 120 python3 "$root/bench/compare_torch.py" --rounds 1 --policies passive --warmup 1 --iters 3
   tail -n 5 "$out/logs/torch.log" | sed 's/^/           /' >> "$summary"
 else
   skip torch "bench/compare_torch.py does not exist yet"
