@@ -99,11 +99,4 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace tl::app
 
-int main(int argc, char** argv) {
-  try {
-    return tl::app::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cerr << "evaluate: error: " << e.what() << "\n";
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return tl::app::run_app("evaluate", tl::app::run, argc, argv); }

@@ -2,11 +2,22 @@
 
 #include <cmath>
 #include <functional>
+#include <iostream>
 #include <map>
 
 #include "engine/check.h"
 
 namespace tl::app {
+
+int run_app(const char* app, int (*body)(int, char**), int argc, char** argv) {
+  try {
+    return body(argc, argv);
+  } catch (const std::exception& e) {
+    std::cout << std::flush;  // what the run printed so far comes first
+    std::cerr << app << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}
 
 int64_t parse_int(const std::string& flag, const std::string& value, int64_t min_value) {
   size_t used = 0;

@@ -57,6 +57,10 @@ struct TrainOptions {
 TrainOptions parse_train_options(int argc, char** argv);
 std::string train_help_text();
 
+// Every app's main: runs `body` and turns any exception into ONE line,
+// "<app>: error: <message>", on stderr and exit code 1 (never a crash).
+int run_app(const char* app, int (*body)(int, char**), int argc, char** argv);
+
 // Small shared helpers for the apps' own parsers.
 int64_t parse_int(const std::string& flag, const std::string& value, int64_t min_value);
 double parse_double(const std::string& flag, const std::string& value);  // finite, >= 0

@@ -142,12 +142,4 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace tl::app
 
-int main(int argc, char** argv) {
-  try {
-    return tl::app::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::cout << std::flush;
-    std::cerr << "train_cifar: error: " << e.what() << "\n";
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return tl::app::run_app("train_cifar", tl::app::run, argc, argv); }

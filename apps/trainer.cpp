@@ -38,7 +38,8 @@ std::string epoch_history_json(const std::vector<EpochMetrics>& epochs) {
         .add("val_loss", e.val_loss).add("val_accuracy", e.val_accuracy)
         .add("learning_rate", e.learning_rate).add("seconds", e.seconds)
         .add("images_per_second", e.images_per_second);
-    s += (i ? "," : "") + o.str();
+    if (i) s += ',';
+    s += o.str();
   }
   return s + "]";
 }
