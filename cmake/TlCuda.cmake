@@ -1,7 +1,7 @@
 # The CUDA backend: nvcc, the CUDA runtime, cuBLAS and cuDNN.
 # cuDNN is looked for in the CUDA toolkit, in /usr, and in the pip wheel
 # nvidia-cudnn-cu13 (site-packages/nvidia/cudnn), which is where the GPU
-# machine has it.
+# machine has it; cuBLAS in the toolkit, else in the nvidia-cublas wheel.
 set(TL_WITH_CUDA OFF)
 if(TL_CUDA STREQUAL "OFF")
   message(STATUS "tl: CUDA backend disabled (TL_CUDA=OFF)")
@@ -55,8 +55,29 @@ if(NOT TL_CUDNN_INCLUDE_DIR OR NOT TL_CUDNN_LIBRARY)
   return()
 endif()
 
+# cuBLAS: the toolkit's, or else the pip wheel's (nvidia-cublas ships
+# libcublas.so.13 and libcublasLt.so.13 without the unversioned names).
+set(_tl_cublas CUDA::cublas)
+set(_tl_cublas_where "the CUDA toolkit")
+if(NOT TARGET CUDA::cublas)
+  find_path(TL_CUBLAS_INCLUDE_DIR cublas_v2.h HINTS ${_tl_wheel_roots} PATH_SUFFIXES include)
+  find_library(TL_CUBLAS_LIBRARY NAMES cublas libcublas.so.13 HINTS ${_tl_wheel_roots} PATH_SUFFIXES lib)
+  find_library(TL_CUBLASLT_LIBRARY NAMES cublasLt libcublasLt.so.13 HINTS ${_tl_wheel_roots} PATH_SUFFIXES lib)
+  if(NOT TL_CUBLAS_INCLUDE_DIR OR NOT TL_CUBLAS_LIBRARY OR NOT TL_CUBLASLT_LIBRARY)
+    if(TL_CUDA STREQUAL "ON")
+      message(FATAL_ERROR "tl: TL_CUDA=ON but cuBLAS was found neither in the CUDA toolkit nor in "
+                          "the nvidia-cublas pip wheel.")
+    endif()
+    message(STATUS "tl: nvcc and cuDNN found but no cuBLAS: CPU-only build")
+    return()
+  endif()
+  set(_tl_cublas ${TL_CUBLAS_LIBRARY} ${TL_CUBLASLT_LIBRARY})
+  set(_tl_cublas_where "${TL_CUBLAS_LIBRARY}")
+endif()
+
 set(TL_WITH_CUDA ON)
 add_library(tl_cuda_deps INTERFACE)
-target_include_directories(tl_cuda_deps INTERFACE ${TL_CUDNN_INCLUDE_DIR})
-target_link_libraries(tl_cuda_deps INTERFACE CUDA::cudart CUDA::cublas ${TL_CUDNN_LIBRARY})
-message(STATUS "tl: CUDA backend ON for sm_${TL_CUDA_ARCHS}; cuDNN ${TL_CUDNN_LIBRARY}")
+target_include_directories(tl_cuda_deps INTERFACE ${TL_CUDNN_INCLUDE_DIR} ${TL_CUBLAS_INCLUDE_DIR})
+target_link_libraries(tl_cuda_deps INTERFACE CUDA::cudart ${_tl_cublas} ${TL_CUDNN_LIBRARY})
+message(STATUS "tl: CUDA backend ON for sm_${TL_CUDA_ARCHS}; cuDNN ${TL_CUDNN_LIBRARY}; "
+               "cuBLAS from ${_tl_cublas_where}")

@@ -4,10 +4,15 @@
 add_library(tl_deps INTERFACE)
 
 # --- BLAS (CBLAS interface). Without it, kernels/gemm.cpp uses its own blocked GEMM.
+# CMAKE_DISABLE_FIND_PACKAGE_BLAS=ON hides it, as the standard switch does
+# for the packages below (bench/gpu_check.sh --rehearse uses all of them to
+# pretend to be the GPU machine, which has none of these -dev packages).
 set(TL_HAVE_BLAS OFF)
-find_path(TL_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas x86_64-linux-gnu)
-find_library(TL_BLAS_LIBRARY NAMES openblas blas)
-if(TL_CBLAS_INCLUDE_DIR AND TL_BLAS_LIBRARY)
+if(NOT CMAKE_DISABLE_FIND_PACKAGE_BLAS)
+  find_path(TL_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas x86_64-linux-gnu)
+  find_library(TL_BLAS_LIBRARY NAMES openblas blas)
+endif()
+if(TL_CBLAS_INCLUDE_DIR AND TL_BLAS_LIBRARY AND NOT CMAKE_DISABLE_FIND_PACKAGE_BLAS)
   set(TL_HAVE_BLAS ON)
   target_include_directories(tl_deps INTERFACE ${TL_CBLAS_INCLUDE_DIR})
   target_link_libraries(tl_deps INTERFACE ${TL_BLAS_LIBRARY})

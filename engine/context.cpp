@@ -78,6 +78,22 @@ void Context::set_allow_tf32(bool allow) {
 #endif
 }
 
+void Context::set_deterministic(bool deterministic) {
+#ifdef TL_WITH_CUDA
+  if (cuda_) cuda_->deterministic = deterministic;
+#else
+  (void)deterministic;
+#endif
+}
+
+bool Context::deterministic() const {
+#ifdef TL_WITH_CUDA
+  return !cuda_ || cuda_->deterministic;
+#else
+  return true;
+#endif
+}
+
 bool Context::allow_tf32() const {
 #ifdef TL_WITH_CUDA
   return cuda_ && cuda_->allow_tf32;

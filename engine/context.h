@@ -63,6 +63,16 @@ class Context {
   void set_allow_tf32(bool allow);
   bool allow_tf32() const;
 
+  // GPU reproducibility: restrict cuDNN to the algorithms it documents as
+  // deterministic (CUDNN_DETERMINISTIC), so that two runs with the same seed
+  // give the same bits. Off by default: the fastest algorithm for a pass may
+  // split its reduction with atomics (some backward-filter ones do), whose
+  // order varies run to run. Every other GPU kernel of tl is deterministic
+  // already (fixed reduction partitions, no floating-point atomics), and so
+  // is cuBLAS on one stream. The CPU is always deterministic.
+  void set_deterministic(bool deterministic);
+  bool deterministic() const;
+
   cuda::CudaState* cuda() const { return cuda_.get(); }
 
  private:

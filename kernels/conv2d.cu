@@ -36,6 +36,9 @@
 //   ResNet50 convolution. The bias gradient is bias_grad_rows_cuda, a
 //   deterministic column sum, rather than cudnnConvolutionBackwardBias (its
 //   NHWC support is not documented, and the same kernel serves Dense).
+// * Determinism. Context::set_deterministic (train_cifar --deterministic)
+//   keeps only the algorithms cuDNN marks CUDNN_DETERMINISTIC; it is part of
+//   the cache key, so both rankings can coexist.
 // * Descriptors are RAII objects (engine/cuda/cudnn_desc.h), built per call
 //   (a few microseconds, small next to any convolution).
 #include <algorithm>
@@ -95,14 +98,15 @@ struct ConvDescriptors {
   }
 };
 
-ConvKey make_key(ConvPass pass, const Conv2dGeometry& g, bool tf32,
+ConvKey make_key(ConvPass pass, const Conv2dGeometry& g, const CudaState& s,
                  std::initializer_list<const void*> pointers) {
   ConvKey k;
   k.pass = pass;
   k.batch = g.batch, k.in_h = g.in_h, k.in_w = g.in_w, k.in_c = g.in_c;
   k.out_c = g.out_c, k.kernel_h = g.kernel_h, k.kernel_w = g.kernel_w;
   k.stride = g.stride, k.pad = g.pad;
-  k.tf32 = tf32;
+  k.tf32 = s.allow_tf32;
+  k.deterministic = s.deterministic;
   k.aligned = std::all_of(pointers.begin(), pointers.end(),
                           [](const void* p) { return cuda::aligned16(p); });
   return k;
@@ -124,13 +128,17 @@ size_t reserve_measuring_workspace(CudaState& s) {
 // cudnnFind* results -> the usable ones, fastest first. With TF32 off every
 // algorithm runs with CUDNN_FMA_MATH, the mode it was measured under (cuDNN
 // may label a result CUDNN_DEFAULT_MATH, which on Ampere+ would admit TF32);
-// a result measured with tensor-op math is dropped then.
+// a result measured with tensor-op math is dropped then. With
+// `deterministic`, so is every algorithm cuDNN does not document as
+// bit-reproducible (CUDNN_NON_DETERMINISTIC: reductions split with atomics).
 template <typename Perf>
-std::vector<ConvAlgo> rank(const std::vector<Perf>& perf, int returned, size_t budget, bool tf32) {
+std::vector<ConvAlgo> rank(const std::vector<Perf>& perf, int returned, size_t budget, bool tf32,
+                           bool deterministic) {
   std::vector<ConvAlgo> ranked;
   for (int i = 0; i < returned; ++i) {
     const Perf& p = perf[i];
     if (p.status != CUDNN_STATUS_SUCCESS || p.memory > budget) continue;
+    if (deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
     if (!tf32 && (p.mathType == CUDNN_TENSOR_OP_MATH ||
                   p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
       continue;
@@ -195,7 +203,7 @@ void conv2d_forward_cuda(Context& ctx, float* y, const float* x, const float* w,
     return;
   }
   ConvDescriptors d(g, search_math(s));
-  const ConvKey key = make_key(ConvPass::kForward, g, s.allow_tf32, {x, w, y});
+  const ConvKey key = make_key(ConvPass::kForward, g, s, {x, w, y});
   const std::vector<ConvAlgo>& ranked = algorithms(s, key, [&](size_t& budget) {
     const int requested = max_count(cudnnGetConvolutionForwardAlgorithmMaxCount, s.cudnn);
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(requested));
@@ -206,7 +214,7 @@ void conv2d_forward_cuda(Context& ctx, float* y, const float* x, const float* w,
     TL_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
         s.cudnn, d.x.get(), x, d.w.get(), w, d.conv.get(), d.y.get(), y, requested, &returned,
         perf.data(), s.workspace(budget), budget));
-    return rank(perf, returned, budget, s.allow_tf32);
+    return rank(perf, returned, budget, s.allow_tf32, s.deterministic);
   });
   const ConvAlgo& a = pick(s, ranked, key);
   d.conv.set_math(a.math);
@@ -238,7 +246,7 @@ void conv2d_backward_cuda(Context& ctx, float* dx, float* dw, float* dbias, cons
   const float one = 1.0f, zero = 0.0f;
 
   if (dx) {  // dx = the transposed convolution of dy with w
-    const ConvKey key = make_key(ConvPass::kBackwardData, g, s.allow_tf32, {w, dy, dx});
+    const ConvKey key = make_key(ConvPass::kBackwardData, g, s, {w, dy, dx});
     const std::vector<ConvAlgo>& ranked = algorithms(s, key, [&](size_t& budget) {
       const int requested =
           max_count(cudnnGetConvolutionBackwardDataAlgorithmMaxCount, s.cudnn);
@@ -249,7 +257,7 @@ void conv2d_backward_cuda(Context& ctx, float* dx, float* dw, float* dbias, cons
       TL_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
           s.cudnn, d.w.get(), w, d.y.get(), dy, d.conv.get(), d.x.get(), dx, requested, &returned,
           perf.data(), s.workspace(budget), budget));
-      return rank(perf, returned, budget, s.allow_tf32);
+      return rank(perf, returned, budget, s.allow_tf32, s.deterministic);
     });
     const ConvAlgo& a = pick(s, ranked, key);
     d.conv.set_math(a.math);
@@ -261,7 +269,7 @@ void conv2d_backward_cuda(Context& ctx, float* dx, float* dw, float* dbias, cons
   }
 
   if (dw) {  // dw[o, ky, kx, c] = sum over n, oy, ox of dy * the x it multiplied
-    const ConvKey key = make_key(ConvPass::kBackwardFilter, g, s.allow_tf32, {x, dy, dw});
+    const ConvKey key = make_key(ConvPass::kBackwardFilter, g, s, {x, dy, dw});
     const std::vector<ConvAlgo>& ranked = algorithms(s, key, [&](size_t& budget) {
       const int requested =
           max_count(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount, s.cudnn);
@@ -272,7 +280,7 @@ void conv2d_backward_cuda(Context& ctx, float* dx, float* dw, float* dbias, cons
       TL_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
           s.cudnn, d.x.get(), x, d.y.get(), dy, d.conv.get(), d.w.get(), dw, requested, &returned,
           perf.data(), s.workspace(budget), budget));
-      return rank(perf, returned, budget, s.allow_tf32);
+      return rank(perf, returned, budget, s.allow_tf32, s.deterministic);
     });
     const ConvAlgo& a = pick(s, ranked, key);
     d.conv.set_math(a.math);

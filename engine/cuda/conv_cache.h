@@ -25,7 +25,7 @@ enum class ConvPass : int { kForward = 0, kBackwardData = 1, kBackwardFilter = 2
 const char* conv_pass_name(ConvPass pass);
 
 // Everything the ranking depends on: the pass, the full geometry, the math
-// mode (TF32 on or off) and whether every pointer is 16-byte aligned (some
+// mode (TF32 on or off), whether only deterministic algorithms may run, and whether every pointer is 16-byte aligned (some
 // vectorised algorithms refuse misaligned data; tensors from the caching
 // allocator always are, views at odd offsets may not be).
 struct ConvKey {
@@ -34,10 +34,11 @@ struct ConvKey {
   int64_t out_c = 0, kernel_h = 0, kernel_w = 0, stride = 1, pad = 0;
   bool tf32 = false;
   bool aligned = true;
+  bool deterministic = false;  // only CUDNN_DETERMINISTIC algorithms ranked
 
   auto tie() const {
     return std::tie(pass, batch, in_h, in_w, in_c, out_c, kernel_h, kernel_w, stride, pad, tf32,
-                    aligned);
+                    aligned, deterministic);
   }
   bool operator<(const ConvKey& other) const { return tie() < other.tie(); }
   bool operator==(const ConvKey& other) const { return tie() == other.tie(); }

@@ -137,6 +137,18 @@ std::string CudaState::describe() const {
 
 namespace tl {
 
+// These copies are plain cudaMemcpy calls on the LEGACY default stream, and
+// that is what orders them with the kernels: the Context's stream is a
+// blocking stream (cudaStreamCreate), which the legacy default stream waits
+// for and which waits for it. So a copy to the host sees every result queued
+// before it, and a kernel queued after a copy to the device sees its data,
+// with no explicit synchronisation. Compiling with per-thread default
+// streams (nvcc --default-stream per-thread) would silently break this
+// ordering: refuse to build that way.
+#if defined(CUDA_API_PER_THREAD_DEFAULT_STREAM)
+#error "tl's host<->device copies rely on the legacy default stream (see engine/cuda/cuda_state.cpp)"
+#endif
+
 void copy_host_to_device(void* dst, const void* src, size_t bytes) {
   TL_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
 }

@@ -31,6 +31,8 @@ struct CudaState {
   // rounded to a 10-bit mantissa, FP32 accumulation). Off: strict FP32.
   // Change it through set_allow_tf32 so that cuBLAS follows.
   bool allow_tf32 = false;
+  // Only cuDNN algorithms documented as deterministic (Context::set_deterministic).
+  bool deterministic = false;
   // cuDNN algorithms measured per convolution shape (kernels/conv2d.cu).
   std::unique_ptr<ConvAlgoCache> conv_algos;
 

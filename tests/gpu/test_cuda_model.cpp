@@ -1,12 +1,20 @@
-// One full training step of ResNet50 + the reference head on the GPU vs the
-// same step on the CPU: two Classifiers built from the same seed (so the
-// same weights), one moved to the GPU; the same input, labels and dropout
-// streams (both Contexts have seed 0 and start at stream 0, and the CUDA
-// dropout draws the CPU's Philox mask bit for bit), so the two runs compute
-// the same function. Compares the logits, the loss, a BN's moving
-// statistics, a few gradients (the first conv kernel, middle BN gammas, the
-// head's first and last Dense) and the SGD update. Every op runs on the GPU
-// here: this is the end-to-end check of the CUDA backend. TF32 is off.
+// Whole-model checks of the CUDA backend: ResNet50 + the reference head on
+// the GPU vs the same computation on the CPU. Two Classifiers built from the
+// same seed (so the same weights), one moved to the GPU; the same input,
+// labels and dropout streams (both Contexts have seed 0 and start at stream
+// 0, and the CUDA dropout draws the CPU's Philox mask bit for bit), so the
+// two runs compute the same function. A step compares the logits, the loss,
+// a BN's moving statistics, a few gradients (the first conv kernel, middle
+// BN gammas, the head's first and last Dense) and the SGD update. Every op
+// runs on the GPU here: this is the end-to-end check of the CUDA backend.
+//
+//   OneTrainingStepMatchesCpu        64x64, batch 4 (quick, every op)
+//   RecipeSizeTrainingStepMatchesCpu 224x224, batch 8, the Flatten head
+//                                    (100,352 features): the recipe's shapes
+//   Tf32StepsTrackFp32Cpu            three TF32 steps vs three FP32 CPU steps
+//   FrozenBackboneStepMatchesCpu     --freeze backbone: BNs in inference mode,
+//                                    backbone untouched, head trained
+//   EvalModeAt224MatchesCpu          inference: running statistics, no dropout
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -88,10 +96,32 @@ const char* const kGradients[] = {"conv1_conv/kernel",       "conv1_conv/bias",
                                   "dense_3/bias"};
 const char* const kUpdated[] = {"conv1_conv/kernel", "conv4_block3_2_bn/gamma", "dense_3/kernel"};
 
-// forward -> loss -> backward -> SGD step, on ctx's device.
-StepResult training_step(Context& ctx, Classifier& model, const Tensor& x_host,
-                         const Tensor& labels_host) {
+std::vector<Tensor> trainable(Module& model) {
+  std::vector<Tensor> params;
+  for (auto& nt : model.named_parameters())
+    if (nt.tensor.requires_grad()) params.push_back(nt.tensor);
+  return params;
+}
+
+// One SGD step with momentum and weight decay over every trainable
+// parameter; the update (new - old) is compared, so the check is as tight as
+// for the gradients rather than drowned in the weights' own magnitude.
+Sgd make_sgd(Module& model) {
+  SgdHyper hyper;
+  hyper.lr = 0.1f;
+  hyper.momentum = 0.9f;
+  hyper.weight_decay = 1e-4f;
+  return Sgd({SgdGroup{trainable(model), hyper}});
+}
+
+// forward -> loss -> backward -> SGD step, on ctx's device. `gradients`:
+// the parameters whose gradients are compared (each must have one).
+StepResult training_step(Context& ctx, Classifier& model, Sgd& sgd, const Tensor& x_host,
+                         const Tensor& labels_host,
+                         const std::vector<std::string>& gradients = {std::begin(kGradients),
+                                                                      std::end(kGradients)}) {
   model.train();
+  sgd.zero_grad();
   Tensor logits = model.forward(ctx, ctx.to_device(x_host));
   Tensor loss = ops::softmax_cross_entropy(ctx, logits, ctx.to_device(labels_host));
   backward(ctx, loss);
@@ -100,23 +130,11 @@ StepResult training_step(Context& ctx, Classifier& model, const Tensor& x_host,
   r.logits = logits.to_vector();
   r.loss = loss.to_vector();
   for (const char* name : kStats) r.stats.push_back(find(model, name).to_vector());
-  for (const char* name : kGradients) {
+  for (const std::string& name : gradients) {
     const Tensor g = find(model, name).grad();
     EXPECT_TRUE(g.defined()) << name << " has no gradient on " << device_name(ctx.device());
     r.grads.push_back(g.defined() ? g.to_vector() : std::vector<float>());
   }
-
-  // One SGD step with momentum and weight decay over every parameter; the
-  // update (new - old) is compared, so the check is as tight as for the
-  // gradients rather than drowned in the weights' own magnitude.
-  std::vector<Tensor> params;
-  for (auto& nt : model.named_parameters())
-    if (nt.tensor.requires_grad()) params.push_back(nt.tensor);
-  SgdHyper hyper;
-  hyper.lr = 0.1f;
-  hyper.momentum = 0.9f;
-  hyper.weight_decay = 1e-4f;
-  Sgd sgd({SgdGroup{params, hyper}});
   std::vector<std::vector<float>> before;
   for (const char* name : kUpdated) before.push_back(find(model, name).to_vector());
   sgd.step(ctx);
@@ -128,6 +146,32 @@ StepResult training_step(Context& ctx, Classifier& model, const Tensor& x_host,
   return r;
 }
 
+void expect_step_close(const StepResult& actual, const StepResult& expected, double forward_scale,
+                       double gradient_scale,
+                       const std::vector<std::string>& gradients = {std::begin(kGradients),
+                                                                    std::end(kGradients)}) {
+  expect_close_and_print(actual.logits, expected.logits, forward_scale, "logits");
+  expect_close_and_print(actual.loss, expected.loss, forward_scale, "loss");
+  for (size_t i = 0; i < std::size(kStats); ++i)
+    expect_close_and_print(actual.stats[i], expected.stats[i], forward_scale, kStats[i]);
+  for (size_t i = 0; i < gradients.size(); ++i)
+    expect_close_and_print(actual.grads[i], expected.grads[i], gradient_scale, "d " + gradients[i]);
+  for (size_t i = 0; i < std::size(kUpdated); ++i)
+    expect_close_and_print(actual.updates[i], expected.updates[i], gradient_scale,
+                           std::string("SGD update of ") + kUpdated[i]);
+}
+
+Tensor random_images(int64_t batch, int64_t size, uint64_t seed) {
+  return Tensor::from_vector({batch, size, size, 3},
+                             random_floats(size_t(batch * size * size * 3), seed, -2.0f, 2.0f));
+}
+
+Tensor labels_for(int64_t batch) {
+  std::vector<int32_t> labels;
+  for (int64_t i = 0; i < batch; ++i) labels.push_back(static_cast<int32_t>((2 * i + 1) % 10));
+  return labels_tensor(labels);
+}
+
 TEST(CudaModel, OneTrainingStepMatchesCpu) {
   TL_REQUIRE_GPU(gpu);
   ClassifierConfig config;
@@ -136,28 +180,126 @@ TEST(CudaModel, OneTrainingStepMatchesCpu) {
   // Dropout stays on (0.5): the CPU and the GPU draw the same Philox masks.
   Classifier cpu_model(config), gpu_model(config);
   gpu_model.to(*gpu);
+  Sgd cpu_sgd = make_sgd(cpu_model), gpu_sgd = make_sgd(gpu_model);
 
-  const Tensor x = Tensor::from_vector(
-      {kBatch, kSize, kSize, 3}, random_floats(size_t(kBatch * kSize * kSize * 3), 99, -2.0f, 2.0f));
+  const Tensor x = random_images(kBatch, kSize, 99);
   const Tensor labels = labels_tensor({1, 3, 5, 7});
 
   Context cpu(Device::CPU, /*seed=*/0);  // the GPU test Context has seed 0 too
   ASSERT_EQ(gpu->seed(), cpu.seed());
-  const StepResult expected = training_step(cpu, cpu_model, x, labels);
-  const StepResult actual = training_step(*gpu, gpu_model, x, labels);
+  const StepResult expected = training_step(cpu, cpu_model, cpu_sgd, x, labels);
+  const StepResult actual = training_step(*gpu, gpu_model, gpu_sgd, x, labels);
   EXPECT_EQ(gpu->random_stream_position(), cpu.random_stream_position())
       << "the two runs drew a different number of dropout streams";
+  expect_step_close(actual, expected, kForwardScaled, kGradientScaled);
+}
 
-  expect_close_and_print(actual.logits, expected.logits, kForwardScaled, "logits");
-  expect_close_and_print(actual.loss, expected.loss, kForwardScaled, "loss");
-  for (size_t i = 0; i < std::size(kStats); ++i)
-    expect_close_and_print(actual.stats[i], expected.stats[i], kForwardScaled, kStats[i]);
-  for (size_t i = 0; i < std::size(kGradients); ++i)
-    expect_close_and_print(actual.grads[i], expected.grads[i], kGradientScaled,
-                           std::string("d ") + kGradients[i]);
-  for (size_t i = 0; i < std::size(kUpdated); ++i)
-    expect_close_and_print(actual.updates[i], expected.updates[i], kGradientScaled,
-                           std::string("SGD update of ") + kUpdated[i]);
+// The recipe's shapes: 224x224 input, the Flatten head's 100,352-wide BN and
+// Dense. Batch 8 (the CPU side of a batch-64 step would take minutes on a
+// machine without BLAS); the same tolerances as at 64x64, for the same
+// reasons (the reductions are longer, but the bounds are relative to each
+// tensor's largest value and the measured differences are printed).
+TEST(CudaModel, RecipeSizeTrainingStepMatchesCpu) {
+  TL_REQUIRE_GPU(gpu);
+  constexpr int64_t kRecipeSize = 224, kRecipeBatch = 8;
+  ClassifierConfig config;
+  config.input_size = kRecipeSize;
+  config.seed = kModelSeed;
+  Classifier cpu_model(config), gpu_model(config);
+  gpu_model.to(*gpu);
+  Sgd cpu_sgd = make_sgd(cpu_model), gpu_sgd = make_sgd(gpu_model);
+  const Tensor x = random_images(kRecipeBatch, kRecipeSize, 101);
+  const Tensor labels = labels_for(kRecipeBatch);
+  Context cpu(Device::CPU, 0);
+  const StepResult expected = training_step(cpu, cpu_model, cpu_sgd, x, labels);
+  const StepResult actual = training_step(*gpu, gpu_model, gpu_sgd, x, labels);
+  expect_step_close(actual, expected, kForwardScaled, kGradientScaled);
+}
+
+// TF32 rounds every convolution and Dense input to a 10-bit mantissa
+// (relative 2^-11 ~ 5e-4 per input, ~5e-4 relative per output). Through ~53
+// layers with BNs renormalising in between the errors add up roughly in
+// quadrature: ~sqrt(53) * 5e-4 ~ 4e-3 of the largest value forward; 2e-2
+// allows 5x that. Gradients: the ill-conditioning of training-mode BN at a
+// small batch (see kGradientScaled) on top: 5e-2. Three steps, so that the
+// TF32 error also passes through the updated weights and the momentum.
+TEST(CudaModel, Tf32StepsTrackFp32Cpu) {
+  TL_REQUIRE_GPU(gpu);
+  constexpr double kTf32ForwardScaled = 2e-2, kTf32GradientScaled = 5e-2;
+  ClassifierConfig config;
+  config.input_size = kSize;
+  config.seed = kModelSeed;
+  Classifier cpu_model(config), gpu_model(config);
+  gpu_model.to(*gpu);
+  gpu->set_allow_tf32(true);
+  Sgd cpu_sgd = make_sgd(cpu_model), gpu_sgd = make_sgd(gpu_model);
+  Context cpu(Device::CPU, 0);
+  for (int step = 0; step < 3; ++step) {
+    SCOPED_TRACE("step " + std::to_string(step + 1));
+    std::cout << "TF32 step " << step + 1 << ":\n";
+    const Tensor x = random_images(kBatch, kSize, 200 + step);
+    const Tensor labels = labels_for(kBatch);
+    const StepResult expected = training_step(cpu, cpu_model, cpu_sgd, x, labels);
+    const StepResult actual = training_step(*gpu, gpu_model, gpu_sgd, x, labels);
+    expect_step_close(actual, expected, kTf32ForwardScaled, kTf32GradientScaled);
+  }
+}
+
+// --freeze backbone (train_cifar's transfer-learning mode): the backbone's
+// parameters get no gradient and its BNs run in inference mode, so the step
+// must leave every backbone tensor bit for bit as it was, on the GPU too,
+// while the head trains as on the CPU.
+TEST(CudaModel, FrozenBackboneStepMatchesCpu) {
+  TL_REQUIRE_GPU(gpu);
+  ClassifierConfig config;
+  config.input_size = kSize;
+  config.seed = kModelSeed;
+  Classifier cpu_model(config), gpu_model(config);
+  const FreezeSpec freeze = FreezeSpec::parse("backbone");
+  cpu_model.apply_freeze(freeze);
+  gpu_model.apply_freeze(freeze);
+  gpu_model.to(*gpu);
+  std::vector<std::vector<float>> backbone_before;
+  for (auto& nt : gpu_model.backbone().named_parameters()) backbone_before.push_back(nt.tensor.to_vector());
+  for (auto& nt : gpu_model.backbone().named_buffers()) backbone_before.push_back(nt.tensor.to_vector());
+
+  Sgd cpu_sgd = make_sgd(cpu_model), gpu_sgd = make_sgd(gpu_model);
+  const std::vector<std::string> head_gradients = {"batch_normalization/gamma", "dense/kernel",
+                                                   "dense_3/kernel", "dense_3/bias"};
+  const Tensor x = random_images(kBatch, kSize, 301);
+  const Tensor labels = labels_tensor({1, 3, 5, 7});
+  Context cpu(Device::CPU, 0);
+  const StepResult expected = training_step(cpu, cpu_model, cpu_sgd, x, labels, head_gradients);
+  const StepResult actual = training_step(*gpu, gpu_model, gpu_sgd, x, labels, head_gradients);
+  // kUpdated includes backbone tensors: their update must be exactly 0 on both.
+  expect_step_close(actual, expected, kForwardScaled, kGradientScaled, head_gradients);
+
+  size_t i = 0, changed = 0;
+  for (auto& nt : gpu_model.backbone().named_parameters()) changed += nt.tensor.to_vector() != backbone_before[i++];
+  for (auto& nt : gpu_model.backbone().named_buffers()) changed += nt.tensor.to_vector() != backbone_before[i++];
+  EXPECT_EQ(changed, 0u) << "frozen backbone tensors changed during the GPU step";
+  for (auto& nt : gpu_model.backbone().named_parameters())
+    EXPECT_FALSE(nt.tensor.grad().defined()) << nt.name << " got a gradient although frozen";
+}
+
+// Inference at the recipe's size: eval mode (running statistics, dropout
+// off) under no_grad, as apps/evaluation.cpp runs it. Batch 16 of 224x224.
+TEST(CudaModel, EvalModeAt224MatchesCpu) {
+  TL_REQUIRE_GPU(gpu);
+  ClassifierConfig config;
+  config.input_size = 224;
+  config.seed = kModelSeed;
+  Classifier cpu_model(config), gpu_model(config);
+  gpu_model.to(*gpu);
+  const Tensor x = random_images(16, 224, 401);
+  auto logits = [&](Context& ctx, Classifier& model) {
+    model.eval();
+    NoGradGuard no_grad(ctx);
+    return model.forward(ctx, ctx.to_device(x)).to_vector();
+  };
+  Context cpu(Device::CPU, 0);
+  expect_close_and_print(logits(*gpu, gpu_model), logits(cpu, cpu_model), kForwardScaled, "eval logits");
+  EXPECT_EQ(gpu->random_stream_position(), 0u) << "eval mode drew dropout streams";
 }
 
 }  // namespace
