@@ -38,6 +38,25 @@ bool check_param(const Context& ctx, const Tensor& param, const char* opt, size_
   return true;
 }
 
+// A parameter listed twice (in one group or in two) would be updated twice
+// per step on the CPU and raced on by the GPU's one-launch update: refused
+// at construction, on every device, as torch.optim does. Identity is the
+// tensor itself (its TensorImpl), so two views of one buffer are distinct.
+template <typename Group>
+void check_each_parameter_once(const std::vector<Group>& groups, const char* opt) {
+  std::map<const TensorImpl*, std::pair<size_t, size_t>> seen;  // -> (group, index)
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (size_t p = 0; p < groups[g].params.size(); ++p) {
+      const TensorImpl* impl = groups[g].params[p].impl();
+      if (!impl) continue;  // undefined: check_param names it at the first step
+      auto [it, inserted] = seen.emplace(impl, std::make_pair(g, p));
+      if (!inserted)
+        fail(opt, ": parameter ", p, " of group ", g, " is the same tensor as parameter ",
+             it->second.second, " of group ", it->second.first,
+             "; list each parameter in exactly one group");
+    }
+}
+
 // A new tensor on ctx's device holding a copy of `src` (any device).
 Tensor copy_to(Context& ctx, const Tensor& src) {
   const Tensor host = ctx.to_host(src);
@@ -74,6 +93,7 @@ void load_named(Context& ctx, const NamedTensors& state,
 // ---------------------------------------------------------------- SGD ----
 
 Sgd::Sgd(std::vector<SgdGroup> groups) : groups_(std::move(groups)) {
+  check_each_parameter_once(groups_, "sgd");
   for (const SgdGroup& group : groups_) velocity_.emplace_back(group.params.size());
 }
 
@@ -144,6 +164,7 @@ void Sgd::load_state(Context& ctx, const NamedTensors& state, int64_t steps) {
 // --------------------------------------------------------------- Adam ----
 
 Adam::Adam(std::vector<AdamGroup> groups) : groups_(std::move(groups)) {
+  check_each_parameter_once(groups_, kind());
   for (const AdamGroup& group : groups_) state_.emplace_back(group.params.size());
 }
 

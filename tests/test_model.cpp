@@ -1,6 +1,9 @@
 // ResNet50 + reference head: structure, names, counts, freezing, summary.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 #include <set>
 #include <sstream>
 
@@ -45,11 +48,17 @@ TEST(ResNet50, ShapesAt224And32) {
 
 TEST(ResNet50, KernelsAreOHWI) {
   ResNet50 backbone(0);
+  const std::map<std::string, Shape> expected = {{"conv1_conv/kernel", {64, 7, 7, 3}},
+                                                 {"conv2_block1_2_conv/kernel", {64, 3, 3, 64}},
+                                                 {"conv3_block1_0_conv/kernel", {512, 1, 1, 256}}};
+  size_t found = 0;
   for (const auto& nt : backbone.named_parameters()) {
-    if (nt.name == "conv1_conv/kernel") EXPECT_EQ(nt.tensor.shape(), (Shape{64, 7, 7, 3}));
-    if (nt.name == "conv2_block1_2_conv/kernel") EXPECT_EQ(nt.tensor.shape(), (Shape{64, 3, 3, 64}));
-    if (nt.name == "conv3_block1_0_conv/kernel") EXPECT_EQ(nt.tensor.shape(), (Shape{512, 1, 1, 256}));
+    auto it = expected.find(nt.name);
+    if (it == expected.end()) continue;
+    ++found;
+    EXPECT_EQ(nt.tensor.shape(), it->second) << nt.name;
   }
+  EXPECT_EQ(found, expected.size()) << "a kernel named above is missing from the backbone";
 }
 
 TEST(ReferenceHead, FlattenAndAverageCounts) {

@@ -4,6 +4,9 @@
 // gradient). Plus the state accessors used by checkpoints.
 #include <gtest/gtest.h>
 
+#include <string>
+
+#include "engine/check.h"
 #include "engine/optimizer.h"
 #include "tests/support/compare.h"
 #include "tests/support/npy.h"
@@ -100,6 +103,34 @@ TEST(Optimizer, SkipsParamsWithoutGradAndZeroGradDropsThem) {
   opt.set_lr(0, 0.25f);
   EXPECT_FLOAT_EQ(opt.lr(0), 0.25f);
   EXPECT_THROW(opt.set_lr(1, 0.1f), Error);
+}
+
+// A parameter listed twice would be updated twice per step on the CPU (and
+// raced on by the GPU's one-launch update): refused when the optimiser is
+// built, naming both places. (Before: the CPU silently applied two updates,
+// p = 0.8 where one SGD step gives 0.9.)
+TEST(Optimizer, ParameterListedTwiceIsRefused) {
+  Tensor p = Tensor::from_vector({1}, {1.0f});
+  p.set_requires_grad(true);
+  Tensor q = Tensor::from_vector({1}, {1.0f});
+  q.set_requires_grad(true);
+  SgdHyper h;
+  h.lr = 0.1f;
+  try {
+    Sgd sgd({SgdGroup{{p, q}, h}, SgdGroup{{p}, h}});
+    FAIL() << "sgd accepted a parameter listed twice";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("parameter 0 of group 1 is the same tensor as parameter 0 of group 0"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(Adam({AdamGroup{{q, q}, AdamHyper{}}}), Error);
+  // Distinct tensors with equal values are fine.
+  Sgd ok({SgdGroup{{p, q}, h}});
+  p.set_grad(Tensor::from_vector({1}, {1.0f}));
+  Context ctx;
+  ok.step(ctx);
+  EXPECT_FLOAT_EQ(p.to_vector()[0], 0.9f);
 }
 
 TEST(Optimizer, RejectsGradientOfWrongShape) {

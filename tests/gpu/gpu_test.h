@@ -14,7 +14,8 @@
 
 namespace tl::test {
 
-// Use as: auto gpu = gpu_context_or_skip(); if (!gpu) return;
+// Use as the first line of a GPU test: TL_REQUIRE_GPU(gpu); then *gpu is a
+// CUDA Context (the test reports SKIPPED, with the reason, when there is none).
 #define TL_REQUIRE_GPU(ctx_var)                                                            \
   std::unique_ptr<::tl::Context> ctx_var = ::tl::test::make_gpu_context();                 \
   if (!ctx_var) GTEST_SKIP() << ::tl::test::no_gpu_reason();
