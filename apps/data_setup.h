@@ -1,6 +1,18 @@
 // Chooses and loads the data for train_cifar from its flags: CIFAR-10 binary,
 // an image folder, or the built-in synthetic set, then the subsets and the
-// validation split.
+// validation split. Every check on the data (class lists, empty classes,
+// subset sizes, classes left out of training) happens here, before the first
+// training step.
+//
+// Order before --subset and --val-split, per source:
+//   image folder: a seeded shuffle stratified by class (stratified_order,
+//     data/dataset.h), so every class is in training and validation in
+//     proportion; the test set likewise before --test-subset.
+//   CIFAR-10: the official order, unshuffled (its files are already in random
+//     order): --subset takes the first N, validation is the last fraction, as
+//     Keras's validation_split does.
+//   synthetic: generated order (labels cycle 0..9, so any prefix or tail is
+//     balanced).
 #pragma once
 
 #include <iosfwd>
@@ -14,7 +26,10 @@ namespace tl::app {
 // falling back to the synthetic set) to `log`.
 DataSplits load_data(const TrainOptions& o, std::ostream& log);
 
-// The samples at `indices`, in that order (a copy).
-ImageSet gather(const ImageSet& set, const std::vector<int64_t>& indices);
+// The test set exactly as load_data builds it for the same options (same
+// order, same --test-subset), without reading or splitting the training set
+// where the layout allows: what `evaluate` scores a checkpoint on. Uses
+// o.dataset, data_dir, image_size, seed, synthetic_size and test_subset.
+ImageSet load_test_set(const TrainOptions& o, std::ostream& log);
 
 }  // namespace tl::app

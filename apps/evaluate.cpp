@@ -7,9 +7,7 @@
 #include "apps/json.h"
 #include "apps/metrics.h"
 #include "apps/run_config.h"
-#include "data/cifar10.h"
-#include "data/image_folder.h"
-#include "data/synthetic.h"
+#include "data/dataset.h"
 
 namespace tl::app {
 namespace {
@@ -22,8 +20,12 @@ const char* kHelp = R"(evaluate: test a train_cifar checkpoint.
   --checkpoint FILE   a checkpoint written by train_cifar (e.g. runs/train_cifar/checkpoints/last.h5)
   --dataset D         default: the kind the checkpoint was trained on (cifar10 if its
                       source was a CIFAR-10 folder, synthetic for the synthetic set)
-  --data-dir DIR      CIFAR-10 (cifar-10-batches-bin/) or an image folder with test/ (default data)
-  --test-subset N     the first N test images only
+  --data-dir DIR      CIFAR-10 (cifar-10-batches-bin/) or an image folder, laid out as for
+                      train_cifar: DIR/test/<class>/..., or one DIR/<class>/... tree whose
+                      held-out tenth is rebuilt from the run's seed (default data)
+  --test-subset N     the first N test images only (in train_cifar's order: image
+                      folders are shuffled with the run's seed, stratified by class);
+                      more than the test set holds is an error
   --batch-size N      (64)
   --device cpu|cuda   (cpu)
   --json FILE         also write the results as JSON
@@ -53,28 +55,30 @@ int run(int argc, char** argv) {
 
   ModelRecord record;
   auto model = load_classifier(checkpoint, record);
+  check_class_names_fit_head(record, checkpoint);
   Context ctx(device == "cuda" ? Device::CUDA : Device::CPU);
   model->to(ctx);
 
+  // The test set exactly as train_cifar built it from the same data: the
+  // same order (image folders are shuffled with the run's seed) and the same
+  // --test-subset. Nothing of the training set is described.
   if (dataset.empty()) dataset = record.dataset.rfind("synthetic", 0) == 0 ? "synthetic" : "cifar10";
-  ImageSet test;
-  if (dataset == "cifar10") {
-    test = read_cifar10_test(data_dir);
-  } else if (dataset == "folder") {
-    test = read_image_folder(data_dir + "/test", record.model.input_size);
-  } else if (dataset == "synthetic") {
-    TrainOptions o;  // the synthetic test split exactly as train_cifar made it
-    o.dataset = "synthetic";
-    o.synthetic_size = record.synthetic_size;
-    o.seed = record.seed;
-    const DataSplits splits = load_data(o, std::cout);
-    test = splits.test;
-  } else {
+  if (dataset != "cifar10" && dataset != "folder" && dataset != "synthetic")
     fail("--dataset: expected cifar10, folder or synthetic, got '", dataset, "'");
-  }
-  if (test_subset > 0 && test_subset < test.size()) test = subset(test, test_subset);
-  if (static_cast<int64_t>(record.class_names.size()) != record.model.classes)
-    fail(checkpoint, ": its class list does not match its number of classes");
+  TrainOptions o;
+  o.dataset = dataset;
+  o.data_dir = data_dir;
+  o.image_size = record.model.input_size;
+  o.seed = record.seed;
+  o.synthetic_size = record.synthetic_size;
+  o.test_subset = test_subset;
+  const ImageSet test = load_test_set(o, std::cout);
+  // The outputs mean the checkpoint's classes, in its order: scoring them
+  // against other labels would print a meaningless accuracy.
+  const std::string differences = class_list_differences(record.class_names, test.class_names, test.source);
+  if (!differences.empty())
+    fail("--checkpoint ", checkpoint, " was trained on other classes than ", test.source, " holds: ", differences,
+         ". Evaluate it on data with the classes it was trained on (--dataset, --data-dir)");
 
   const Evaluation e = evaluate(ctx, *model, test, batch, record.model.input_size);
   std::cout.precision(4);

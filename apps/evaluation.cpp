@@ -1,5 +1,6 @@
 #include "apps/evaluation.h"
 
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 
@@ -61,23 +62,55 @@ Evaluation evaluate(Context& ctx, Classifier& model, const ImageSet& set, int64_
   return e;
 }
 
+void check_class_names_fit_head(const ModelRecord& record, const std::string& checkpoint) {
+  if (static_cast<int64_t>(record.class_names.size()) != record.model.classes)
+    fail("--checkpoint ", checkpoint, ": its class list names ", record.class_names.size(),
+         " classes but its head has ", record.model.classes, " outputs: the checkpoint is damaged; use "
+         "another one (e.g. an earlier epoch's) or train again");
+}
+
+namespace {
+
+int digits(int64_t v) { return static_cast<int>(std::to_string(v).size()); }
+
+}  // namespace
+
 std::string format_confusion(const Evaluation& e, const std::vector<std::string>& names) {
-  std::ostringstream os;
+  // Columns are numbered and each row shows its number and its full name:
+  // class names rarely fit a column (cut to a column's width, ten
+  // "synthetic-k" columns all read "synthe"), a number always does.
   const size_t k = e.confusion.size();
   auto name = [&](size_t c) { return c < names.size() ? names[c] : std::to_string(c); };
-  os << "Confusion matrix (rows: true class, columns: predicted)\n" << std::setw(12) << "";
-  for (size_t c = 0; c < k; ++c) os << std::setw(7) << name(c).substr(0, 6);
+  size_t name_width = 0;
+  int64_t largest = 0;
+  for (size_t c = 0; c < k; ++c) {
+    name_width = std::max(name_width, name(c).size());
+    for (int64_t v : e.confusion[c]) largest = std::max(largest, v);
+  }
+  const int number_width = digits(k ? static_cast<int64_t>(k) - 1 : 0);
+  const int column = std::max(digits(largest), number_width) + 2;
+  const auto label_width = static_cast<int>(name_width) + number_width + 3;  // "  7 truck"
+  auto row_label = [&](std::ostream& os, size_t c) {
+    os << "  " << std::setw(number_width) << c << " " << std::left << std::setw(static_cast<int>(name_width))
+       << name(c) << std::right;
+  };
+
+  std::ostringstream os;
+  os << "Confusion matrix (rows: true class; columns: predicted class, numbered as the rows)\n"
+     << std::setw(label_width) << "";
+  for (size_t c = 0; c < k; ++c) os << std::setw(column) << c;
   os << "\n";
   for (size_t r = 0; r < k; ++r) {
-    os << std::setw(12) << name(r).substr(0, 11);
-    for (size_t c = 0; c < k; ++c) os << std::setw(7) << e.confusion[r][c];
+    row_label(os, r);
+    for (size_t c = 0; c < k; ++c) os << std::setw(column) << e.confusion[r][c];
     os << "\n";
   }
   os << "\nPer-class accuracy\n";
   const std::vector<double> acc = e.per_class_accuracy();
-  for (size_t c = 0; c < k; ++c)
-    os << "  " << std::left << std::setw(12) << name(c) << std::right << std::fixed
-       << std::setprecision(2) << 100 * acc[c] << "%\n";
+  for (size_t c = 0; c < k; ++c) {
+    row_label(os, c);
+    os << "  " << std::fixed << std::setprecision(2) << std::setw(6) << 100 * acc[c] << "%\n";
+  }
   return os.str();
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/run_config.h"
 #include "data/dataset.h"
 #include "engine/context.h"
 #include "layers/classifier.h"
@@ -28,7 +29,12 @@ Evaluation evaluate(Context& ctx, Classifier& model, const ImageSet& set, int64_
 // Index of the largest logit in each row of a (N, C) host tensor.
 std::vector<int32_t> argmax_rows(const Tensor& logits);
 
-// A text table of the confusion matrix and per-class accuracy.
+// Throws tl::Error naming `checkpoint` unless its class list names one class
+// per output of its head.
+void check_class_names_fit_head(const ModelRecord& record, const std::string& checkpoint);
+
+// A text table of the confusion matrix (columns numbered, rows numbered and
+// named in full) and per-class accuracy.
 std::string format_confusion(const Evaluation& e, const std::vector<std::string>& class_names);
 
 }  // namespace tl::app

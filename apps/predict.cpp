@@ -6,6 +6,7 @@
 #include <iostream>
 #include <numeric>
 
+#include "apps/evaluation.h"
 #include "apps/options.h"
 #include "apps/run_config.h"
 #include "data/image_folder.h"
@@ -18,7 +19,8 @@ const char* kHelp = R"(predict: classify images with a train_cifar checkpoint.
 
   predict --checkpoint FILE [--top-k K] [--device cpu|cuda] IMAGE...
 
-  Images are JPEG or PNG of any size; each is resized bilinearly to the
+  Images are JPEG, PNG or binary PPM/PGM of any size up to 89,478,485 pixels (Pillow's limit;
+  set TL_MAX_IMAGE_PIXELS to change it); each is resized bilinearly to the
   checkpoint's input size and 'caffe'-preprocessed, as in training.
 )";
 
@@ -45,6 +47,7 @@ int run(int argc, char** argv) {
 
   ModelRecord record;
   auto model = load_classifier(checkpoint, record);
+  check_class_names_fit_head(record, checkpoint);  // predict reads no labels: the names are all it can check
   Context ctx(device == "cuda" ? Device::CUDA : Device::CPU);
   model->to(ctx);
   model->eval();
@@ -66,8 +69,7 @@ int run(int argc, char** argv) {
     std::cout << path << ":";
     for (int64_t k = 0; k < top_k; ++k) {
       const int64_t c = order[static_cast<size_t>(k)];
-      const std::string name = c < static_cast<int64_t>(record.class_names.size()) ? record.class_names[c] : std::to_string(c);
-      std::cout << "  " << name << " " << std::fixed << std::setprecision(1) << 100.0 * z[c] / sum << "%";
+      std::cout << "  " << record.class_names[static_cast<size_t>(c)] << " " << std::fixed << std::setprecision(1) << 100.0 * z[c] / sum << "%";
     }
     std::cout << "\n";
   }

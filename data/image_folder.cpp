@@ -10,17 +10,21 @@
 // destructor is ever skipped (C++ makes a longjmp over one undefined); the
 // caller then throws an ordinary tl::Error naming the file.
 #include "data/image_folder.h"
+#include "data/pnm.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <vector>
 
 #ifdef TL_HAVE_JPEG
@@ -45,6 +49,30 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) fail("error reading image ", path);
   return bytes;
+}
+
+// 10.8 GB, 192 MB, 4.0 kB, 64 bytes.
+std::string human_bytes(double bytes) {
+  std::ostringstream os;
+  os.precision(1);
+  os << std::fixed;
+  if (bytes >= 1e9) os << bytes / 1e9 << " GB";
+  else if (bytes >= 1e6) os << bytes / 1e6 << " MB";
+  else if (bytes >= 1e3) os << bytes / 1e3 << " kB";
+  else os << static_cast<int64_t>(bytes) << " bytes";
+  return os.str();
+}
+
+// Refuses an image whose header claims more than max_pixels pixels, before a
+// byte of it is decoded (see kDefaultMaxImagePixels).
+void check_claimed_size(const std::string& path, const char* format, int64_t width, int64_t height,
+                        int64_t max_pixels) {
+  const int64_t pixels = width * height;  // each side < 2^31 in both formats: no overflow
+  if (pixels <= max_pixels) return;
+  fail("image ", path, ": its ", format, " header claims ", width, "x", height, " = ", pixels, " pixels (",
+       human_bytes(3.0 * static_cast<double>(pixels)), " decoded), more than the limit of ", max_pixels,
+       " pixels. A header this large is usually a damaged file or a decompression bomb: check the file, "
+       "shrink the image, or raise the limit with the environment variable TL_MAX_IMAGE_PIXELS=<pixels>");
 }
 
 bool is_jpeg(const std::vector<uint8_t>& b) {
@@ -82,8 +110,10 @@ void jpeg_on_message(j_common_ptr cinfo, int level) {
     reinterpret_cast<JpegErrors*>(cinfo->err)->truncated = true;
 }
 
-// Header and decompression setup; false (message in errors) on failure.
-bool jpeg_start(jpeg_decompress_struct* cinfo, JpegErrors* errors, const uint8_t* data, size_t size) {
+// Reads the header; false (message in errors) on failure. The size it
+// declares is checked before jpeg_begin_decompress, which allocates buffers
+// that grow with it (whole-image coefficient arrays for progressive files).
+bool jpeg_read_header_only(jpeg_decompress_struct* cinfo, JpegErrors* errors, const uint8_t* data, size_t size) {
   if (setjmp(errors->jump)) return false;
   jpeg_create_decompress(cinfo);
   jpeg_mem_src(cinfo, data, static_cast<unsigned long>(size));
@@ -91,6 +121,11 @@ bool jpeg_start(jpeg_decompress_struct* cinfo, JpegErrors* errors, const uint8_t
   // libjpeg converts grayscale and YCbCr to RGB itself, but not CMYK.
   const bool cmyk = cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK;
   cinfo->out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+  return true;
+}
+
+bool jpeg_begin_decompress(jpeg_decompress_struct* cinfo, JpegErrors* errors) {
+  if (setjmp(errors->jump)) return false;
   jpeg_start_decompress(cinfo);
   return true;
 }
@@ -105,7 +140,7 @@ bool jpeg_read_rows(jpeg_decompress_struct* cinfo, JpegErrors* errors, uint8_t* 
   return true;
 }
 
-Tensor decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& path) {
+Tensor decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& path, int64_t max_pixels) {
   jpeg_decompress_struct cinfo;
   std::memset(&cinfo, 0, sizeof(cinfo));  // so destroying it is safe even if create failed
   JpegErrors errors{};
@@ -117,7 +152,10 @@ Tensor decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& path) {
     ~Destroy() { jpeg_destroy_decompress(c); }
   } destroy{&cinfo};
 
-  if (!jpeg_start(&cinfo, &errors, bytes.data(), bytes.size()))
+  if (!jpeg_read_header_only(&cinfo, &errors, bytes.data(), bytes.size()))
+    fail("cannot decode JPEG ", path, ": ", errors.message, " (corrupt or not a JPEG file)");
+  check_claimed_size(path, "JPEG", cinfo.image_width, cinfo.image_height, max_pixels);
+  if (!jpeg_begin_decompress(&cinfo, &errors))
     fail("cannot decode JPEG ", path, ": ", errors.message, " (corrupt or not a JPEG file)");
   const int64_t h = cinfo.output_height, w = cinfo.output_width, c = cinfo.output_components;
   Tensor decoded = Tensor::empty({h, w, c}, DType::U8);
@@ -144,7 +182,7 @@ Tensor decode_jpeg(const std::vector<uint8_t>& bytes, const std::string& path) {
 }
 
 #else
-Tensor decode_jpeg(const std::vector<uint8_t>&, const std::string& path) {
+Tensor decode_jpeg(const std::vector<uint8_t>&, const std::string& path, int64_t) {
   fail("cannot read JPEG ", path, ": tl was built without libjpeg. Install it "
        "(apt-get install libjpeg-dev) and reconfigure, or convert the images to PNG");
 }
@@ -176,12 +214,19 @@ void png_read_memory(png_structp png, png_bytep out, size_t count) {
   src->pos += count;
 }
 
-// Reads the header and asks libpng for 8-bit RGB whatever the file holds:
-// palette -> RGB, gray -> RGB, 16 -> 8 bits, alpha (or tRNS) dropped without
-// compositing, no gamma correction. This is what PIL's convert("RGB") gives.
-bool png_start(png_structp png, png_infop info, PngSource* src) {
+// Reads the header (the chunks before the image data); false (the message
+// in the PngSource) on failure.
+bool png_read_header(png_structp png, png_infop info) {
   if (setjmp(png_jmpbuf(png))) return false;
   png_read_info(png, info);
+  return true;
+}
+
+// Asks libpng for 8-bit RGB whatever the file holds: palette -> RGB, gray ->
+// RGB, 16 -> 8 bits, alpha (or tRNS) dropped without compositing, no gamma
+// correction. This is what PIL's convert("RGB") gives.
+bool png_request_rgb8(png_structp png, png_infop info, PngSource* src) {
+  if (setjmp(png_jmpbuf(png))) return false;
   png_set_expand(png);
   png_set_strip_16(png);
   png_set_strip_alpha(png);
@@ -201,7 +246,7 @@ bool png_read_rows(png_structp png, PngSource* src, uint8_t* out, size_t stride,
   return true;
 }
 
-Tensor decode_png(const std::vector<uint8_t>& bytes, const std::string& path) {
+Tensor decode_png(const std::vector<uint8_t>& bytes, const std::string& path, int64_t max_pixels) {
   PngSource src{bytes.data(), bytes.size(), 0, "", 1};
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
   if (!png) fail("cannot decode PNG ", path, ": libpng could not start");
@@ -214,7 +259,9 @@ Tensor decode_png(const std::vector<uint8_t>& bytes, const std::string& path) {
   if (!info) fail("cannot decode PNG ", path, ": libpng could not start");
   png_set_read_fn(png, &src, png_read_memory);
 
-  if (!png_start(png, info, &src)) fail("cannot decode PNG ", path, ": ", src.message, " (corrupt file)");
+  if (!png_read_header(png, info)) fail("cannot decode PNG ", path, ": ", src.message, " (corrupt file)");
+  check_claimed_size(path, "PNG", png_get_image_width(png, info), png_get_image_height(png, info), max_pixels);
+  if (!png_request_rgb8(png, info, &src)) fail("cannot decode PNG ", path, ": ", src.message, " (corrupt file)");
   const uint32_t h = png_get_image_height(png, info), w = png_get_image_width(png, info);
   TL_CHECK(png_get_channels(png, info) == 3 && png_get_rowbytes(png, info) == size_t(w) * 3,
            "libpng did not produce 8-bit RGB for ", path);
@@ -225,7 +272,7 @@ Tensor decode_png(const std::vector<uint8_t>& bytes, const std::string& path) {
 }
 
 #else
-Tensor decode_png(const std::vector<uint8_t>&, const std::string& path) {
+Tensor decode_png(const std::vector<uint8_t>&, const std::string& path, int64_t) {
   fail("cannot read PNG ", path, ": tl was built without libpng. Install it "
        "(apt-get install libpng-dev) and reconfigure, or convert the images to JPEG");
 }
@@ -234,19 +281,74 @@ Tensor decode_png(const std::vector<uint8_t>&, const std::string& path) {
 bool has_image_extension(const fs::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".ppm" || ext == ".pgm";
 }
 
 bool hidden(const fs::path& p) { return p.filename().string().starts_with("."); }
 
+// Appends the image files under `dir` to `files`, following symbolic links
+// to folders as Keras does (os.walk(followlinks=True)). `walking` holds the
+// canonical paths of the folders from the class folder down to `dir`: a link
+// back to one of them would loop forever, so it is an error naming the link.
+// (std::filesystem's recursive iterator would follow it ~40 times and then
+// report ELOOP with the link's name repeated 40 times in the path.)
+void collect_image_files(const std::string& root, const fs::path& dir, std::vector<fs::path>& walking,
+                         std::vector<std::string>& files) {
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const fs::path& path = it->path();
+    if (hidden(path)) continue;
+    std::error_code status_ec;
+    const fs::file_status status = fs::status(path, status_ec);  // follows symbolic links
+    if (status_ec && status_ec != std::errc::no_such_file_or_directory)
+      fail("image folder ", root, ": cannot read ", path.string(), ": ", status_ec.message());
+    if (fs::is_directory(status)) {
+      const fs::path target = fs::canonical(path, status_ec);
+      if (status_ec) fail("image folder ", root, ": cannot resolve ", path.string(), ": ", status_ec.message());
+      if (std::find(walking.begin(), walking.end(), target) != walking.end())
+        fail("image folder ", root, ": ", path.string(), " is a symbolic link to ", target.string(),
+             ", a folder that contains it, so following it would loop forever; remove the link");
+      walking.push_back(target);
+      collect_image_files(root, path, walking, files);
+      walking.pop_back();
+    } else if (has_image_extension(path)) {
+      if (!fs::exists(status))
+        fail("image folder ", root, ": ", path.string(), " is a broken symbolic link (",
+             fs::read_symlink(path, status_ec).string(), " does not exist); fix or remove it");
+      if (fs::is_regular_file(status)) files.push_back(path.string());
+    }
+  }
+  if (ec) fail("image folder ", root, ": cannot list ", dir.string(), ": ", ec.message());
+}
+
 }  // namespace
 
-Tensor read_image_rgb(const std::string& path) {
+int64_t max_image_pixels() {
+  const char* text = std::getenv("TL_MAX_IMAGE_PIXELS");
+  if (text == nullptr || *text == '\0') return kDefaultMaxImagePixels;
+  int64_t value = 0;
+  const char* end = text + std::strlen(text);
+  const auto [stop, error] = std::from_chars(text, end, value);
+  if (error != std::errc() || stop != end || value <= 0)
+    fail("environment variable TL_MAX_IMAGE_PIXELS='", text, "': expected a positive whole number of pixels "
+         "(width x height; unset, the limit is ", kDefaultMaxImagePixels, ", Pillow's)");
+  return value;
+}
+
+Tensor read_image_rgb(const std::string& path) { return read_image_rgb(path, max_image_pixels()); }
+
+Tensor read_image_rgb(const std::string& path, int64_t max_pixels) {
   if (!fs::is_regular_file(path)) fail("image ", path, " does not exist or is not a file");
   const std::vector<uint8_t> bytes = read_file_bytes(path);
-  if (is_jpeg(bytes)) return decode_jpeg(bytes, path);
-  if (is_png(bytes)) return decode_png(bytes, path);
-  fail("cannot read image ", path, ": not a JPEG or PNG file (its first bytes match neither; ",
+  if (is_jpeg(bytes)) return decode_jpeg(bytes, path, max_pixels);
+  if (is_png(bytes)) return decode_png(bytes, path, max_pixels);
+  if (is_pnm(bytes)) {  // binary PPM / PGM: no library needed (data/pnm.h)
+    const PnmHeader h = read_pnm_header(bytes, path);
+    check_claimed_size(path, h.channels == 3 ? "PPM" : "PGM", h.width, h.height, max_pixels);
+    return decode_pnm(bytes, path);
+  }
+  fail("cannot read image ", path, ": not a JPEG, PNG or binary PPM/PGM file (its first bytes match none; ",
        bytes.size(), " bytes)");
 }
 
@@ -289,47 +391,66 @@ Tensor resize_image_rgb(const Tensor& image, int64_t height, int64_t width) {
   return out;
 }
 
-ImageSet read_image_folder(const std::string& root, int64_t size) {
-  if (size <= 0) fail("read_image_folder: image size must be positive, got ", size);
+ImageFolderListing list_image_folder(const std::string& root) {
   if (!fs::is_directory(root)) fail("image folder ", root, " does not exist or is not a folder");
-
-  std::vector<std::string> classes;
-  for (const auto& entry : fs::directory_iterator(root))
-    if (entry.is_directory() && !hidden(entry.path())) classes.push_back(entry.path().filename().string());
-  std::sort(classes.begin(), classes.end());
-  if (classes.empty())
-    fail("image folder ", root, " has no class subfolders: expected ", root,
-         "/<class>/<image>.jpg|.jpeg|.png");
-
-  std::vector<std::string> files;
-  std::vector<int32_t> labels;
-  for (size_t k = 0; k < classes.size(); ++k) {
-    std::vector<std::string> found;
-    const auto options = fs::directory_options::follow_directory_symlink;
-    for (const auto& entry : fs::recursive_directory_iterator(fs::path(root) / classes[k], options))
-      if (entry.is_regular_file() && !hidden(entry.path()) && has_image_extension(entry.path()))
-        found.push_back(entry.path().string());
-    std::sort(found.begin(), found.end());
-    files.insert(files.end(), found.begin(), found.end());
-    labels.insert(labels.end(), found.size(), static_cast<int32_t>(k));
+  ImageFolderListing listing;
+  listing.root = root;
+  std::error_code ec;
+  for (fs::directory_iterator it(root, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    if (hidden(it->path())) continue;
+    std::error_code status_ec;
+    const fs::file_status status = fs::status(it->path(), status_ec);  // follows symbolic links
+    if (status_ec && status_ec != std::errc::no_such_file_or_directory)
+      fail("image folder ", root, ": cannot read ", it->path().string(), ": ", status_ec.message());
+    if (fs::is_directory(status)) listing.class_names.push_back(it->path().filename().string());
   }
-  if (files.empty())
-    fail("image folder ", root, " has ", classes.size(), " class subfolders but no .jpg, .jpeg or .png files in them");
+  if (ec) fail("image folder ", root, ": cannot list it: ", ec.message());
+  std::sort(listing.class_names.begin(), listing.class_names.end());
+  if (listing.class_names.empty())
+    fail("image folder ", root, " has no class subfolders: expected ", root,
+         "/<class>/<image>.jpg|.jpeg|.png|.ppm");
 
-  const auto n = static_cast<int64_t>(files.size());
+  for (size_t k = 0; k < listing.class_names.size(); ++k) {
+    const fs::path class_dir = fs::path(root) / listing.class_names[k];
+    std::vector<fs::path> walking = {fs::canonical(class_dir, ec)};
+    if (ec) fail("image folder ", root, ": cannot resolve ", class_dir.string(), ": ", ec.message());
+    std::vector<std::string> found;
+    collect_image_files(root, class_dir, walking, found);
+    // Every subfolder is a class: an empty one would silently add an output
+    // the model never sees an example of.
+    if (found.empty())
+      fail("image folder ", root, ": class folder ", class_dir.string(), " has no .jpg, .jpeg, .png or .ppm images. "
+           "Every subfolder of ", root, " is a class: add its images, or remove the folder (or hide it "
+           "by starting its name with '.')");
+    std::sort(found.begin(), found.end());
+    listing.files.insert(listing.files.end(), found.begin(), found.end());
+    listing.labels.insert(listing.labels.end(), found.size(), static_cast<int32_t>(k));
+  }
+  return listing;
+}
+
+ImageSet read_image_folder(const ImageFolderListing& listing, int64_t size) {
+  if (size <= 0) fail("read_image_folder: image size must be positive, got ", size);
+  const auto n = static_cast<int64_t>(listing.files.size());
+  const int64_t max_pixels = max_image_pixels();
   ImageSet set;
   set.images = Tensor::empty({n, size, size, 3}, DType::U8);
   set.labels = Tensor::empty({n}, DType::I32);
-  std::copy(labels.begin(), labels.end(), set.labels.data<int32_t>());
-  const size_t image_bytes = static_cast<size_t>(size * size * 3);
+  std::copy(listing.labels.begin(), listing.labels.end(), set.labels.data<int32_t>());
+  const auto image_bytes = static_cast<size_t>(size * size * 3);
   for (int64_t i = 0; i < n; ++i) {
-    Tensor image = read_image_rgb(files[static_cast<size_t>(i)]);
+    Tensor image = read_image_rgb(listing.files[static_cast<size_t>(i)], max_pixels);
     if (image.size(0) != size || image.size(1) != size) image = resize_image_rgb(image, size, size);
     std::memcpy(set.images.data<uint8_t>() + i * image_bytes, image.data<uint8_t>(), image_bytes);
   }
-  set.class_names = std::move(classes);
-  set.source = root;
+  set.class_names = listing.class_names;
+  set.source = listing.root;
   return set;
+}
+
+ImageSet read_image_folder(const std::string& root, int64_t size) {
+  if (size <= 0) fail("read_image_folder: image size must be positive, got ", size);
+  return read_image_folder(list_image_folder(root), size);
 }
 
 }  // namespace tl

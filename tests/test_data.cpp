@@ -3,13 +3,9 @@
 // augmentation). Every fixture (CIFAR files, images) is written by the test
 // itself into a temporary folder: no downloaded data is needed.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -22,78 +18,10 @@
 #include "data/random.h"
 #include "data/synthetic.h"
 #include "apps/data_setup.h"
-
-#ifdef TL_HAVE_JPEG
-#include <jpeglib.h>  // after <cstdio>
-#endif
-#ifdef TL_HAVE_PNG
-#include <png.h>
-#endif
+#include "tests/support/data_fixtures.h"
 
 namespace tl::test {
 namespace {
-
-namespace fs = std::filesystem;
-
-// A fresh folder per test (named after the test and the process, so ctest -j
-// runs do not collide), removed afterwards.
-class DataTempDir {
- public:
-  DataTempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() / (std::string("tl_data_") + info->test_suite_name() + "_" +
-                                         info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~DataTempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
-  fs::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << "cannot write " << path;
-}
-
-std::vector<uint8_t> read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// Deterministic pseudo-random bytes (a 32-bit LCG; any fixed sequence does).
-std::vector<uint8_t> lcg_bytes(size_t n, uint32_t seed) {
-  std::vector<uint8_t> out(n);
-  for (auto& b : out) {
-    seed = seed * 1664525u + 1013904223u;
-    b = static_cast<uint8_t>(seed >> 24);
-  }
-  return out;
-}
-
-// The message of the tl::Error that f throws ("" and a failure if none).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a tl::Error, none was thrown";
-  return "";
-}
-
-void expect_contains(const std::string& message, const std::vector<std::string>& parts) {
-  for (const auto& part : parts)
-    EXPECT_NE(message.find(part), std::string::npos) << "message lacks \"" << part << "\":\n" << message;
-}
 
 std::vector<uint8_t> tensor_bytes(const Tensor& t) {
   const uint8_t* p = t.data<uint8_t>();
@@ -223,50 +151,6 @@ TEST(Cifar10, ClassListWithWrongCountIsAnError) {
 
 // --------------------------------------------------------- image folder ----
 
-#ifdef TL_HAVE_PNG
-// channels: 1 gray, 3 RGB, 4 RGBA; pixels row-major interleaved.
-void write_png(const fs::path& path, int w, int h, int channels, const std::vector<uint8_t>& pixels) {
-  fs::create_directories(path.parent_path());
-  png_image image{};
-  image.version = PNG_IMAGE_VERSION;
-  image.width = uint32_t(w);
-  image.height = uint32_t(h);
-  image.format = channels == 1 ? PNG_FORMAT_GRAY : channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_RGBA;
-  ASSERT_TRUE(png_image_write_to_file(&image, path.c_str(), 0, pixels.data(), 0, nullptr))
-      << image.message;
-}
-#endif
-
-#ifdef TL_HAVE_JPEG
-// channels: 1 gray or 3 RGB. Quality 100 and no chroma subsampling keep the
-// round trip within a few levels.
-void write_jpeg(const fs::path& path, int w, int h, int channels, const std::vector<uint8_t>& pixels) {
-  fs::create_directories(path.parent_path());
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(file, nullptr) << path;
-  jpeg_compress_struct cinfo;
-  jpeg_error_mgr err;
-  cinfo.err = jpeg_std_error(&err);
-  jpeg_create_compress(&cinfo);
-  jpeg_stdio_dest(&cinfo, file);
-  cinfo.image_width = JDIMENSION(w);
-  cinfo.image_height = JDIMENSION(h);
-  cinfo.input_components = channels;
-  cinfo.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
-  jpeg_set_defaults(&cinfo);
-  jpeg_set_quality(&cinfo, 100, TRUE);
-  for (int c = 0; c < cinfo.num_components; ++c) cinfo.comp_info[c].h_samp_factor = cinfo.comp_info[c].v_samp_factor = 1;
-  jpeg_start_compress(&cinfo, TRUE);
-  while (cinfo.next_scanline < cinfo.image_height) {
-    JSAMPROW row = const_cast<uint8_t*>(pixels.data()) + size_t(cinfo.next_scanline) * size_t(w * channels);
-    jpeg_write_scanlines(&cinfo, &row, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  jpeg_destroy_compress(&cinfo);
-  std::fclose(file);
-}
-#endif
-
 std::vector<uint8_t> constant_rgb(int w, int h, std::array<uint8_t, 3> rgb) {
   std::vector<uint8_t> out;
   for (int i = 0; i < w * h; ++i) out.insert(out.end(), rgb.begin(), rgb.end());
@@ -361,7 +245,7 @@ TEST(ImageFolder, ResizeIsBilinearWithHalfPixelCentres) {
 }
 
 #ifdef TL_HAVE_PNG
-// train_cifar --dataset folder on one root/<class>/ tree: a shuffled tenth
+// train_cifar --dataset folder on one root/<class>/ tree: a stratified tenth
 // becomes the test set (apps/data_setup.cpp), drawn from every class.
 TEST(ImageFolder, OneTreeHoldsOutAShuffledTenthForTesting) {
   DataTempDir tmp;
@@ -491,7 +375,7 @@ TEST(ImageFolder, NotAnImageOrNoImagesIsAClearError) {
   DataTempDir tmp;
   write_bytes(tmp.path() / "text.png", {'h', 'e', 'l', 'l', 'o'});
   expect_contains(error_of([&] { read_image_rgb((tmp.path() / "text.png").string()); }),
-                  {(tmp.path() / "text.png").string(), "not a JPEG or PNG"});
+                  {(tmp.path() / "text.png").string(), "not a JPEG, PNG or binary PPM/PGM file"});
   expect_contains(error_of([&] { read_image_rgb((tmp.path() / "none.png").string()); }),
                   {(tmp.path() / "none.png").string(), "does not exist"});
   expect_contains(error_of([&] { read_image_folder((tmp.path() / "missing").string(), 32); }),

@@ -6,8 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "data/image_folder.h"
 #include "data/pnm.h"
 #include "engine/check.h"
+#include "tests/support/data_fixtures.h"
 
 namespace tl {
 namespace {
@@ -76,6 +78,30 @@ TEST(Pnm, MalformedFilesAreClearErrors) {
   EXPECT_NE(error_of(bytes("P5\n1 1\n10\n", {11})).find("exceeds maxval"), std::string::npos);
   // Every message names the file.
   EXPECT_NE(error_of(bytes("P6\n2 1\n255\n", {1})).find("img.ppm"), std::string::npos);
+}
+
+// The GPU machine has no libjpeg or libpng: an image folder of .ppm files
+// (what scripts/stage_gpu_bundle.sh writes) must read like any other, and a
+// PPM header is held to the same pixel limit as JPEG and PNG headers.
+TEST(Pnm, ImageFolderOfPpmFiles) {
+  test::DataTempDir tmp;
+  const std::vector<uint8_t> red = {255, 0, 0, 255, 0, 0, 255, 0, 0, 255, 0, 0};
+  const std::vector<uint8_t> blue = {0, 0, 255, 0, 0, 255, 0, 0, 255, 0, 0, 255};
+  test::write_bytes(tmp.path() / "a" / "00001.ppm", encode_ppm(red.data(), 2, 2));
+  test::write_bytes(tmp.path() / "b" / "00002.ppm", encode_ppm(blue.data(), 2, 2));
+  const ImageSet set = read_image_folder(tmp.path().string(), 2);
+  ASSERT_EQ(set.size(), 2);
+  EXPECT_EQ(set.class_names, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(set.images.data<uint8_t>()[0], 255);  // a: red
+  EXPECT_EQ(set.images.data<uint8_t>()[12 + 2], 255);  // b: blue
+
+  test::write_bytes(tmp.path() / "bomb.ppm", bytes("P6\n60000 60000\n255\n", {0, 0, 0}));
+  try {
+    read_image_rgb((tmp.path() / "bomb.ppm").string(), 1000);
+    FAIL() << "a PPM header claiming 60000x60000 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("PPM header claims 60000x60000"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
