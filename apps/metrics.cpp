@@ -2,27 +2,19 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "apps/json.h"
 #include "engine/check.h"
+#include "weights/atomic_write.h"
 
 namespace tl::app {
 
 void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary);
-    if (!out) fail("cannot write ", temp, ": check that the directory exists and is writable");
-    out << text;
-    out.flush();
-    if (!out) fail("cannot write ", temp, " (disk full?)");
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp, path, ec);
-  if (ec) fail("cannot rename ", temp, " to ", path, ": ", ec.message());
+  // A temp file beside it, fsync, rename; any failure is one tl::Error that
+  // names the file and the reason, removes the temp file and leaves the
+  // previous file as it was (weights/atomic_write.h).
+  write_bytes_atomically(path, text.data(), text.size());
 }
 
 namespace {

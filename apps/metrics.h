@@ -23,13 +23,16 @@ struct RunSummary {
 };
 
 // Writes <dir>/metrics.csv, <dir>/metrics.json and <dir>/curves.svg, each
-// atomically (temp file + rename).
+// atomically (temp file + rename). A failed write (full disk, a name taken
+// by a directory) throws one tl::Error naming the file and the reason; it
+// leaves no temp file and the previous version of that file unchanged.
 void write_run_outputs(const std::string& dir, const RunSummary& run);
 
 // The SVG figure on its own (used by write_run_outputs; exposed for tests).
 std::string curves_svg(const std::vector<EpochMetrics>& epochs);
 
-// Writes `text` to `path` through a temporary file and a rename.
+// Writes `text` to `path` through a temporary file, fsync and a rename;
+// failures as for write_run_outputs.
 void write_file_atomically(const std::string& path, const std::string& text);
 
 }  // namespace tl::app

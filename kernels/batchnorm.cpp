@@ -12,6 +12,7 @@
 // grid gives parallel work both for a conv activation (many rows, C = 64)
 // and for the BN after Flatten in the head (N rows, C = 100,352).
 #include "kernels/batchnorm.h"
+#include "kernels/elementwise.h"  // relu_value, relu_passes
 
 #include <algorithm>
 #include <cmath>
@@ -88,15 +89,16 @@ void affine_rows(T* y, const T* x, const T* mean, const T* scale, const T* beta,
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < C; ++c) {
       const T v = bn_affine(x[r * C + c], mean[c], scale[c], beta[c]);
-      y[r * C + c] = Relu ? (v > T(0) ? v : T(0)) : v;
+      y[r * C + c] = Relu ? relu_value(v) : v;  // NaN kept, as PyTorch (kernels/elementwise.h)
     }
 }
 
 // dL/d(pre-activation): dy, zeroed by the ReLU where the forward clipped
-// (recomputed from x with the forward's own bn_affine).
+// (recomputed from x with the forward's own bn_affine); passed at a NaN
+// pre-activation, as PyTorch's ReLU backward does.
 template <bool Relu, typename T>
 inline T masked_grad(T dy, T x, T mean, T scale, T beta) {
-  if constexpr (Relu) return bn_affine(x, mean, scale, beta) > T(0) ? dy : T(0);
+  if constexpr (Relu) return relu_passes(bn_affine(x, mean, scale, beta)) ? dy : T(0);
   return dy;
 }
 

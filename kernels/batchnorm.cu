@@ -48,6 +48,7 @@
 #include "engine/cuda/check.h"
 #include "engine/cuda/cuda_state.h"
 #include "kernels/batchnorm.h"
+#include "kernels/elementwise.h"  // relu_value, relu_passes
 #include "kernels/cuda_util.cuh"
 
 namespace tl {
@@ -101,10 +102,11 @@ __device__ __forceinline__ float bn_affine(float x, const BnChannel& ch) {
   return __fadd_rn(__fmul_rn(__fsub_rn(x, ch.mean), ch.scale), ch.beta);
 }
 
-// dL/d(pre-activation): dy, zeroed where the fused ReLU clipped.
+// dL/d(pre-activation): dy, zeroed where the fused ReLU clipped; passed
+// at a NaN pre-activation, as PyTorch (relu_passes, kernels/elementwise.h).
 template <bool RELU>
 __device__ __forceinline__ float masked_grad(float dy, float x, const BnChannel& ch) {
-  if constexpr (RELU) return bn_affine(x, ch) > 0.0f ? dy : 0.0f;
+  if constexpr (RELU) return relu_passes(bn_affine(x, ch)) ? dy : 0.0f;
   return dy;
 }
 
@@ -286,7 +288,7 @@ __global__ void __launch_bounds__(kBlockThreads)
 #pragma unroll
     for (int k = 0; k < VEC; ++k) {
       const float o = bn_affine(v[k], ch[k]);
-      v[k] = RELU ? (o > 0.0f ? o : 0.0f) : o;
+      v[k] = RELU ? relu_value(o) : o;  // NaN kept, as the CPU reference
     }
     cuda::store_vec<VEC>(y + r * C + c0, v);
   }

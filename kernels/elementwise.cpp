@@ -1,4 +1,12 @@
 // CPU reference for the elementwise ops (see elementwise.h).
+//
+// NaN: the ReLU is written `v <= 0 ? 0 : v`, not `v > 0 ? v : 0`. The two
+// agree on every number but not on NaN, where every comparison is false:
+// the second form maps NaN to 0, the first keeps it, as PyTorch and Keras
+// do. A NaN hidden by a ReLU becomes a finite, wrong output that the
+// training loop's NaN-loss guard never sees. The backward passes dy where
+// the output is not <= 0, so through a NaN too (PyTorch's
+// threshold_backward: `y <= 0 ? 0 : dy`).
 #include "kernels/elementwise.h"
 
 namespace tl {
@@ -6,13 +14,13 @@ namespace tl {
 template <typename T>
 void relu_forward_cpu(T* y, const T* x, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) y[i] = relu_value(x[i]);
 }
 
 template <typename T>
 void relu_backward_cpu(T* dx, const T* dy, const T* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) dx[i] = relu_passes(y[i]) ? dy[i] : T(0);
 }
 
 template <typename T>
@@ -24,10 +32,7 @@ void add_forward_cpu(T* y, const T* a, const T* b, int64_t n) {
 template <typename T>
 void add_relu_forward_cpu(T* y, const T* a, const T* b, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) {
-    const T s = a[i] + b[i];
-    y[i] = s > T(0) ? s : T(0);
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = relu_value(a[i] + b[i]);
 }
 
 #define TL_INSTANTIATE(T)                                            \

@@ -5,6 +5,10 @@
 // one element with a grid-stride loop. These kernels are purely memory-bound
 // (add_relu: 8 bytes read + 4 written per element), so the only goal is
 // coalesced access: consecutive threads touch consecutive floats.
+//
+// NaN propagates through every ReLU here, as in the CPU reference and in
+// PyTorch (relu_value / relu_passes in elementwise.h): fmaxf(x, 0), the
+// obvious CUDA ReLU, returns 0 for a NaN x (IEEE maxNum) and would hide it.
 #include "engine/context.h"
 #include "engine/cuda/check.h"
 #include "engine/cuda/cuda_state.h"
@@ -17,20 +21,20 @@ namespace {
 __global__ void relu_forward_kernel(float* y, const float* x, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = fmaxf(x[i], 0.0f);
+    y[i] = relu_value(x[i]);  // not fmaxf(x, 0): it returns 0 for NaN
 }
 
 __global__ void relu_backward_kernel(float* dx, const float* dy, const float* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    dx[i] = relu_passes(y[i]) ? dy[i] : 0.0f;
 }
 
 __global__ void add_kernel(float* y, const float* a, const float* b, int64_t n, bool relu) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     const float s = a[i] + b[i];
-    y[i] = relu ? fmaxf(s, 0.0f) : s;
+    y[i] = relu ? relu_value(s) : s;
   }
 }
 

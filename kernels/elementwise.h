@@ -4,19 +4,36 @@
 
 #include <cstdint>
 
+#include "engine/philox.h"  // TL_HOST_DEVICE
+
 namespace tl {
 
-// y = max(x, 0)
+// The ReLU of one value, shared by every ReLU in tl (plain, fused with BN,
+// fused with the residual add; CPU and CUDA): NaN propagates, as in PyTorch
+// and Keras (`v > 0 ? v : 0` and fmaxf(v, 0) would both turn NaN into 0).
+template <typename T>
+TL_HOST_DEVICE T relu_value(T v) {
+  return v <= T(0) ? T(0) : v;
+}
+// Whether the ReLU's gradient passes at output (or pre-activation) v:
+// PyTorch's threshold_backward, `v <= 0 ? 0 : dy`, so it passes at NaN.
+template <typename T>
+TL_HOST_DEVICE bool relu_passes(T v) {
+  return !(v <= T(0));
+}
+
+// y = max(x, 0), NaN kept
 template <typename T>
 void relu_forward_cpu(T* y, const T* x, int64_t n);
-// dx = dy where y > 0, else 0 (the subgradient at 0 is 0, as PyTorch).
+// dx = dy where y is not <= 0, else 0 (the subgradient at 0 is 0, and a
+// NaN output passes dy, as PyTorch).
 template <typename T>
 void relu_backward_cpu(T* dx, const T* dy, const T* y, int64_t n);
 
 // y = a + b
 template <typename T>
 void add_forward_cpu(T* y, const T* a, const T* b, int64_t n);
-// y = max(a + b, 0); its backward is relu_backward_cpu, whose result is the
+// y = max(a + b, 0), NaN kept; its backward is relu_backward_cpu, whose result is the
 // gradient of both a and b.
 template <typename T>
 void add_relu_forward_cpu(T* y, const T* a, const T* b, int64_t n);

@@ -33,6 +33,15 @@ inline void window_range(int64_t o, int64_t stride, int64_t pad, int64_t kernel,
 }
 }  // namespace
 
+// Whether `v` replaces the window's running maximum `best`: when greater,
+// or when it is NaN (v != v), as PyTorch's max pooling decides, so a NaN
+// anywhere in a window makes the output NaN (and takes the gradient: the last
+// NaN of the window, in scan order) instead of being silently dropped.
+template <typename T>
+inline bool takes_max(T v, T best) {
+  return v > best || v != v;
+}
+
 template <typename T>
 void maxpool2d_forward_cpu(T* y, const T* x, const PoolGeometry& g) {
   const int64_t H = g.in_h, W = g.in_w, C = g.channels, OH = g.out_h(), OW = g.out_w();
@@ -51,7 +60,7 @@ void maxpool2d_forward_cpu(T* y, const T* x, const PoolGeometry& g) {
           for (int64_t kx = kx0; kx < kx1; ++kx) {
             const int64_t iy = oy * g.stride - g.pad + ky, ix = ox * g.stride - g.pad + kx;
             const T* in = x + ((n * H + iy) * W + ix) * C;
-            for (int64_t c = 0; c < C; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
+            for (int64_t c = 0; c < C; ++c) out[c] = takes_max(in[c], out[c]) ? in[c] : out[c];
           }
       }
     }
@@ -96,10 +105,10 @@ void maxpool2d_backward_cpu(T* dx, const T* dy, const T* x, const PoolGeometry& 
               const auto pixel = static_cast<int32_t>((y0 + ky) * W + (x0 + kx));
               const T* in = x_n + pixel * C;
               // The index update is written with a bit mask (all ones where
-              // greater): GCC 12 vectorises that, but not a float-compare
+              // it takes over): GCC 12 vectorises that, but not a float-compare
               // select of an int32, which leaves a mispredicting branch.
               for (int64_t c = 0; c < nc; ++c) {
-                const int32_t greater = -static_cast<int32_t>(in[c] > best[c]);
+                const int32_t greater = -static_cast<int32_t>(takes_max(in[c], best[c]));
                 best[c] = greater ? in[c] : best[c];
                 arg[c] = (pixel & greater) | (arg[c] & ~greater);
               }

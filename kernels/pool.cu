@@ -57,6 +57,11 @@ __device__ __forceinline__ void window_range(int64_t start, int64_t kernel, int6
   k_hi = in - start < kernel ? in - start : kernel;
 }
 
+// The CPU's rule (kernels/pool.cpp): v replaces the running maximum when it
+// is greater or NaN (v != v), as PyTorch's max pooling does: a NaN in a
+// window makes the output NaN instead of being dropped.
+__device__ __forceinline__ bool takes_max(float v, float best) { return v > best || v != v; }
+
 template <int VEC>
 __global__ void __launch_bounds__(kBlockThreads)
     maxpool_forward_kernel(float* __restrict__ y, const float* __restrict__ x, PoolDims d) {
@@ -82,7 +87,7 @@ __global__ void __launch_bounds__(kBlockThreads)
         float v[VEC];
         cuda::load_vec<VEC>(v, x + ((n * d.h + y0 + ky) * d.w + x0 + kx) * d.c + lane * VEC);
 #pragma unroll
-        for (int k = 0; k < VEC; ++k) best[k] = v[k] > best[k] ? v[k] : best[k];
+        for (int k = 0; k < VEC; ++k) best[k] = takes_max(v[k], best[k]) ? v[k] : best[k];
       }
     cuda::store_vec<VEC>(y + i * VEC, best);
   }
@@ -122,7 +127,8 @@ __global__ void __launch_bounds__(kBlockThreads)
         int64_t kx0, kx1;
         window_range(x0, d.k, d.w, kx0, kx1);
         // The CPU's rule: start from the first real pixel, take only
-        // strictly greater values, so the first maximum keeps the gradient.
+        // strictly greater values (or a NaN), so the first maximum keeps the
+        // gradient (the last NaN, where there are NaNs).
         const int32_t first = static_cast<int32_t>((y0 + ky0) * d.w + (x0 + kx0));
         float best[VEC];
         int32_t arg[VEC];
@@ -136,7 +142,7 @@ __global__ void __launch_bounds__(kBlockThreads)
             cuda::load_vec<VEC>(v, x_n + int64_t(pixel) * d.c);
 #pragma unroll
             for (int k = 0; k < VEC; ++k)
-              if (v[k] > best[k]) {
+              if (takes_max(v[k], best[k])) {
                 best[k] = v[k];
                 arg[k] = pixel;
               }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -313,6 +314,63 @@ TEST(BatchNorm, RejectsBadShapes) {
   EXPECT_THROW(ops::batchnorm(ctx, Tensor::zeros({4, 2}), g3, b2, rm, rv, {}), Error);
   EXPECT_THROW(ops::batchnorm(ctx, Tensor::zeros({2, 3, 2}), g2, b2, rm, rv, {}), Error);
   EXPECT_THROW(ops::batchnorm(ctx, Tensor::zeros({0, 2}), g2, b2, rm, rv, {}), Error);
+}
+
+// ---- NaN propagation through the fused ReLU ---------------------------------
+// BN + ReLU must pass NaN on as PyTorch's relu(batch_norm(x)) does (see
+// test_elementwise.cpp for why). Expected values from PyTorch 1.13,
+// BatchNorm1d(2), gamma 1, beta 0, eps 1e-5, x = [[nan, 2], [1, -3]],
+// dy = [[2, 3], [5, 7]]:
+//   eval:  y = [[nan, 2], [1, 0]] / sqrt(1 + eps),  dx = [[2, 3], [5, 0]] / sqrt(1 + eps)
+//   train: y[:, 0] = nan (the batch mean of channel 0 is NaN), dx[:, 0] = nan.
+// all_close refuses NaN by design, so the NaN elements are checked one by one.
+struct NanCase {
+  Tensor x, gamma, beta, running_mean, running_var, y;
+};
+
+NanCase run_nan_case(Context& ctx, bool training) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  NanCase c;
+  c.x = param(Tensor::from_vector({2, 2}, {nan, 2.0f, 1.0f, -3.0f}));
+  c.gamma = param(Tensor::full({2}, 1.0f));
+  c.beta = param(Tensor::zeros({2}));
+  c.running_mean = Tensor::zeros({2});
+  c.running_var = Tensor::full({2}, 1.0f);
+  ops::BatchNormOptions options;
+  options.training = training;
+  options.eps = 1e-5f;
+  options.relu = true;
+  c.y = ops::batchnorm(ctx, c.x, c.gamma, c.beta, c.running_mean, c.running_var, options);
+  backward(ctx, c.y, Tensor::from_vector({2, 2}, {2.0f, 3.0f, 5.0f, 7.0f}));
+  return c;
+}
+
+TEST(BatchNorm, FusedReluPropagatesNaNInInference) {
+  Context ctx(Device::CPU);
+  const NanCase c = run_nan_case(ctx, /*training=*/false);
+  const std::vector<float> y = c.y.to_vector(), dx = c.x.grad().to_vector();
+  const double s = 1.0 / std::sqrt(1.0 + 1e-5);
+  EXPECT_TRUE(std::isnan(y[0])) << y[0];
+  EXPECT_NEAR(y[1], 2 * s, kHandTol);
+  EXPECT_NEAR(y[2], 1 * s, kHandTol);
+  EXPECT_EQ(y[3], 0.0f);
+  // The ReLU's gradient passes at a NaN activation (PyTorch: not <= 0).
+  EXPECT_NEAR(dx[0], 2 * s, kHandTol);
+  EXPECT_NEAR(dx[1], 3 * s, kHandTol);
+  EXPECT_NEAR(dx[2], 5 * s, kHandTol);
+  EXPECT_EQ(dx[3], 0.0f);
+}
+
+TEST(BatchNorm, FusedReluPropagatesNaNInTraining) {
+  Context ctx(Device::CPU);
+  const NanCase c = run_nan_case(ctx, /*training=*/true);
+  const std::vector<float> y = c.y.to_vector(), dx = c.x.grad().to_vector();
+  EXPECT_TRUE(std::isnan(y[0]) && std::isnan(y[2])) << y[0] << " " << y[2];
+  EXPECT_TRUE(std::isnan(dx[0]) && std::isnan(dx[2])) << dx[0] << " " << dx[2];
+  EXPECT_TRUE(std::isnan(c.running_mean.to_vector()[0]));
+  // Channel 1 ({2, -3}) is untouched by channel 0's NaN: y = [1, 0] (to eps).
+  EXPECT_NEAR(y[1], 1.0, 1e-5);
+  EXPECT_EQ(y[3], 0.0f);
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 // relu, add, add_relu: gradient checks (double) and PyTorch parity (float32).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "kernels/elementwise.h"
@@ -121,6 +124,72 @@ TEST(GradCheck, Flatten) {
   EXPECT_TRUE(gradcheck(f, b, {random_doubles(n, 12)}, options));
 }
 TEST(Parity, AddRelu) { check_binary("add_relu", ops::add_relu); }
+
+// ---- NaN propagation ------------------------------------------------------
+// ReLU must pass NaN through, as PyTorch's and Keras's do: a NaN that a ReLU
+// turns into 0 becomes a finite, wrong output, and the training loop's
+// NaN-loss guard never sees it. Expected values are PyTorch 1.13's
+// (torch.relu and its autograd), checked by hand:
+//   relu([nan, -1, 0, 2, inf, -inf])            = [nan, 0, 0, 2, inf, 0]
+//   relu backward, dy = 3 at those same inputs  = [3, 0, 0, 3, 3, 0]
+// (the gradient passes where the output is not <= 0, NaN included).
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+const double kInf = std::numeric_limits<double>::infinity();
+
+// Same bits or both NaN: all_close refuses NaN in its actual values by design.
+template <typename T>
+::testing::AssertionResult same_or_both_nan(const std::vector<T>& actual, const std::vector<double>& expected) {
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const bool both_nan = std::isnan(static_cast<double>(actual[i])) && std::isnan(expected[i]);
+    if (!both_nan && static_cast<double>(actual[i]) != expected[i])
+      return ::testing::AssertionFailure() << "element " << i << ": " << actual[i] << ", expected " << expected[i];
+  }
+  return ::testing::AssertionSuccess();
+}
+
+template <typename T>
+void check_relu_nan() {
+  const std::vector<T> x = {T(kNaN), T(-1), T(0), T(2), T(kInf), T(-kInf)};
+  const std::vector<T> dy(x.size(), T(3));
+  std::vector<T> y(x.size()), dx(x.size());
+  relu_forward_cpu(y.data(), x.data(), static_cast<int64_t>(x.size()));
+  EXPECT_TRUE(same_or_both_nan(y, {kNaN, 0, 0, 2, kInf, 0}));
+  relu_backward_cpu(dx.data(), dy.data(), y.data(), static_cast<int64_t>(x.size()));
+  EXPECT_TRUE(same_or_both_nan(dx, {3, 0, 0, 3, 3, 0}));
+}
+
+TEST(Relu, PropagatesNaNLikePyTorch) {
+  check_relu_nan<float>();
+  check_relu_nan<double>();
+}
+
+TEST(Relu, AddReluPropagatesNaNLikePyTorch) {
+  // nan + 1, 1 + nan, inf + -inf (= nan), -1 + -1, 2 + 1.
+  const std::vector<float> a = {float(kNaN), 1.0f, float(kInf), -1.0f, 2.0f};
+  const std::vector<float> b = {1.0f, float(kNaN), float(-kInf), -1.0f, 1.0f};
+  std::vector<float> y(a.size());
+  add_relu_forward_cpu(y.data(), a.data(), b.data(), static_cast<int64_t>(a.size()));
+  EXPECT_TRUE(same_or_both_nan(y, {kNaN, kNaN, kNaN, 0, 3}));
+}
+
+// The same through the differentiable ops (the code path the model runs),
+// with the gradient of both inputs of the fused add + ReLU.
+TEST(Relu, OpsPropagateNaNForwardAndBackward) {
+  Context ctx(Device::CPU);
+  Tensor x = param(Tensor::from_vector({4}, {float(kNaN), -1.0f, 2.0f, 0.0f}));
+  Tensor y = ops::relu(ctx, x);
+  EXPECT_TRUE(same_or_both_nan(y.to_vector(), {kNaN, 0, 2, 0}));
+  backward(ctx, y, Tensor::from_vector({4}, {3.0f, 3.0f, 3.0f, 3.0f}));
+  EXPECT_TRUE(same_or_both_nan(x.grad().to_vector(), {3, 0, 3, 0}));
+
+  Tensor a = param(Tensor::from_vector({3}, {float(kNaN), -4.0f, 1.0f}));
+  Tensor b = param(Tensor::from_vector({3}, {1.0f, 1.0f, 1.0f}));
+  Tensor s = ops::add_relu(ctx, a, b);
+  EXPECT_TRUE(same_or_both_nan(s.to_vector(), {kNaN, 0, 2}));
+  backward(ctx, s, Tensor::from_vector({3}, {5.0f, 5.0f, 5.0f}));
+  EXPECT_TRUE(same_or_both_nan(a.grad().to_vector(), {5, 0, 5}));
+  EXPECT_TRUE(same_or_both_nan(b.grad().to_vector(), {5, 0, 5}));
+}
 
 }  // namespace
 }  // namespace tl::test

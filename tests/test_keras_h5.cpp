@@ -76,6 +76,18 @@ TEST(KerasH5, LegacyResnetNameMapping) {
   EXPECT_FALSE(uses_legacy_resnet_names({"conv1_conv", "conv1_bn", "conv2_block1_0_conv"}));
 }
 
+// HDF5's I/O error descriptions embed ctime()'s newline: the one seen when
+// a checkpoint filled the disk split the app's error over two lines.
+TEST(KerasH5, Hdf5IoErrorDescriptionBecomesOneLine) {
+  const std::string seen =
+      "file write failed: time = Sun Nov 29 15:29:16 2026\n, filename = '/tmp/x.h5.tmp', file descriptor = 3, "
+      "errno = 27, error message = 'File too large', buf = 0x55f8f8eae880, total write size = 4096, bytes this "
+      "sub-write = 4096, bytes actually written = 18446744073709551615, offset = 0";
+  EXPECT_EQ(h5::one_line_error(seen), "file write failed: File too large (errno 27)");
+  EXPECT_EQ(h5::one_line_error("first\nsecond\r\nthird"), "first second  third");
+  EXPECT_EQ(h5::one_line_error("truncated file: eof = 1000"), "truncated file: eof = 1000");
+}
+
 #ifdef TL_HAVE_HDF5
 
 // ---- fixtures and expectations ----------------------------------------------
@@ -623,6 +635,28 @@ TEST(KerasH5, Hdf5HelpersRoundTrip) {
   EXPECT_TRUE(throws_error_with([&] { h5::open_group(g, "scalar"); }, {path, "scalar", "not a group"}));
   EXPECT_FALSE(h5::has_link(g, "nope/deeper"));
   EXPECT_TRUE(h5::has_link(file, "/run/state/scalar"));
+}
+
+// Every dataset tl writes carries its CRC32C; a changed value is caught on
+// reading, naming the file and the dataset (Keras itself ignores the attribute).
+TEST(KerasH5, WrittenDatasetsCarryAChecksumThatReadingVerifies) {
+  TempDir tmp;
+  const std::string path = tmp.file("checksummed.h5");
+  write_keras_legacy_h5(path, to_layer_weights(model_spec()));
+  {
+    const h5::H5Handle file = h5::open_file_readonly(path);
+    const h5::H5Handle group = h5::open_group(file, "conv1_conv");
+    EXPECT_TRUE(h5::read_float_dataset(group, "conv1_conv/kernel:0").checksum_verified);
+  }
+  {
+    const h5::H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), h5::H5Kind::File);
+    ASSERT_TRUE(file.valid());
+    const h5::H5Handle dset(H5Dopen2(file.get(), "conv1_conv/conv1_conv/bias:0", H5P_DEFAULT), h5::H5Kind::Dataset);
+    ASSERT_TRUE(dset.valid());
+    const float changed[4] = {9.f, 9.f, 9.f, 9.f};
+    ASSERT_GE(H5Dwrite(dset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, changed), 0);
+  }
+  EXPECT_TRUE(throws_error_with([&] { read_keras_weights(path); }, {path, "conv1_conv/bias:0", "checksum"}));
 }
 
 #else  // !TL_HAVE_HDF5

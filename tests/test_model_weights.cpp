@@ -3,8 +3,12 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <limits>
+#include <stdexcept>
+#include <tuple>
 
 #include "engine/ops.h"
+#include "layers/basic.h"
 #include "layers/classifier.h"
 #include "tests/support/compare.h"
 #include "weights/model_weights.h"
@@ -112,6 +116,87 @@ TEST(ModelWeights, TopFileIntoNoTopModelSaysWhatItSkipped) {
   const LoadReport report = load_keras_weights(net, path);  // strict, and still fine
   EXPECT_EQ(report.skipped_top.size(), 2u);
   EXPECT_NE(report.summary().find("predictions/kernel"), std::string::npos) << report.summary();
+  std::remove(path.c_str());
+}
+
+// ---- values a Keras file must not hold ----------------------------------
+// Keras weight files carry no checksums, so the loader checks what it can:
+// every value finite, every BN moving variance >= 0 (a negative one makes
+// sqrt(var + eps) NaN). One clean error naming the file and the weight.
+
+// A BatchNorm "bn" over 3 channels, as a Keras file would hold it.
+std::vector<LayerWeights> bn_layers() {
+  BatchNorm bn("bn", 3);
+  return keras_layers_of(bn);
+}
+
+NamedArray& weight_of(std::vector<LayerWeights>& layers, const std::string& name) {
+  for (LayerWeights& l : layers)
+    for (NamedArray& a : l.weights)
+      if (a.name == name) return a;
+  throw std::runtime_error("no weight " + name);
+}
+
+::testing::AssertionResult load_fails_with(const std::vector<LayerWeights>& layers,
+                                           const std::vector<std::string>& needles) {
+  const std::string path = temp_path("bad_values.h5");
+  write_keras_legacy_h5(path, layers);
+  BatchNorm target("bn", 3);
+  ::testing::AssertionResult result = ::testing::AssertionFailure() << "did not throw";
+  try {
+    load_keras_weights(target, path);
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    result = ::testing::AssertionSuccess() << message;
+    if (message.find('\n') != std::string::npos)
+      result = ::testing::AssertionFailure() << "not one line: " << message;
+    std::vector<std::string> all = needles;
+    all.push_back(path);
+    for (const std::string& needle : all)
+      if (message.find(needle) == std::string::npos)
+        result = ::testing::AssertionFailure() << "\"" << message << "\" lacks \"" << needle << "\"";
+  }
+  std::remove(path.c_str());
+  return result;
+}
+
+TEST(ModelWeights, NonFiniteValuesAreRefusedNamingTheWeight) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const std::vector<std::tuple<std::string, int, float, std::string>> cases = {
+      {"gamma", 0, nan, "NaN"},
+      {"beta", 2, inf, "inf"},
+      {"moving_mean", 1, -inf, "-inf"},
+      {"moving_variance", 0, nan, "NaN"},
+  };
+  for (const auto& [weight, index, value, needle] : cases) {
+    std::vector<LayerWeights> layers = bn_layers();
+    weight_of(layers, weight).values[index] = value;
+    EXPECT_TRUE(load_fails_with(layers, {"bn/" + weight, needle, "index " + std::to_string(index)})) << weight;
+  }
+}
+
+TEST(ModelWeights, NegativeMovingVarianceIsRefused) {
+  std::vector<LayerWeights> layers = bn_layers();
+  weight_of(layers, "moving_variance").values[1] = -0.25f;
+  EXPECT_TRUE(load_fails_with(layers, {"bn/moving_variance", "-0.25", "negative"}));
+}
+
+TEST(ModelWeights, NonFiniteValueInAConvKernelIsRefused) {
+  Conv2d conv("conv", 3, 4, 3, 1, 1, 7);
+  std::vector<LayerWeights> layers = keras_layers_of(conv);
+  layers[0].weights[0].values[17] = std::numeric_limits<float>::quiet_NaN();  // HWIO index 17
+  const std::string path = temp_path("nan_conv.h5");
+  write_keras_legacy_h5(path, layers);
+  Conv2d target("conv", 3, 4, 3, 1, 1, 8);
+  try {
+    load_keras_weights(target, path);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("conv/kernel"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("NaN"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+  }
   std::remove(path.c_str());
 }
 

@@ -1,8 +1,10 @@
 // maxpool2d and global_avgpool: gradient checks of the double kernels,
 // PyTorch parity of the ops, and the max-pool rules (padding never wins, a
-// tie sends the gradient to the first maximum in (ky, kx) order).
+// tie sends the gradient to the first maximum in (ky, kx) order, a NaN wins).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -97,6 +99,25 @@ TEST(MaxPool, TieGoesToFirstMaximum) {
   for (int i : {2, 5, 6, 7, 8}) EXPECT_EQ(dx[2 * i], 0.0f) << "pixel " << i;
   // Channel 1: the centre collects every window's gradient.
   for (int i = 0; i < 9; ++i) EXPECT_EQ(dx[2 * i + 1], i == 4 ? 100.0f : 0.0f) << "pixel " << i;
+}
+
+// A NaN in a window makes the output NaN and takes the gradient, as in
+// PyTorch (torch.nn.functional.max_pool2d: `val > max || isnan(val)`; with
+// several NaNs in a window the last in scan order). Before, `v > best` never
+// let a NaN win, so a NaN from a damaged weight or input vanished silently.
+TEST(MaxPool, PropagatesNaNLikePyTorch) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const PoolGeometry g{1, 2, 2, 2, 2, 2, 0};  // one 2x2 window, two channels
+  // Channel 0: NaN at pixel 1 beside larger numbers; channel 1: NaN at pixels 0 and 3.
+  const std::vector<float> x = {1, nan, nan, 5, 7, 2, 3, nan};
+  std::vector<float> y(2, 0.0f);
+  maxpool2d_forward_cpu(y.data(), x.data(), g);
+  EXPECT_TRUE(std::isnan(y[0])) << y[0];
+  EXPECT_TRUE(std::isnan(y[1])) << y[1];
+  std::vector<float> dx(8, -1.0f);
+  const std::vector<float> dy = {2.0f, 3.0f};
+  maxpool2d_backward_cpu(dx.data(), dy.data(), x.data(), g);
+  EXPECT_EQ(dx, (std::vector<float>{0, 0, 2, 0, 0, 0, 0, 3}));  // pixel 1 (ch 0), pixel 3 (ch 1: the last NaN)
 }
 
 // More channels than one backward task's block (64) and enough elements for

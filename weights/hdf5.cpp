@@ -9,23 +9,48 @@
 #include "weights/hdf5.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <system_error>
 #include <vector>
 
 #include "engine/check.h"
+#include "weights/crc32c.h"
 
 #ifdef TL_HAVE_HDF5
-#include <fcntl.h>
 #include <hdf5.h>  // angle brackets: the libhdf5 header, not this directory's hdf5.h
-#include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <type_traits>
 #endif
 
 namespace tl::h5 {
+
+// HDF5's descriptions of failed reads and writes embed ctime()'s string,
+// which ends in a newline ("file write failed: time = Sun Nov 29 15:29:16
+// 2026\n, filename = ..."), plus buffer addresses and byte counts. Keep the
+// part a user can act on: "file write failed: File too large (errno 27)".
+// Any other description is only folded onto one line.
+std::string one_line_error(std::string text) {
+  const size_t failed = text.find(" failed: time = ");
+  const size_t said = text.find("error message = '");
+  const size_t errno_at = text.find("errno = ");
+  if (failed != std::string::npos && said != std::string::npos) {
+    const size_t begin = said + std::strlen("error message = '");
+    const size_t end = text.find('\'', begin);
+    std::string short_text = text.substr(0, failed) + " failed: " + text.substr(begin, end - begin);
+    if (errno_at != std::string::npos) {
+      const size_t digits = errno_at + std::strlen("errno = ");
+      short_text += " (errno " + text.substr(digits, text.find_first_not_of("0123456789", digits) - digits) + ")";
+    }
+    return short_text;
+  }
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  return text;
+}
 
 #ifdef TL_HAVE_HDF5
 
@@ -46,11 +71,12 @@ herr_t collect_error(unsigned /*n*/, const H5E_error2_t* err, void* data) {
 }
 
 // " [HDF5: <innermost description>]" for the last failed call, or "".
+// Always one line: the apps print errors as one line.
 std::string hdf5_message() {
   std::vector<std::string> messages;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_error, &messages);
   H5Eclear2(H5E_DEFAULT);
-  return messages.empty() ? std::string() : " [HDF5: " + messages.back() + "]";
+  return messages.empty() ? std::string() : " [HDF5: " + one_line_error(messages.back()) + "]";
 }
 
 std::string file_name_of(hid_t id) {
@@ -73,6 +99,12 @@ std::string object_name_of(hid_t id) {
 H5Handle checked(hid_t id, H5Kind kind, const std::string& context) {
   if (id < 0) fail(context, hdf5_message());
   return H5Handle(id, kind);
+}
+
+std::string hex32(uint64_t value) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%08llx", static_cast<unsigned long long>(value));
+  return buf;
 }
 
 const char* class_name(hid_t type) {
@@ -105,6 +137,9 @@ void reclaim_vlen(hid_t mem_type, hid_t space, void* buf) {
 // rather than allocated (Keras attributes are < 64 KiB, ResNet50's largest
 // tensor is 8 MB).
 constexpr uint64_t kMaxBytes = uint64_t(1) << 34;
+
+// The in-memory file of an AtomicFile grows in steps of this many bytes.
+constexpr size_t kCoreIncrement = size_t(16) << 20;
 
 H5Handle open_attribute(const H5Handle& obj, const std::string& name) {
   if (!has_attribute(obj, name)) fail(describe(obj), ": has no attribute '", name, "'");
@@ -422,6 +457,21 @@ double read_double_attribute(const H5Handle& obj, const std::string& name) {
   return value;
 }
 
+namespace {
+// The CRC32C stored beside a dataset's values (see write_float_dataset)
+// against the values as read, i.e. end to end: a flipped byte in the data,
+// in the dataset's header (its type or its address) or in the stored
+// checksum itself all show up here.
+void verify_checksum(const H5Handle& dset, const std::vector<float>& values, const std::string& what) {
+  const int64_t stored = read_int64_attribute(dset, kChecksumAttribute);
+  const uint32_t computed = crc32c_of_floats(values.data(), values.size());
+  if (stored != static_cast<int64_t>(computed))
+    fail(what, " is damaged: its values do not match the CRC32C checksum stored with them (stored ",
+         hex32(static_cast<uint64_t>(stored)), ", computed ", hex32(computed),
+         "); the file was corrupted on disk or in a copy: use another copy of it");
+}
+}  // namespace
+
 FloatArray read_float_dataset(const H5Handle& parent, const std::string& path) {
   quiet();
   const H5I_type_t kind = object_type(parent, path);
@@ -454,48 +504,55 @@ FloatArray read_float_dataset(const H5Handle& parent, const std::string& path) {
   if (numel > 0 &&
       H5Dread(dset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.values.data()) < 0)
     fail(what, ": cannot read its values (truncated or damaged file?)", hdf5_message());
+  if (has_attribute(dset, kChecksumAttribute)) {
+    verify_checksum(dset, out.values, what);
+    out.checksum_verified = true;
+  }
   return out;
 }
 
 // ---- writing ----------------------------------------------------------------
 
-AtomicFile::AtomicFile(const std::string& path) : path_(path), temp_path_(path + ".tmp") {
+// The file is built in memory (HDF5's core driver, no backing store) and
+// written to the disk by TempFile in one piece. HDF5 itself never writes
+// to the disk, so a full disk can never make H5Fclose fail. That matters:
+// in HDF5 1.10 a failed H5Fclose frees the file's structure but keeps its
+// id registered, and the library's atexit shutdown then closes it again
+// (a use after free: the exit-139 crash seen when a checkpoint filled the
+// disk). The cost is memory: the file's size twice, while commit() copies
+// the image out (a ResNet50 + Adam checkpoint: ~280 MB, twice).
+AtomicFile::AtomicFile(const std::string& path) : path_(path), temp_path_(temp_path_for(path)) {
   quiet();
-  std::error_code ec;
-  fs::remove(temp_path_, ec);  // a stale temp file from an earlier crash
+  temp_.emplace(path);  // fails now, before any work, when the directory is not writable
   const H5Handle fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Kind::PropertyList, "H5Pcreate(file access)");
   // STRONG: closing the file also closes any group/dataset handle still
-  // open, so commit() really finishes the file before renaming it.
+  // open, so commit() really finishes the file before taking its image.
   H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
+  if (H5Pset_fapl_core(fapl.get(), kCoreIncrement, /*backing_store=*/0) < 0)
+    fail("cannot write '", path, "': cannot set up an in-memory HDF5 file", hdf5_message());
   file_ = checked(H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Kind::File,
-                  "cannot write '" + path + "': cannot create the temporary file '" + temp_path_ +
-                      "' (does the directory exist, is it writable?)");
+                  "cannot write '" + path + "': cannot create an in-memory HDF5 file");
 }
 
-AtomicFile::~AtomicFile() {
-  if (committed_) return;
-  file_.reset();
-  std::error_code ec;
-  fs::remove(temp_path_, ec);
-}
+// Without commit() the in-memory file is dropped and TempFile removes the
+// (still empty) temporary file: nothing reaches the disk.
+AtomicFile::~AtomicFile() = default;
 
 void AtomicFile::commit() {
   if (committed_) return;
-  if (!file_.valid()) fail("cannot write '", path_, "': the file was already closed");
+  if (!file_.valid() || !temp_) fail("cannot write '", path_, "': the file was already closed");
+  // Writes HDF5's cached metadata into the in-memory image (no disk I/O).
   if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0)
-    fail("cannot write '", path_, "': flushing '", temp_path_, "' failed (disk full?)", hdf5_message());
+    fail("cannot write '", path_, "': cannot finish the in-memory HDF5 file", hdf5_message());
+  const ssize_t size = H5Fget_file_image(file_.get(), nullptr, 0);
+  if (size <= 0) fail("cannot write '", path_, "': cannot finish the in-memory HDF5 file", hdf5_message());
+  std::vector<char> image(static_cast<size_t>(size));
+  if (H5Fget_file_image(file_.get(), image.data(), image.size()) != size)
+    fail("cannot write '", path_, "': cannot copy the in-memory HDF5 file", hdf5_message());
+  // Closing an in-memory file writes nothing; it frees HDF5's copy before ours goes to the disk.
   if (H5Fclose(file_.release()) < 0)
-    fail("cannot write '", path_, "': closing '", temp_path_, "' failed (disk full?)", hdf5_message());
-  // fsync before rename, so that after a crash the new name never points at
-  // data that had not reached the disk.
-  const int fd = ::open(temp_path_.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  std::error_code ec;
-  fs::rename(temp_path_, path_, ec);
-  if (ec) fail("cannot write '", path_, "': renaming '", temp_path_, "' to it failed: ", ec.message());
+    fail("cannot write '", path_, "': cannot close the in-memory HDF5 file", hdf5_message());
+  temp_->commit(image.data(), image.size());
   committed_ = true;
 }
 
@@ -525,7 +582,8 @@ void write_float_dataset(const H5Handle& parent, const std::string& path, const 
       checked(H5Dcreate2(parent.get(), path.c_str(), H5T_IEEE_F32LE, space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
               H5Kind::Dataset, describe(parent) + ": cannot create dataset '" + path + "'");
   if (numel > 0 && H5Dwrite(dset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0)
-    fail(describe(parent), ": cannot write dataset '", path, "' (disk full?)", hdf5_message());
+    fail(describe(parent), ": cannot write dataset '", path, "'", hdf5_message());
+  write_int64_attribute(dset, kChecksumAttribute, crc32c_of_floats(values, static_cast<size_t>(numel)));
 }
 
 void write_string_list_attribute(const H5Handle& obj, const std::string& name,
@@ -605,7 +663,7 @@ int64_t read_int64_attribute(const H5Handle&, const std::string& name) { no_hdf5
 double read_double_attribute(const H5Handle&, const std::string& name) { no_hdf5("cannot read attribute '" + name + "'"); }
 FloatArray read_float_dataset(const H5Handle&, const std::string& path) { no_hdf5("cannot read dataset '" + path + "'"); }
 
-AtomicFile::AtomicFile(const std::string& path) : path_(path), temp_path_(path + ".tmp") {
+AtomicFile::AtomicFile(const std::string& path) : path_(path), temp_path_(temp_path_for(path)) {
   no_hdf5("cannot write '" + path + "'");
 }
 AtomicFile::~AtomicFile() = default;

@@ -17,10 +17,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/shape.h"
+#include "weights/atomic_write.h"
 
 namespace tl::h5 {
 
@@ -73,6 +75,11 @@ std::string hdf5_version();
 // "'file.h5'" or "'file.h5' at '/group/name'": how error messages name an object.
 std::string describe(const H5Handle& obj);
 
+// An HDF5 error description made fit for a one-line message: the I/O
+// errors' embedded ctime() newline and buffer details dropped ("file write
+// failed: File too large (errno 27)"), any other newline turned into a space.
+std::string one_line_error(std::string hdf5_description);
+
 // ---- reading --------------------------------------------------------------
 
 // Opens an existing file read-only. Throws tl::Error naming the path when it
@@ -102,21 +109,32 @@ std::string read_string_attribute(const H5Handle& obj, const std::string& name);
 int64_t read_int64_attribute(const H5Handle& obj, const std::string& name);
 double read_double_attribute(const H5Handle& obj, const std::string& name);
 
+// The attribute holding a dataset's CRC32C (weights/crc32c.h): an int64
+// whose low 32 bits are the checksum of the values as float32 little-endian
+// bytes. write_float_dataset stores it; read_float_dataset checks it.
+inline constexpr const char* kChecksumAttribute = "crc32c";
+
 // A floating-point dataset (any width or byte order; HDF5 converts) read as
 // float32, row-major. A scalar dataset has shape (). Throws when the dataset
-// is missing or is not floating point (e.g. a string).
+// is missing or is not floating point (e.g. a string), and when it carries
+// a checksum that its values do not match (naming the file and the dataset).
 struct FloatArray {
   Shape shape;
   std::vector<float> values;  // shape_numel(shape) values
+  bool checksum_verified = false;  // false: the dataset has no checksum (e.g. a Keras file)
 };
 FloatArray read_float_dataset(const H5Handle& parent, const std::string& path);
 
 // ---- writing --------------------------------------------------------------
 
-// Creates `path + ".tmp"`; commit() closes it and renames it over `path`.
-// Destroyed without commit() (an exception on the way), it deletes the
-// temp file, so a failed or interrupted write never leaves a half-written
-// file under the final name and never damages the old one.
+// A new HDF5 file for `path`, built in memory; commit() writes it to
+// `path + ".tmp"`, fsyncs it and renames it over `path` (weights/
+// atomic_write.h). Destroyed without commit() (an exception on the way),
+// it removes the temp file, so a failed or interrupted write never leaves a
+// half-written file under the final name and never damages the old one.
+// Every failure, a full disk included, is one tl::Error naming the file
+// (never a crash: see hdf5.cpp for why HDF5 never writes to the disk here).
+// Holds the whole file in memory until commit(), and briefly twice.
 class AtomicFile {
  public:
   explicit AtomicFile(const std::string& path);
@@ -127,11 +145,12 @@ class AtomicFile {
   const H5Handle& root() const { return file_; }
   const std::string& path() const { return path_; }
   const std::string& temp_path() const { return temp_path_; }
-  void commit();  // flush, close, fsync, rename; throws tl::Error on failure
+  void commit();  // write, fsync, rename; throws tl::Error on failure
 
  private:
   std::string path_, temp_path_;
-  H5Handle file_;
+  std::optional<TempFile> temp_;  // the temporary file on disk, created first
+  H5Handle file_;                 // the in-memory HDF5 file
   bool committed_ = false;
 };
 
@@ -139,7 +158,8 @@ class AtomicFile {
 H5Handle create_group(const H5Handle& parent, const std::string& path);
 
 // Writes a contiguous little-endian float32 dataset (intermediate groups
-// created as needed, like h5py). `values` holds shape_numel(shape) floats.
+// created as needed, like h5py) and its CRC32C as the attribute
+// kChecksumAttribute. `values` holds shape_numel(shape) floats.
 void write_float_dataset(const H5Handle& parent, const std::string& path, const Shape& shape,
                          const float* values);
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/device_copy.h"
+#include "weights/value_checks.h"
 
 namespace tl {
 namespace {
@@ -68,6 +69,7 @@ LoadReport load_keras_weights(Module& model, const KerasWeightsFile& file, const
 
   std::set<std::string> used;  // "layer/weight" of file tensors consumed
   std::vector<std::string> shape_errors;
+  std::vector<std::string> value_errors;  // NaN, inf, negative variances (a Keras file has no checksums)
   std::vector<NamedTensor> targets = model.named_parameters();
   for (auto& b : model.named_buffers()) targets.push_back(std::move(b));
 
@@ -88,6 +90,12 @@ LoadReport load_keras_weights(Module& model, const KerasWeightsFile& file, const
                              shape_str(array->shape) + ", model expects " + shape_str(keras));
       continue;
     }
+    const std::string problem =
+        value_problem(array->values.data(), array->values.size(), is_variance_name(weight));
+    if (!problem.empty()) {
+      value_errors.push_back("'" + target.name + "' " + problem);
+      continue;
+    }
     target.tensor.copy_from_host(want.size() == 4 ? hwio_to_ohwi(array->values, want) : array->values);
     ++report.tensors_loaded;
     report.values_loaded += target.tensor.numel();
@@ -99,6 +107,9 @@ LoadReport load_keras_weights(Module& model, const KerasWeightsFile& file, const
       (is_top_layer(lw.layer) ? report.skipped_top : report.unused_in_file).push_back(name);
     }
 
+  if (!value_errors.empty())
+    fail(file.path, ": weights that no model can use: ", join(value_errors, 5),
+         ". The file is damaged (download it again) or holds a model whose training diverged");
   if (!shape_errors.empty())
     fail(file.path, ": shape mismatch: ", join(shape_errors, 5),
          ". Is this the weights file for this model (ResNet50, channels last)?");

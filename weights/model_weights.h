@@ -7,6 +7,9 @@
 // tolerated is a classifier top (`predictions`, or `fc1000` in the old
 // naming) in a file loaded into a model without one: the report says it was
 // skipped. Conv kernels are converted from Keras's HWIO to tl's OHWI.
+// Keras files carry no checksums, so the values are checked instead: a NaN
+// or infinite weight, or a negative moving variance, is an error naming the
+// file and the weight ("conv1_bn/moving_variance").
 #pragma once
 
 #include <string>

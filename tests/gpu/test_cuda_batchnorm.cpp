@@ -6,7 +6,10 @@
 // large mean and a tiny spread, and run-to-run reproducibility.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -161,6 +164,54 @@ TEST(CudaParity, BatchNormReproducible) {
   EXPECT_TRUE(bit_identical(a.running_var, b.running_var, "running_var"));
   EXPECT_TRUE(bit_identical(a.dx, b.dx, "dx"));
   EXPECT_TRUE(bit_identical(a.dgamma, b.dgamma, "dgamma"));
+}
+
+// NaN through BN + fused ReLU, GPU against CPU: one NaN in channel 3 of x.
+// Training: the whole channel's statistics, y, dx, dgamma and dbeta become
+// NaN (the batch mean is NaN), the other channels are untouched.
+// Inference: only that element's y is NaN, and its gradient passes (the
+// ReLU's gradient at NaN is dy, as PyTorch). NaNs compare as "both NaN"
+// (CUDA's NaN is canonical; the CPU keeps the input's payload).
+::testing::AssertionResult close_or_both_nan(const Tensor& actual, const Tensor& expected, Tolerance tol,
+                                             const std::string& what) {
+  const std::vector<float> a = actual.to_vector(), e = expected.to_vector();
+  if (a.size() != e.size()) return ::testing::AssertionFailure() << what << ": sizes differ";
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) && std::isnan(e[i])) continue;
+    if (!(std::fabs(double(a[i]) - double(e[i])) <= tol.atol + tol.rtol * std::fabs(double(e[i]))))
+      return ::testing::AssertionFailure() << what << "[" << i << "]: " << a[i] << ", expected " << e[i];
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST(CudaParity, BatchNormFusedReluPropagatesNaN) {
+  TL_REQUIRE_GPU(gpu);
+  const Shape shape{2, 3, 3, 8};  // 18 rows x 8 channels
+  constexpr int64_t kC = 8, kChannel = 3, kRow = 4;
+  for (bool training : {true, false}) {
+    const std::string what = std::string(training ? "train" : "infer") + "+relu nan ";
+    BnInputs in = make_inputs(shape, 31, 0.0f, 2.0f);
+    std::vector<float> xv = in.x.to_vector();
+    xv[kRow * kC + kChannel] = std::numeric_limits<float>::quiet_NaN();
+    in.x = Tensor::from_vector(shape, xv);
+    ops::BatchNormOptions options;
+    options.training = training;
+    options.relu = true;
+    options.eps = 1.001e-5f;
+    Context cpu(Device::CPU);
+    const BnRun c = run_bn(cpu, in, options);
+    // The reference must show the NaN, or this test proves nothing.
+    const std::vector<float> yc = c.y.to_vector();
+    ASSERT_TRUE(std::isnan(yc[kRow * kC + kChannel])) << what;
+    if (training) ASSERT_TRUE(std::isnan(yc[kChannel]) && std::isnan(c.running_mean.to_vector()[kChannel])) << what;
+    const BnRun g = run_bn(*gpu, in, options);
+    EXPECT_TRUE(close_or_both_nan(g.y, c.y, kForwardTol, what + "y"));
+    EXPECT_TRUE(close_or_both_nan(g.running_mean, c.running_mean, kRunningTol, what + "running_mean"));
+    EXPECT_TRUE(close_or_both_nan(g.running_var, c.running_var, kRunningTol, what + "running_var"));
+    EXPECT_TRUE(close_or_both_nan(g.dx, c.dx, kDxTol, what + "dx"));
+    EXPECT_TRUE(close_or_both_nan(g.dgamma, c.dgamma, kParamGradTol, what + "dgamma"));
+    EXPECT_TRUE(close_or_both_nan(g.dbeta, c.dbeta, kParamGradTol, what + "dbeta"));
+  }
 }
 
 }  // namespace

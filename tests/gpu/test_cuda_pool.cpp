@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "engine/autograd.h"
@@ -64,6 +65,30 @@ TEST(CudaParity, MaxPoolOddShapes) {
   compare_maxpool(*gpu, {1, 7, 6, 5}, 2, 2, 0, 4);  // scalar lanes; a row left out of every window
   compare_maxpool(*gpu, {2, 8, 8, 4}, 3, 1, 1, 5);  // stride 1: each pixel in up to 9 windows
   compare_maxpool(*gpu, {1, 5, 5, 3}, 5, 1, 2, 6);  // large window, pad = k / 2
+}
+
+// NaNs in the input: the GPU follows the CPU's (and PyTorch's) rule, so the
+// outputs hold NaN where the windows do and the gradients land on the same
+// pixels. The CPU result must really contain NaN, or the test proves nothing.
+TEST(CudaParity, MaxPoolPropagatesNaN) {
+  TL_REQUIRE_GPU(gpu);
+  const Shape shape{2, 9, 9, 8};
+  std::vector<float> v = tie_heavy(shape, 7).to_vector();
+  for (size_t i = 0; i < v.size(); i += 37) v[i] = std::numeric_limits<float>::quiet_NaN();
+  const Tensor x = Tensor::from_vector(shape, v);
+  Context cpu(Device::CPU);
+  Tensor x_cpu = x.view(shape), x_gpu = gpu->to_device(x);
+  x_cpu.set_requires_grad(true);
+  x_gpu.set_requires_grad(true);
+  const Tensor y_cpu = ops::maxpool2d(cpu, x_cpu, 3, 2, 1), y_gpu = ops::maxpool2d(*gpu, x_gpu, 3, 2, 1);
+  const Tensor dy = random_tensor(y_cpu.shape(), 8);
+  backward(cpu, y_cpu, dy);
+  backward(*gpu, y_gpu, gpu->to_device(dy));
+  int64_t nans = 0;
+  for (float f : y_cpu.to_vector()) nans += std::isnan(f);
+  ASSERT_GT(nans, 0) << "the CPU reference dropped every NaN";
+  EXPECT_TRUE(bit_identical(gpu->to_host(y_gpu), y_cpu, "y with NaNs"));
+  EXPECT_TRUE(bit_identical(gpu->to_host(x_gpu.grad()), x_cpu.grad(), "dx with NaNs"));
 }
 
 void compare_avgpool(Context& gpu, const Shape& shape, uint64_t seed) {
