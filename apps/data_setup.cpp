@@ -104,7 +104,9 @@ ImageSet take_first(const ImageSet& set, int64_t n, const char* flag, const char
                     std::ostream& log) {
   if (n <= 0 || n == set.size()) return set;
   if (n > set.size()) {
-    if (!o.quick)
+    // Only --quick's own preset is a cap (its sizes suit the synthetic
+    // demo, not every data set); a size the user typed is a promise to keep.
+    if (!from_quick(o, flag))
       fail(flag, " ", n, ": the ", what, " has only ", set.size(), " images (", set.source, "); pass at most ",
            set.size(), ", or 0 for all");
     log << "--quick: the " << what << " has " << set.size() << " images, fewer than " << flag << " " << n

@@ -1,5 +1,6 @@
 #include "apps/options.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <iostream>
@@ -63,7 +64,9 @@ void check_choice(const std::string& flag, const std::string& value,
 }
 
 // The few-minute CPU demo: small images, a small training set, few epochs,
-// Adam (fast to converge from scratch), global average pooling.
+// Adam (fast to converge from scratch), global average pooling. Applied
+// before the explicit flags, which therefore win wherever they stand; the
+// flags it set are remembered for error messages (flag_origin).
 void apply_quick(TrainOptions& o) {
   o.image_size = 32;
   o.pool = "avg";
@@ -79,6 +82,33 @@ void apply_quick(TrainOptions& o) {
   o.schedule = "constant";
   o.bn_momentum = 0.9f;  // ~60 steps an epoch: 0.99 would leave the BN statistics near their init
   o.output_dir = "runs/quick";
+  o.quick_defaults = {"--image-size", "--pool", "--epochs", "--batch-size", "--subset",
+                      "--test-subset", "--synthetic-size", "--optimizer", "--lr", "--backbone-lr",
+                      "--weight-decay", "--schedule", "--bn-momentum", "--output-dir"};
+}
+
+// Drops --resume and its value (if any) from an argument list, reading it as
+// the parser does.
+std::vector<std::string> without_resume(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--resume") {
+      if (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) ++i;  // its PATH
+      continue;
+    }
+    if (args[i].rfind("--resume=", 0) == 0) continue;
+    out.push_back(args[i]);
+  }
+  return out;
+}
+
+std::string shell_quote(const std::string& arg) {
+  const bool plain = !arg.empty() && arg.find_first_not_of(
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,/:+@%") == std::string::npos;
+  if (plain) return arg;
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
 }
 
 }  // namespace
@@ -96,7 +126,12 @@ TrainOptions parse_train_options(int argc, char** argv) {
          if (o.val_split < 0 || o.val_split >= 1) fail("--val-split: must be in [0, 1), got ", v);
        }},
       {"--synthetic-size", [&](const std::string& v) { o.synthetic_size = parse_int("--synthetic-size", v, 20); }},
-      {"--image-size", [&](const std::string& v) { o.image_size = parse_int("--image-size", v, 32); }},
+      {"--image-size", [&](const std::string& v) {
+         o.image_size = parse_int("--image-size", v, 32);
+         if (o.image_size > kMaxImageSize)
+           fail("--image-size: at most ", kMaxImageSize, ", got ", v,
+                " (ResNet50 at that size needs far more memory than any machine has)");
+       }},
       {"--pool", [&](const std::string& v) { check_choice("--pool", v, {"flatten", "avg"}); o.pool = v; }},
       {"--weights", [&](const std::string& v) { o.weights = v; }},
       {"--freeze", [&](const std::string& v) { o.freeze = v; }},
@@ -130,11 +165,16 @@ TrainOptions parse_train_options(int argc, char** argv) {
   const std::map<std::string, std::function<void()>> switches = {
       {"--no-augment", [&] { o.augment = false; }},
       {"--require-weights", [&] { o.require_weights = true; }},
+      {"--resume-inexact", [&] { o.resume_inexact = true; }},
       {"--nesterov", [&] { o.nesterov = true; }},
-      {"--quick", [&] { o.quick = true; apply_quick(o); }},
+      {"--deterministic", [&] { o.deterministic = true; }},
+      {"--quick", [&] { o.quick = true; }},
       {"--help", [&] { o.help = true; }},
       {"-h", [&] { o.help = true; }},
   };
+  // Read every flag first, then apply --quick, then the explicit flags in
+  // their order: so an explicit flag wins over --quick wherever it stands.
+  std::vector<std::pair<std::string, std::function<void()>>> explicit_flags;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i], value;
     bool has_value = false;
@@ -150,7 +190,8 @@ TrainOptions parse_train_options(int argc, char** argv) {
     }
     if (auto s = switches.find(arg); s != switches.end()) {
       if (has_value) fail(arg, " takes no value");
-      s->second();
+      if (arg == "--quick") s->second();
+      else explicit_flags.emplace_back(arg, s->second);
       continue;
     }
     auto w = with_value.find(arg);
@@ -159,11 +200,33 @@ TrainOptions parse_train_options(int argc, char** argv) {
       if (i + 1 >= argc) fail(arg, ": missing value");
       value = argv[++i];
     }
-    w->second(value);
+    explicit_flags.emplace_back(arg, [setter = w->second, value] { setter(value); });
   }
+  if (o.quick) apply_quick(o);
+  for (const auto& [flag, apply] : explicit_flags) {
+    apply();
+    std::erase(o.quick_defaults, flag);  // typed by the user: no longer --quick's
+  }
+  if (o.resume_inexact && o.resume.empty())
+    fail("--resume-inexact: only with --resume (it allows resuming with other flags or data)");
   if (o.checkpoint_dir.empty()) o.checkpoint_dir = o.output_dir + "/checkpoints";
   if (o.backbone_lr < 0) o.backbone_lr = o.lr / 10;
   return o;
+}
+
+bool from_quick(const TrainOptions& o, const std::string& flag) {
+  return std::find(o.quick_defaults.begin(), o.quick_defaults.end(), flag) != o.quick_defaults.end();
+}
+
+std::string flag_origin(const TrainOptions& o, const std::string& flag) {
+  return from_quick(o, flag) ? " (set by --quick)" : "";
+}
+
+std::string resume_command_line(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string line = shell_quote(argc > 0 ? argv[0] : "train_cifar");
+  for (const std::string& a : without_resume(args)) line += " " + shell_quote(a);
+  return line + " --resume";
 }
 
 std::string train_help_text() {
@@ -178,13 +241,21 @@ Data
                                  else the built-in synthetic set (default auto)
   --data-dir DIR                 CIFAR-10 (cifar-10-batches-bin/) or an image folder
                                  root/<class>/*.jpg|png (default data)
-  --subset N                     train on the first N training images (0 = all)
-  --test-subset N                evaluate on the first N test images (0 = all)
-  --val-split F                  last fraction F of the training set for validation (0.1)
+  --subset N                     train on N training images (0 = all; more than the set
+                                 holds is an error): CIFAR-10's first N; an image folder's
+                                 stratified sample (shuffled per class with --seed)
+  --test-subset N                evaluate on N test images, chosen the same way (0 = all;
+                                 more than the set holds is an error)
+  --val-split F                  fraction F of the training set for validation (0.1).
+                                 CIFAR-10 keeps Keras's validation_split: the last F of the
+                                 official order. An image folder is shuffled with --seed and
+                                 split per class, so every class is in training and
+                                 validation in proportion
   --no-augment                   no random flip / pad-4 crop
   --synthetic-size N             images in the synthetic set (6000)
 Model
-  --image-size S                 input resolution; CIFAR is upsampled bilinearly (224)
+  --image-size S                 input resolution; CIFAR is upsampled bilinearly (224);
+                                 refused when the estimated memory exceeds what is free
   --pool flatten|avg             head input: Flatten (reference) or global average pool
   --weights FILE                 Keras ResNet50 weights .h5 (default
                                  weights-cache/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5;
@@ -207,16 +278,26 @@ Optimisation
 Run
   --device auto|cpu|cuda         (auto: cuda when a GPU is usable)
   --precision fp32|tf32          tensor-core TF32 on the GPU (fp32)
+  --deterministic                GPU: only cuDNN algorithms that repeat bit for bit, so two
+                                 runs with one --seed agree exactly (may be slower; the CPU
+                                 always is)
   --seed N                       initialisation, shuffling, augmentation, dropout (0)
-  --output-dir DIR               metrics.csv, metrics.json, curves.svg (runs/train_cifar)
-  --checkpoint-dir DIR           a checkpoint after every epoch (<output-dir>/checkpoints)
+  --output-dir DIR               metrics.csv, metrics.json, curves.svg (runs/train_cifar);
+                                 one run at a time per folder (it holds DIR/.lock)
+  --checkpoint-dir DIR           a checkpoint after every epoch (<output-dir>/checkpoints);
+                                 Ctrl-C or SIGTERM saves one at the current step and exits
+                                 with status 130 (press Ctrl-C twice to quit at once)
   --resume [PATH]                continue from PATH or <checkpoint-dir>/last.h5, exactly
-                                 where it stopped (same flags)
+                                 where it stopped, even mid-epoch after Ctrl-C. Flags or
+                                 data that change the result (batch size, seed, subset,
+                                 split, augmentation, schedule, ...) are refused, naming them
+  --resume-inexact               with --resume: accept such differences anyway (the run
+                                 then no longer continues bit for bit)
   --stop-after-epochs N          end this run after N epochs; the schedule still spans
                                  --epochs (continue later with --resume)
   --quick                        few-minute CPU demo: 32x32, avg pool, 3 epochs, 2000
-                                 training images, Adam 1e-3, BN momentum 0.9 (flags after
-                                 it still apply)
+                                 training images, Adam 1e-3, BN momentum 0.9, output in
+                                 runs/quick (flags you give explicitly win, before or after it)
   --help
 )";
 }

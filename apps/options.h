@@ -13,13 +13,13 @@ struct TrainOptions {
   // data
   std::string dataset = "auto";  // auto | cifar10 | folder | synthetic
   std::string data_dir = "data";
-  int64_t subset = 0;            // first N training images (0: all)
-  int64_t test_subset = 0;       // first N test images (0: all)
-  double val_split = 0.1;        // last fraction of the training set
+  int64_t subset = 0;            // N training images (0: all); CIFAR-10: the first N; image folder: a class-stratified sample
+  int64_t test_subset = 0;       // N test images (0: all), chosen the same way
+  double val_split = 0.1;        // fraction for validation: CIFAR-10's last part (Keras); folders: stratified
   bool augment = true;           // random flip + pad-4 crop
   int64_t synthetic_size = 6000; // images in the synthetic set (train + test)
   // model
-  int64_t image_size = 224;
+  int64_t image_size = 224;      // at most kMaxImageSize
   std::string pool = "flatten";  // flatten | avg
   std::string weights = "weights-cache/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5";
   bool require_weights = false;
@@ -43,19 +43,41 @@ struct TrainOptions {
   // run
   std::string device = "auto";    // auto | cpu | cuda
   std::string precision = "fp32"; // fp32 | tf32 (GPU)
+  bool deterministic = false;     // GPU: only cuDNN algorithms that repeat bit for bit
   uint64_t seed = 0;
   std::string output_dir = "runs/train_cifar";
   std::string checkpoint_dir;     // default: <output_dir>/checkpoints
   std::string resume;             // "" | "auto" | path of a checkpoint
+  bool resume_inexact = false;    // allow --resume with flags or data that differ
   int64_t stop_after_epochs = 0;  // stop this run after N epochs (0: run to --epochs)
   bool quick = false;             // the few-minute CPU demo preset
+  // The flags whose value came from --quick rather than from the command
+  // line, so that errors can say where a value the user never typed came from.
+  std::vector<std::string> quick_defaults;
   bool help = false;
 };
 
+// Larger inputs are refused by the parser: at 8192x8192 one ResNet50 training
+// image needs hundreds of GiB, and the memory estimates stay far from int64's
+// range. (Sizes below it are checked against the memory there is.)
+inline constexpr int64_t kMaxImageSize = 8192;
+
 // Parses argv; throws tl::Error naming the flag on anything unknown or
-// malformed. --quick rewrites the defaults it names (flags given after it win).
+// malformed. --quick rewrites the defaults it names; flags given explicitly
+// win wherever they stand on the command line.
 TrainOptions parse_train_options(int argc, char** argv);
 std::string train_help_text();
+
+// True when `flag`'s value was set by --quick, not typed by the user.
+bool from_quick(const TrainOptions& o, const std::string& flag);
+// " (set by --quick)" for such a flag, "" otherwise: for error messages,
+// e.g. fail("--subset ", o.subset, flag_origin(o, "--subset"), ": ...").
+std::string flag_origin(const TrainOptions& o, const std::string& flag);
+
+// The command that continues this run exactly: the same arguments without
+// any --resume [PATH], then "--resume" (the run's own last checkpoint),
+// quoted for a POSIX shell.
+std::string resume_command_line(int argc, char** argv);
 
 // Every app's main: runs `body` and turns any exception into ONE line,
 // "<app>: error: <message>", on stderr and exit code 1 (never a crash).

@@ -7,8 +7,9 @@
 
 namespace tl::app {
 
-ProgressBar::ProgressBar(std::string label, int64_t total_items)
-    : label_(std::move(label)), total_(total_items), tty_(isatty(fileno(stdout)) != 0),
+ProgressBar::ProgressBar(std::string label, int64_t total_items, int64_t already_done)
+    : label_(std::move(label)), total_(total_items), already_done_(already_done), last_done_(already_done),
+      tty_(isatty(fileno(stdout)) != 0),
       start_(std::chrono::steady_clock::now()) {}
 
 double ProgressBar::seconds() const {
@@ -17,7 +18,7 @@ double ProgressBar::seconds() const {
 
 double ProgressBar::items_per_second() const {
   const double s = seconds();
-  return s > 0 ? double(last_done_) / s : 0.0;
+  return s > 0 ? double(last_done_ - already_done_) / s : 0.0;
 }
 
 std::string ProgressBar::line(int64_t done, const std::string& extra) const {

@@ -12,7 +12,9 @@ namespace tl::app {
 
 class ProgressBar {
  public:
-  ProgressBar(std::string label, int64_t total_items);
+  // `already_done`: items finished before this bar started (a resumed
+  // epoch); they count towards the position but not the rate.
+  ProgressBar(std::string label, int64_t total_items, int64_t already_done = 0);
   // `done` items processed so far; `extra` is appended (e.g. "loss 1.23 acc 45%").
   void update(int64_t done, const std::string& extra = "");
   void finish(const std::string& extra = "");
@@ -22,7 +24,7 @@ class ProgressBar {
  private:
   std::string line(int64_t done, const std::string& extra) const;
   std::string label_;
-  int64_t total_, last_done_ = 0, updates_ = 0;
+  int64_t total_, already_done_, last_done_, updates_ = 0;
   bool tty_;
   std::chrono::steady_clock::time_point start_;
 };

@@ -1,11 +1,14 @@
 #include "apps/trainer.h"
 
+#include <csignal>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
 #include "apps/evaluation.h"
+#include "apps/interrupts.h"
 #include "apps/json.h"
 #include "apps/progress.h"
 #include "apps/schedule.h"
@@ -29,54 +32,93 @@ std::string percent(double fraction) {
   return buf;
 }
 
-std::string epoch_history_json(const std::vector<EpochMetrics>& epochs) {
+// A double as C99 hex ("0x1.8p+3"): exact, so a resumed epoch's running sums
+// are bit for bit the interrupted ones.
+std::string exact_double(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
+}
+
+double parse_number(const JsonFlat& f, const char* key, const std::string& what) {
+  const std::string& text = f.get(key, what);
+  if (text == "null") return std::nan("");  // a non-finite value, written as null
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);  // also reads exact_double's hex
+  if (text.empty() || *end != '\0') fail(what, ": \"", key, "\" is not a number: ", text);
+  return v;
+}
+
+int64_t parse_count(const JsonFlat& f, const char* key, const std::string& what) {
+  const double v = parse_number(f, key, what);
+  if (!(v >= 0 && v < 9e15) || v != std::floor(v)) fail(what, ": \"", key, "\" is not a count: ", v);
+  return static_cast<int64_t>(v);
+}
+
+PartialEpoch parse_partial_epoch(const JsonFlat& f, const std::string& what) {
+  PartialEpoch p;
+  p.epoch = parse_count(f, "partial_epoch", what);
+  p.batches_done = parse_count(f, "batches_done", what);
+  p.seen = parse_count(f, "seen", what);
+  p.correct = parse_count(f, "correct", what);
+  p.loss_sum = parse_number(f, "loss_sum", what);
+  p.seconds = parse_number(f, "seconds", what);
+  if (p.epoch < 1 || p.batches_done < 1 || p.seen < p.batches_done || p.correct > p.seen)
+    fail(what, ": inconsistent partial epoch (epoch ", p.epoch, ", ", p.batches_done, " batches, ", p.seen,
+         " samples, ", p.correct, " correct)");
+  return p;
+}
+
+EpochMetrics parse_epoch(const JsonFlat& f, const std::string& what) {
+  EpochMetrics e;
+  e.epoch = static_cast<int64_t>(parse_number(f, "epoch", what));
+  e.train_loss = parse_number(f, "train_loss", what);
+  e.train_accuracy = parse_number(f, "train_accuracy", what);
+  e.val_loss = parse_number(f, "val_loss", what);
+  e.val_accuracy = parse_number(f, "val_accuracy", what);
+  e.learning_rate = parse_number(f, "learning_rate", what);
+  e.seconds = parse_number(f, "seconds", what);
+  e.images_per_second = parse_number(f, "images_per_second", what);
+  return e;
+}
+
+}  // namespace
+
+std::string training_history_json(const TrainingHistory& history) {
   std::string s = "[";
-  for (size_t i = 0; i < epochs.size(); ++i) {
-    const EpochMetrics& e = epochs[i];
+  for (const EpochMetrics& e : history.epochs) {
     JsonObject o;
     o.add("epoch", e.epoch).add("train_loss", e.train_loss).add("train_accuracy", e.train_accuracy)
         .add("val_loss", e.val_loss).add("val_accuracy", e.val_accuracy)
         .add("learning_rate", e.learning_rate).add("seconds", e.seconds)
         .add("images_per_second", e.images_per_second);
-    if (i) s += ',';
+    if (s.size() > 1) s += ',';
+    s += o.str();
+  }
+  if (const auto& p = history.partial) {
+    JsonObject o;
+    o.add("partial_epoch", p->epoch).add("batches_done", p->batches_done).add("seen", p->seen)
+        .add("correct", p->correct).add("loss_sum", exact_double(p->loss_sum)).add("seconds", p->seconds);
+    if (s.size() > 1) s += ',';
     s += o.str();
   }
   return s + "]";
 }
 
-// Inverse of epoch_history_json: the objects of a JSON array, each flat.
-std::vector<EpochMetrics> parse_history(const std::string& text, const std::string& what) {
-  std::vector<EpochMetrics> out;
+TrainingHistory parse_training_history(const std::string& text, const std::string& what) {
+  TrainingHistory history;
   size_t pos = 0;
   while ((pos = text.find('{', pos)) != std::string::npos) {
     const size_t end = text.find('}', pos);
     if (end == std::string::npos) fail(what, ": malformed metrics history");
     const JsonFlat f = parse_json_flat(text.substr(pos, end - pos + 1), what);
-    auto num = [&](const char* key) {
-      const std::string& text = f.get(key, what);
-      if (text == "null") return std::nan("");  // a non-finite value, written as null
-      try {
-        return std::stod(text);
-      } catch (const std::exception&) {
-        fail(what, ": \"", key, "\" is not a number: ", text);
-      }
-    };
-    EpochMetrics e;
-    e.epoch = static_cast<int64_t>(num("epoch"));
-    e.train_loss = num("train_loss");
-    e.train_accuracy = num("train_accuracy");
-    e.val_loss = num("val_loss");
-    e.val_accuracy = num("val_accuracy");
-    e.learning_rate = num("learning_rate");
-    e.seconds = num("seconds");
-    e.images_per_second = num("images_per_second");
-    out.push_back(e);
+    if (history.partial) fail(what, ": the partial epoch must come last");
+    if (f.scalars.count("partial_epoch")) history.partial = parse_partial_epoch(f, what);
+    else history.epochs.push_back(parse_epoch(f, what));
     pos = end + 1;
   }
-  return out;
+  return history;
 }
-
-}  // namespace
 
 std::unique_ptr<Optimizer> make_optimizer(Classifier& model, const TrainOptions& o) {
   struct Split {
@@ -116,25 +158,26 @@ std::unique_ptr<Optimizer> make_optimizer(Classifier& model, const TrainOptions&
   return std::make_unique<Adam>(std::move(groups));
 }
 
-int64_t estimate_training_bytes(const Classifier& model, int64_t batch, int64_t image_size,
-                                int64_t optimizer_states_per_param) {
-  int64_t activations = batch * image_size * image_size * 3;  // the preprocessed input
-  for (const SummaryRow& row : model.summary({1, image_size, image_size, 3}))
-    activations += batch * shape_numel(row.output);
-  const int64_t weights = model.count_trainable() + model.count_frozen() + model.count_buffers();
-  // Each layer output is kept for the backward pass and its gradient lives
-  // briefly beside it: about twice the forward activations.
-  return 4 * (2 * activations + weights + model.count_trainable() * (1 + optimizer_states_per_param));
+CheckpointPolicy checkpoint_policy(bool hdf5_available, const TrainOptions& o) {
+  if (hdf5_available) return {};
+  if (!o.resume.empty())
+    fail("--resume: this build of tl has no HDF5, so it can neither write nor read checkpoints; "
+         "rebuild with HDF5 (e.g. apt install libhdf5-dev, then reconfigure) to resume");
+  return {false,
+          "Checkpoints: off: this build has no HDF5 (checkpoints are HDF5 files), so this run cannot be "
+          "resumed; rebuild with HDF5 (libhdf5-dev) for checkpoints and --resume"};
 }
 
+// ---- the training loop ---------------------------------------------------------------
+
 TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const DataSplits& data,
-                  const TrainOptions& o, const std::string& config_json,
-                  const LoadedCheckpoint* resume) {
+                  const TrainOptions& o, const TrainSetup& setup) {
   namespace fs = std::filesystem;
   TrainResult result;
   RunSummary& run = result.summary;
-  run.config_json = config_json;
+  run.config_json = setup.config_json;
   const std::string last_path = o.checkpoint_dir + "/last.h5";
+  const RaiseHook raise_hook = raise_hook_from_environment();
 
   Schedule schedule;
   schedule.kind = o.schedule;
@@ -145,16 +188,6 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
   std::vector<float> base_lr;
   for (size_t g = 0; g < optimizer.num_groups(); ++g) base_lr.push_back(optimizer.lr(g));
 
-  int64_t first_epoch = 0, step = 0;
-  if (resume) {
-    first_epoch = resume->progress.epoch;
-    step = resume->progress.step;
-    run.epochs = parse_history(resume->progress.history_json, "checkpoint history");
-    optimizer.load_state(ctx, resume->optimizer_state, resume->optimizer_steps);
-    ctx.set_random_stream_position(resume->progress.random_stream_position);
-    std::cout << "Resuming after epoch " << first_epoch << " (step " << step << ")\n";
-  }
-
   LoaderOptions loader_options;
   loader_options.batch_size = o.batch_size;
   loader_options.seed = o.seed;
@@ -164,8 +197,60 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
   // A last batch of one sample would give the head's BNs a variance of 0
   // (and pull their running variance towards it): drop it.
   loader_options.drop_last = n_train % o.batch_size == 1;
-  if (loader_options.drop_last && first_epoch == 0)
+  const int64_t num_batches = DataLoader(data.train, loader_options).num_batches();
+  result.batches_per_epoch = num_batches;
+
+  int64_t first_epoch = 0, step = 0;
+  std::optional<PartialEpoch> partial;  // the interrupted epoch to finish first
+  if (const LoadedCheckpoint* resume = setup.resume) {
+    first_epoch = resume->progress.epoch;
+    step = resume->progress.step;
+    TrainingHistory history = parse_training_history(resume->progress.history_json, "checkpoint history");
+    run.epochs = std::move(history.epochs);
+    partial = history.partial;
+    optimizer.load_state(ctx, resume->optimizer_state, resume->optimizer_steps);
+    ctx.set_random_stream_position(resume->progress.random_stream_position);
+    if (partial) {
+      if (partial->epoch != first_epoch + 1)
+        fail("checkpoint history: its partial epoch is ", partial->epoch, ", but it holds ", first_epoch,
+             " complete epochs");
+      // Exact: the same batches, so continue at the next one. Inexact (other
+      // batch size or data): at the first sample not yet seen, as near as the
+      // new batches allow.
+      if (!setup.exact_resume) partial->batches_done = std::min(partial->seen / o.batch_size, num_batches);
+      else if (partial->batches_done >= num_batches)
+        fail("checkpoint history: ", partial->batches_done, " batches of epoch ", partial->epoch,
+             " were done, but its epochs have ", num_batches, " batches now");
+      std::cout << "Resuming epoch " << partial->epoch << " at batch " << partial->batches_done + 1 << " of "
+                << num_batches << " (step " << step << ")" << std::endl;
+    } else {
+      std::cout << "Resuming after epoch " << first_epoch << " (step " << step << ")" << std::endl;
+    }
+  }
+  if (loader_options.drop_last && first_epoch == 0 && !partial)
     std::cout << "Dropping the last training batch of each epoch: it would hold one image\n";
+
+  // Saves where the run stands: after an epoch (partial empty) or within one.
+  auto save = [&](int64_t epochs_done, const std::optional<PartialEpoch>& in_progress) {
+    if (!setup.checkpoints) return;
+    TrainingProgress progress;
+    progress.epoch = epochs_done;
+    progress.step = step;
+    progress.seed = o.seed;
+    progress.random_stream_position = ctx.random_stream_position();
+    progress.config_json = setup.config_json;
+    progress.history_json = training_history_json({run.epochs, in_progress});
+    save_checkpoint(last_path, model, &optimizer, progress);
+    result.last_checkpoint = last_path;
+  };
+  auto stop_here = [&](int signal, int64_t epochs_done, int64_t batch) {
+    result.interrupted_by = signal;
+    result.epoch = epochs_done;
+    result.batch = batch;
+    result.step = step;
+    return result;
+  };
+
   int64_t epochs_this_run = 0;
   // On the GPU the training set lives on the device and batches are
   // gathered and augmented there (data/device_loader.h).
@@ -181,12 +266,23 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
       device_batches = std::make_unique<DeviceBatchIterator>(ctx, *device_train, loader_options, epoch);
     else
       host_batches = std::make_unique<BatchIterator>(data.train, loader_options, epoch);
-    const int64_t num_batches = device_batches ? device_batches->num_batches() : host_batches->num_batches();
     auto next_batch = [&](Batch& b) { return device_batches ? device_batches->next(b) : host_batches->next(b); };
-    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
-                    loader_options.drop_last ? n_train - 1 : n_train);
-    double loss_sum = 0;
+
+    // The running sums of the epoch's metrics; a resumed epoch starts from
+    // the interrupted run's, at its next batch.
+    double loss_sum = 0, earlier_seconds = 0;
     int64_t correct = 0, seen = 0;
+    if (partial && partial->epoch == epoch + 1) {
+      if (device_batches) device_batches->seek(partial->batches_done);
+      else host_batches->seek(partial->batches_done);
+      loss_sum = partial->loss_sum;
+      correct = partial->correct;
+      seen = partial->seen;
+      earlier_seconds = partial->seconds;
+      partial.reset();
+    }
+    ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
+                    loader_options.drop_last ? n_train - 1 : n_train, seen);
     for (Batch batch; next_batch(batch);) {
       const double position = double(epoch) + double(batch.index) / double(num_batches);
       const double factor = schedule.factor(position);
@@ -218,14 +314,25 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
       std::snprintf(extra, sizeof extra, "loss %.4f  acc %s", loss_sum / double(seen),
                     percent(double(correct) / double(seen)).c_str());
       bar.update(seen, extra);
+
+      if (step == raise_hook.step)
+        for (int sig : raise_hook.signals) std::raise(sig);
+      // Interrupted: save this step (the epoch's last batch instead ends the
+      // epoch as usual, below) and stop.
+      if (const int sig = InterruptHandler::requested(); sig != 0 && batch.index + 1 < num_batches) {
+        bar.finish();
+        save(epoch, PartialEpoch{epoch + 1, batch.index + 1, seen, correct, loss_sum,
+                                 earlier_seconds + bar.seconds()});
+        return stop_here(sig, epoch, batch.index + 1);
+      }
     }
     EpochMetrics m;
     m.epoch = epoch + 1;
     m.train_loss = loss_sum / double(seen);
     m.train_accuracy = double(correct) / double(seen);
     m.learning_rate = optimizer.num_groups() > 2 ? optimizer.lr(2) : optimizer.lr(0);
-    m.seconds = bar.seconds();
-    m.images_per_second = bar.items_per_second();
+    m.seconds = earlier_seconds + bar.seconds();
+    m.images_per_second = m.seconds > 0 ? double(seen) / m.seconds : 0.0;
     bar.finish();
     std::string line = "epoch " + std::to_string(m.epoch) + ": train loss " +
                        std::to_string(m.train_loss) + ", accuracy " + percent(m.train_accuracy);
@@ -235,26 +342,26 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
       m.val_accuracy = v.accuracy;
       line += "; validation loss " + std::to_string(v.loss) + ", accuracy " + percent(v.accuracy);
     }
-    std::cout << line << "\n";
+    // Flushed: a log redirected to a file must hold every finished epoch,
+    // however the process ends afterwards.
+    std::cout << line << std::endl;
     run.epochs.push_back(m);
 
-    TrainingProgress progress;
-    progress.epoch = epoch + 1;
-    progress.step = step;
-    progress.seed = o.seed;
-    progress.random_stream_position = ctx.random_stream_position();
-    progress.config_json = config_json;
-    progress.history_json = epoch_history_json(run.epochs);
-    save_checkpoint(last_path, model, &optimizer, progress);
-    result.last_checkpoint = last_path;
+    save(epoch + 1, std::nullopt);
     write_run_outputs(o.output_dir, run);
 
+    // Interrupted during the epoch's last batch, its validation or its
+    // checkpoint: stop now that the epoch is saved (after the last epoch
+    // too: --resume then runs only the test evaluation).
+    if (const int sig = InterruptHandler::requested(); sig != 0) return stop_here(sig, epoch + 1, 0);
     if (o.stop_after_epochs > 0 && ++epochs_this_run >= o.stop_after_epochs && epoch + 1 < o.epochs) {
       result.stopped_early = true;
-      std::cout << "Stopping after " << epochs_this_run << " epoch(s) as asked; continue with --resume\n";
+      std::cout << "Stopping after " << epochs_this_run << " epoch(s) as asked; continue with --resume" << std::endl;
       return result;
     }
   }
+  result.epoch = o.epochs;
+  result.step = step;
   return result;
 }
 

@@ -29,6 +29,12 @@ DeviceBatchIterator::DeviceBatchIterator(Context& ctx, const DeviceImageSet& set
                                    : (n + options.batch_size - 1) / options.batch_size;
 }
 
+void DeviceBatchIterator::seek(int64_t batch) {
+  if (batch < 0 || batch > num_batches_)
+    fail("DeviceBatchIterator: cannot seek to batch ", batch, " of an epoch of ", num_batches_, " batches");
+  next_ = batch;
+}
+
 bool DeviceBatchIterator::next(Batch& batch) {
   if (next_ >= num_batches_) return false;
   const int64_t n = set_.size(), begin = next_ * options_.batch_size;

@@ -24,6 +24,8 @@ class DeviceBatchIterator {
   // Fills batch.images / batch.labels with device tensors; false at the end.
   bool next(Batch& batch);
   int64_t num_batches() const { return num_batches_; }
+  int64_t position() const { return next_; }  // batches handed out so far
+  void seek(int64_t batch);                    // resume within the epoch, as BatchIterator::seek
 
  private:
   Context& ctx_;

@@ -13,6 +13,7 @@
 #include "tests/support/compare.h"
 #include "tests/support/file_size_limit.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/temp_files.h"
 #include "layers/basic.h"
 #include "weights/checkpoint.h"
 #include "weights/crc32c.h"
@@ -380,7 +381,7 @@ TEST(Checkpoint, SavingNonFiniteValuesIsRefusedAndKeepsThePreviousFile) {
   EXPECT_EQ(std::filesystem::file_size(path), size_before);
   SmallRun fresh = small_run();
   EXPECT_NO_THROW(load_checkpoint(path, *fresh.model));
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_FALSE(test::temp_file_left_beside(path));
   std::remove(path.c_str());
 }
 
@@ -411,7 +412,7 @@ TEST(Checkpoint, DiskFullDuringTheWriteIsOneCleanErrorAndKeepsThePreviousFile) {
     EXPECT_EQ(r.error.find('\n'), std::string::npos) << "limit " << limit << ": not one line: " << r.error;
     EXPECT_NE(r.error.find(path), std::string::npos) << r.error;
     EXPECT_NE(r.error.find("disk full"), std::string::npos) << r.error;
-    EXPECT_FALSE(std::filesystem::exists(path + ".tmp")) << "limit " << limit;
+    EXPECT_FALSE(test::temp_file_left_beside(path)) << "limit " << limit;
     EXPECT_EQ(gammas_in(path), gammas_before) << "limit " << limit;
   }
   std::remove(path.c_str());

@@ -361,12 +361,18 @@ TEST(DataChecks, SubsetsLargerThanTheSetAreRefusedAlike) {
   o.subset = 60000;
   expect_contains(error_of([&] { app::load_data(o, log); }), {"--subset 60000", "50"});
   // --quick's preset sizes are caps: its demo must run on any data set.
+  // (quick_defaults lists the flags --quick set, as parse_train_options does.)
   o.quick = true;
+  o.quick_defaults = {"--subset", "--test-subset"};
   o.subset = 2000;
   o.test_subset = 1000;
   const app::DataSplits s = app::load_data(o, log);
   EXPECT_EQ(s.test.size(), 10);
   EXPECT_EQ(s.train.size() + s.val.size(), 50);
+  // A size the user typed is kept to, --quick or not.
+  o.quick_defaults = {"--test-subset"};
+  o.subset = 60000;
+  expect_contains(error_of([&] { app::load_data(o, log); }), {"--subset 60000", "50"});
 }
 
 // Ten columns used to read "synthe" each: the columns are numbered now, and

@@ -21,6 +21,7 @@
 #include "weights/hdf5.h"
 #include "weights/keras_h5.h"
 #include "weights/legacy_names.h"
+#include "tests/support/temp_files.h"
 
 #ifdef TL_HAVE_HDF5
 #include <hdf5.h>
@@ -475,7 +476,7 @@ TEST(KerasH5, RoundTripLegacyWriter) {
   TempDir tmp;
   const std::string path = tmp.file("model.h5");
   write_keras_legacy_h5(path, to_layer_weights(model_spec()));
-  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  EXPECT_FALSE(test::temp_file_left_beside(path));
   const KerasWeightsFile f = read_keras_weights(path);
   EXPECT_EQ(f.format, "keras-legacy-h5");
   EXPECT_EQ(f.keras_version, "2.15.0");
@@ -557,7 +558,7 @@ TEST(KerasH5, FailedWriteKeepsTheOldFile) {
   std::vector<LayerWeights> bad = to_layer_weights(model_spec());
   bad[1].weights[0].values.pop_back();  // 71 values for a (3, 3, 2, 4) kernel
   EXPECT_TRUE(throws_error_with([&] { write_keras_legacy_h5(path, bad); }, {path, "conv1_conv/kernel", "71"}));
-  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  EXPECT_FALSE(test::temp_file_left_beside(path));
   EXPECT_EQ(fs::file_size(path), size_before);
   expect_layers(read_keras_weights(path), model_spec());
 }
@@ -573,7 +574,7 @@ TEST(KerasH5, AtomicFileWithoutCommitLeavesNothing) {
     // Destroyed without commit(), as when an exception unwinds a writer.
   }
   EXPECT_FALSE(fs::exists(path));
-  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  EXPECT_FALSE(test::temp_file_left_beside(path));
 }
 
 TEST(KerasH5, WriteRejectsBadInput) {
@@ -590,7 +591,7 @@ TEST(KerasH5, WriteRejectsBadInput) {
   dup_weight[1].weights[1].name = "kernel";
   EXPECT_TRUE(throws_error_with([&] { write_keras_legacy_h5(path, dup_weight); }, {path, "kernel"}));
   EXPECT_FALSE(fs::exists(path));
-  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  EXPECT_FALSE(test::temp_file_left_beside(path));
 
   const std::string nowhere = tmp.file("no_such_dir/w.h5");
   EXPECT_TRUE(throws_error_with([&] { write_keras_legacy_h5(nowhere, layers()); }, {nowhere}));

@@ -5,12 +5,14 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "apps/run_config.h"
 #include "tests/support/compare.h"
+#include "tests/support/train_cifar_cli.h"
 #include "weights/checkpoint.h"
 
 namespace tl::test {
@@ -35,12 +37,9 @@ RunResult run_train_cifar(const std::string& args) {
   return r;
 }
 
-std::string fresh_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("tl_cli_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+// Per process, removed at its end (tests/support/train_cifar_cli.h): test
+// runs from several build trees at once must not share each other's folders.
+std::string fresh_dir(const std::string& name) { return cli::fresh_dir("cli_" + name); }
 
 // A tiny, fast run: 40 training images at 32x32 (3 batches of 16), 10 for validation.
 const std::string kTiny =
@@ -172,11 +171,86 @@ TEST(TrainCifarCli, NonFiniteLossStopsWithoutSavingIt) {
 TEST(TrainCifarCli, HelpListsEveryFlag) {
   const RunResult r = run_train_cifar("--help");
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* flag : {"--data-dir", "--weights", "--epochs", "--batch-size", "--optimizer", "--lr",
-                           "--backbone-lr", "--schedule", "--warmup-epochs", "--weight-decay", "--freeze",
-                           "--frozen-bn", "--pool", "--image-size", "--device", "--subset", "--seed",
-                           "--checkpoint-dir", "--resume", "--output-dir", "--require-weights"})
-    EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
+  // Whole tokens: "--subset" must not be satisfied by "--test-subset".
+  auto lists = [&](const std::string& flag) {
+    for (size_t at = r.output.find(flag); at != std::string::npos; at = r.output.find(flag, at + 1)) {
+      const bool starts = at == 0 || (r.output[at - 1] != '-' && !std::isalnum(static_cast<unsigned char>(r.output[at - 1])));
+      const size_t end = at + flag.size();
+      const bool ends = end == r.output.size() ||
+                        (r.output[end] != '-' && !std::isalnum(static_cast<unsigned char>(r.output[end])));
+      if (starts && ends) return true;
+    }
+    return false;
+  };
+  for (const char* flag :
+       {"--dataset", "--data-dir", "--subset", "--test-subset", "--val-split", "--no-augment", "--synthetic-size",
+        "--image-size", "--pool", "--weights", "--require-weights", "--freeze", "--frozen-bn", "--dropout",
+        "--bn-momentum", "--epochs", "--batch-size", "--optimizer", "--lr", "--backbone-lr", "--momentum",
+        "--nesterov", "--weight-decay", "--schedule", "--warmup-epochs", "--step-epochs", "--step-gamma",
+        "--device", "--precision", "--deterministic", "--seed", "--output-dir", "--checkpoint-dir", "--resume",
+        "--resume-inexact", "--stop-after-epochs", "--quick", "--help"})
+    EXPECT_TRUE(lists(flag)) << flag << " is missing from --help";
+}
+
+// ---- failed writes (disk full, a metrics file that cannot be written) ------
+
+// train_cifar run under `shell_prefix` (e.g. a file-size limit), via sh.
+RunResult run_train_cifar_under(const std::string& shell_prefix, const std::string& args) {
+  const std::string cmd = "sh -c '" + shell_prefix + "; exec " + std::string(TL_BUILD_DIR) + "/apps/train_cifar " +
+                          args + "' 2>&1";
+  RunResult r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// Files under `dir` (recursively) whose name contains ".tmp".
+std::vector<std::string> temp_files_under(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.path().filename().string().find(".tmp") != std::string::npos) out.push_back(entry.path().string());
+  return out;
+}
+
+// Disk full while writing the epoch-2 checkpoint (a ~280 MB file; the
+// limit, 100000 blocks of 512 or 1024 bytes depending on the shell, stops
+// it at 51 or 102 MB). SIGXFSZ is ignored (the trap survives exec) so the
+// write fails with EFBIG, as a full disk fails it with ENOSPC. Before the
+// fix: the error was split over two lines and the process died with
+// SIGSEGV in HDF5's shutdown (exit 139).
+TEST(TrainCifarCli, DiskFullDuringCheckpointWriteIsOneErrorLineAndKeepsThePreviousCheckpoint) {
+  const std::string out = fresh_dir("disk_full");
+  const RunResult first = run_train_cifar(kTiny + "--epochs 2 --stop-after-epochs 1 --output-dir " + out);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const RunResult r =
+      run_train_cifar_under("trap \"\" XFSZ; ulimit -f 100000", kTiny + "--epochs 2 --resume --output-dir " + out);
+  expect_clean_error(r, out + "/checkpoints/last.h5");
+  EXPECT_NE(r.output.find("disk full"), std::string::npos) << r.output;
+  EXPECT_TRUE(temp_files_under(out).empty()) << temp_files_under(out).front();
+  // The epoch-1 checkpoint is intact and loads.
+  const LoadedCheckpoint kept = [&] {
+    app::ModelRecord record;
+    auto model = app::load_classifier(out + "/checkpoints/last.h5", record);
+    return load_checkpoint(out + "/checkpoints/last.h5", *model);
+  }();
+  EXPECT_EQ(kept.progress.epoch, 1);
+}
+
+// metrics.csv cannot be written (its name is taken by a directory: a
+// read-only folder would not stop root in CI): one error line, exit 1, the
+// checkpoint of that epoch written, no temp file left.
+TEST(TrainCifarCli, UnwritableMetricsIsOneErrorLineAndLeavesNoTempFile) {
+  const std::string out = fresh_dir("metrics_blocked");
+  fs::create_directories(out + "/metrics.csv");
+  const RunResult r = run_train_cifar(kTiny + "--epochs 1 --output-dir " + out);
+  expect_clean_error(r, out + "/metrics.csv");
+  EXPECT_TRUE(temp_files_under(out).empty()) << temp_files_under(out).front();
+  EXPECT_TRUE(fs::exists(out + "/checkpoints/last.h5"));
 }
 
 }  // namespace

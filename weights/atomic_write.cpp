@@ -44,7 +44,10 @@ void sync_directory_of(const std::string& path) {
 
 }  // namespace
 
-std::string temp_path_for(const std::string& path) { return path + ".tmp"; }
+// Unique per process: two writers of one file (two runs on one folder,
+// before train_cifar's folder lock refuses the second) never share, and so
+// never delete, each other's temporary file.
+std::string temp_path_for(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
 
 TempFile::TempFile(const std::string& path) : path_(path), temp_path_(temp_path_for(path)) {
   // O_TRUNC: a stale temporary file left by a killed run is simply reused.

@@ -1,6 +1,6 @@
 // Writing a whole file so that a failure never damages what was there.
 //
-// The bytes go to a temporary file beside the target ("<path>.tmp"), are
+// The bytes go to a temporary file beside the target ("<path>.tmp.<pid>"), are
 // flushed to the disk (fsync), and the temporary file is renamed over the
 // target (atomic on POSIX file systems); the directory is synced so the
 // rename itself survives a power cut. On any failure (disk full, a

@@ -128,7 +128,7 @@ FloatArray read_float_dataset(const H5Handle& parent, const std::string& path);
 // ---- writing --------------------------------------------------------------
 
 // A new HDF5 file for `path`, built in memory; commit() writes it to
-// `path + ".tmp"`, fsyncs it and renames it over `path` (weights/
+// `path + ".tmp.<pid>"`, fsyncs it and renames it over `path` (weights/
 // atomic_write.h). Destroyed without commit() (an exception on the way),
 // it removes the temp file, so a failed or interrupted write never leaves a
 // half-written file under the final name and never damages the old one.

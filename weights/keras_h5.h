@@ -70,7 +70,7 @@ KerasWeightsFile read_keras_weights(const std::string& path);
 // layer_names0, 1, ... past 64 KiB as Keras does), backend "tensorflow" and
 // keras_version; one group per layer with attribute weight_names
 // ("<layer>/<name>:0"; an empty float64 (0,) array for a weightless layer);
-// datasets at /<layer>/<layer>/<name>:0, float32. Written to path + ".tmp"
+// datasets at /<layer>/<layer>/<name>:0, float32. Written to path + ".tmp.<pid>"
 // and renamed, so a failure leaves no partial file and keeps an old one.
 // Throws tl::Error (naming the path) for empty, duplicate or '/'-containing
 // names and for values that do not match their shape.
