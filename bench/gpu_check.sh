@@ -344,8 +344,8 @@ else
               --optimizer sgd --weights none --epochs 1 --val-split 0 --output-dir "$logs/train")
   if (( rehearse )); then
     # A CPU stand-in: the same data path and the no-HDF5 training path, at
-    # 32x32 on 640 images (224 is hours on 2 cores).
-    run_step train-cpu 60 "$train_bin" --device cpu "${train_args[@]}" --image-size 32 --subset 640 --test-subset 200
+    # 32x32 on 320 images (224 is hours on 2 cores).
+    run_step train-cpu 60 "$train_bin" --device cpu "${train_args[@]}" --image-size 32 --subset 320 --test-subset 100
     grep -iE 'checkpoint|^epoch|^Test' "$logs/train-cpu.log" | tail -n 4 | note
     skip train "$gpu_reason"
   elif ! have_gpu; then

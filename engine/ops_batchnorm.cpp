@@ -70,15 +70,11 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                                   running_var.data<float>(), x.data<float>(), gamma.data<float>(),
                                   beta.data<float>(), geom, eps, options.momentum, relu);
     } else {
-#ifdef TL_WITH_CUDA
       batchnorm_forward_train_cuda(ctx, y.data<float>(), save_mean.data<float>(),
                                    save_invstd.data<float>(), running_mean.data<float>(),
                                    running_var.data<float>(), x.data<float>(),
                                    gamma.data<float>(), beta.data<float>(), geom, eps,
                                    options.momentum, relu);
-#else
-      no_cuda_kernel(kOp);
-#endif
     }
     if (any_requires_grad(ctx, {&x, &gamma, &beta})) {
       attach_node(y, kOp, {x, gamma, beta},
@@ -93,15 +89,11 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                           beta.data<float>(), save_mean.data<float>(),
                           save_invstd.data<float>(), geom, relu);
                     } else {
-#ifdef TL_WITH_CUDA
                       batchnorm_backward_train_cuda(
                           ctx, ptr_or_null(dx), ptr_or_null(dgamma), ptr_or_null(dbeta),
                           dy.data<float>(), x.data<float>(), gamma.data<float>(),
                           beta.data<float>(), save_mean.data<float>(),
                           save_invstd.data<float>(), geom, relu);
-#else
-                      no_cuda_kernel(kOp);
-#endif
                     }
                     return std::vector<Tensor>{dx, dgamma, dbeta};
                   });
@@ -115,13 +107,9 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                                 beta.data<float>(), running_mean.data<float>(),
                                 running_var.data<float>(), geom, eps, relu);
   } else {
-#ifdef TL_WITH_CUDA
     batchnorm_forward_infer_cuda(ctx, y.data<float>(), x.data<float>(), gamma.data<float>(),
                                  beta.data<float>(), running_mean.data<float>(),
                                  running_var.data<float>(), geom, eps, relu);
-#else
-    no_cuda_kernel(kOp);
-#endif
   }
   if (any_requires_grad(ctx, {&x, &gamma, &beta})) {
     Tensor mean = copy_of(ctx, running_mean), var = copy_of(ctx, running_var);
@@ -137,15 +125,11 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                         beta.data<float>(), mean.data<float>(), var.data<float>(), geom, eps,
                         relu);
                   } else {
-#ifdef TL_WITH_CUDA
                     batchnorm_backward_infer_cuda(
                         ctx, ptr_or_null(dx), ptr_or_null(dgamma), ptr_or_null(dbeta),
                         dy.data<float>(), x.data<float>(), gamma.data<float>(),
                         beta.data<float>(), mean.data<float>(), var.data<float>(), geom, eps,
                         relu);
-#else
-                    no_cuda_kernel(kOp);
-#endif
                   }
                   return std::vector<Tensor>{dx, dgamma, dbeta};
                 });

@@ -16,10 +16,6 @@ void check_float(const Tensor& t, const char* op, const char* arg, int64_t rank)
     fail(op, ": ", arg, " must have rank ", rank, ", got shape ", shape_str(t.shape()));
 }
 
-void no_cuda_kernel(const char* op) {
-  fail(op, ": no CUDA kernel in this build; run it with --device cpu");
-}
-
 Tensor maybe_empty(const Context& ctx, bool required, const Tensor& like) {
   return required ? ctx.empty(like.shape()) : Tensor();
 }

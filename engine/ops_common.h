@@ -12,8 +12,6 @@ namespace tl::ops::detail {
 void check_device(const Context& ctx, const char* op, std::initializer_list<const Tensor*> tensors);
 // Checks a float32 tensor of the given rank, naming the op and the argument.
 void check_float(const Tensor& t, const char* op, const char* arg, int64_t rank);
-// The error for an op whose CUDA kernel does not exist in this build.
-[[noreturn]] void no_cuda_kernel(const char* op);
 // `required` ? a new tensor shaped like `like` on ctx's device : undefined.
 Tensor maybe_empty(const Context& ctx, bool required, const Tensor& like);
 // Raw pointer of an optional tensor (null when undefined).

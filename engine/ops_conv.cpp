@@ -48,12 +48,8 @@ Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
   if (ctx.device() == Device::CPU) {
     conv2d_forward_cpu(y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias), g);
   } else {
-#ifdef TL_WITH_CUDA
     conv2d_forward_cuda(ctx, y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias),
                         g);
-#else
-    no_cuda_kernel("conv2d");
-#endif
   }
 
   if (any_requires_grad(ctx, {&x, &w, &bias})) {
@@ -66,12 +62,8 @@ Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
         conv2d_backward_cpu(ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(dbias),
                             dy.data<float>(), x.data<float>(), w.data<float>(), g);
       } else {
-#ifdef TL_WITH_CUDA
         conv2d_backward_cuda(ctx, ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(dbias),
                              dy.data<float>(), x.data<float>(), w.data<float>(), g);
-#else
-        no_cuda_kernel("conv2d");
-#endif
       }
       return std::vector<Tensor>{dx, dw, dbias};
     });

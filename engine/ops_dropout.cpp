@@ -17,12 +17,8 @@ Tensor dropout_apply(Context& ctx, const Tensor& in, float rate, uint64_t seed, 
     (backward ? dropout_backward_cpu<float> : dropout_forward_cpu<float>)(
         out.data<float>(), in.data<float>(), in.numel(), rate, seed, stream);
   } else {
-#ifdef TL_WITH_CUDA
     (backward ? dropout_backward_cuda : dropout_forward_cuda)(
         ctx, out.data<float>(), in.data<float>(), in.numel(), rate, seed, stream);
-#else
-    no_cuda_kernel("dropout");
-#endif
   }
   return out;
 }

@@ -20,11 +20,7 @@ Tensor relu_backward(Context& ctx, const Tensor& dy, const Tensor& y) {
   if (ctx.device() == Device::CPU) {
     relu_backward_cpu(dx.data<float>(), dy.data<float>(), y.data<float>(), y.numel());
   } else {
-#ifdef TL_WITH_CUDA
     relu_backward_cuda(ctx, dx.data<float>(), dy.data<float>(), y.data<float>(), y.numel());
-#else
-    no_cuda_kernel("relu");
-#endif
   }
   return dx;
 }
@@ -40,12 +36,8 @@ Tensor add_forward(Context& ctx, const Tensor& a, const Tensor& b, bool relu, co
     (relu ? add_relu_forward_cpu<float> : add_forward_cpu<float>)(
         y.data<float>(), a.data<float>(), b.data<float>(), a.numel());
   } else {
-#ifdef TL_WITH_CUDA
     (relu ? add_relu_forward_cuda : add_forward_cuda)(ctx, y.data<float>(), a.data<float>(),
                                                       b.data<float>(), a.numel());
-#else
-    no_cuda_kernel(op);
-#endif
   }
   return y;
 }
@@ -63,11 +55,7 @@ Tensor relu(Context& ctx, const Tensor& x) {
   if (ctx.device() == Device::CPU) {
     relu_forward_cpu(y.data<float>(), x.data<float>(), x.numel());
   } else {
-#ifdef TL_WITH_CUDA
     relu_forward_cuda(ctx, y.data<float>(), x.data<float>(), x.numel());
-#else
-    no_cuda_kernel("relu");
-#endif
   }
   if (any_requires_grad(ctx, {&x})) {
     // Saves the output, not the input: y > 0 exactly where x > 0.

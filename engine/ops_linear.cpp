@@ -27,12 +27,8 @@ Tensor linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
     linear_forward_cpu(y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias), batch,
                        in, out);
   } else {
-#ifdef TL_WITH_CUDA
     linear_forward_cuda(ctx, y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias),
                         batch, in, out);
-#else
-    no_cuda_kernel(op);
-#endif
   }
 
   if (any_requires_grad(ctx, {&x, &w, &bias})) {
@@ -44,12 +40,8 @@ Tensor linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
         linear_backward_cpu(ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(db), dy.data<float>(),
                             x.data<float>(), w.data<float>(), batch, in, out);
       } else {
-#ifdef TL_WITH_CUDA
         linear_backward_cuda(ctx, ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(db),
                              dy.data<float>(), x.data<float>(), w.data<float>(), batch, in, out);
-#else
-        no_cuda_kernel(op);
-#endif
       }
       return std::vector<Tensor>{dx, dw, db};
     });

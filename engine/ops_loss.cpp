@@ -28,12 +28,8 @@ Tensor softmax_cross_entropy(Context& ctx, const Tensor& logits, const Tensor& l
     loss.data<float>()[0] = softmax_xent_forward_cpu(probs.data<float>(), logits.data<float>(),
                                                      labels.data<int32_t>(), batch, classes);
   } else {
-#ifdef TL_WITH_CUDA
     softmax_xent_forward_cuda(ctx, loss.data<float>(), probs.data<float>(), logits.data<float>(),
                               labels.data<int32_t>(), batch, classes);
-#else
-    no_cuda_kernel(op);
-#endif
   }
 
   if (any_requires_grad(ctx, {&logits})) {
@@ -45,12 +41,8 @@ Tensor softmax_cross_entropy(Context& ctx, const Tensor& logits, const Tensor& l
         softmax_xent_backward_cpu(dlogits.data<float>(), probs.data<float>(),
                                   labels.data<int32_t>(), scale, batch, classes);
       } else {
-#ifdef TL_WITH_CUDA
         softmax_xent_backward_cuda(ctx, dlogits.data<float>(), probs.data<float>(),
                                    labels.data<int32_t>(), scale, batch, classes);
-#else
-        no_cuda_kernel("softmax_cross_entropy");
-#endif
       }
       return std::vector<Tensor>{dlogits};
     });

@@ -26,11 +26,7 @@ Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, 
   if (ctx.device() == Device::CPU) {
     maxpool2d_forward_cpu(y.data<float>(), x.data<float>(), geom);
   } else {
-#ifdef TL_WITH_CUDA
     maxpool2d_forward_cuda(ctx, y.data<float>(), x.data<float>(), geom);
-#else
-    no_cuda_kernel(op);
-#endif
   }
   if (any_requires_grad(ctx, {&x})) {
     // Saves x, not the argmax: the backward recomputes it (no index tensor to keep).
@@ -39,11 +35,7 @@ Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, 
       if (ctx.device() == Device::CPU) {
         maxpool2d_backward_cpu(dx.data<float>(), dy.data<float>(), x.data<float>(), geom);
       } else {
-#ifdef TL_WITH_CUDA
         maxpool2d_backward_cuda(ctx, dx.data<float>(), dy.data<float>(), x.data<float>(), geom);
-#else
-        no_cuda_kernel("maxpool2d");
-#endif
       }
       return std::vector<Tensor>{dx};
     });
@@ -62,11 +54,7 @@ Tensor global_avgpool(Context& ctx, const Tensor& x) {
   if (ctx.device() == Device::CPU) {
     global_avgpool_forward_cpu(y.data<float>(), x.data<float>(), batch, spatial, channels);
   } else {
-#ifdef TL_WITH_CUDA
     global_avgpool_forward_cuda(ctx, y.data<float>(), x.data<float>(), batch, spatial, channels);
-#else
-    no_cuda_kernel(op);
-#endif
   }
   if (any_requires_grad(ctx, {&x})) {
     const Shape x_shape = x.shape();
@@ -75,12 +63,8 @@ Tensor global_avgpool(Context& ctx, const Tensor& x) {
       if (ctx.device() == Device::CPU) {
         global_avgpool_backward_cpu(dx.data<float>(), dy.data<float>(), batch, spatial, channels);
       } else {
-#ifdef TL_WITH_CUDA
         global_avgpool_backward_cuda(ctx, dx.data<float>(), dy.data<float>(), batch, spatial,
                                      channels);
-#else
-        no_cuda_kernel("global_avgpool");
-#endif
       }
       return std::vector<Tensor>{dx};
     });

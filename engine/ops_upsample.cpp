@@ -37,11 +37,7 @@ Tensor upsample_bilinear(Context& ctx, const Tensor& x, int64_t out_h, int64_t o
   if (ctx.device() == Device::CPU) {
     upsample_bilinear_forward_cpu(y.data<float>(), x.data<float>(), g);
   } else {
-#ifdef TL_WITH_CUDA
     upsample_bilinear_forward_cuda(ctx, y.data<float>(), x.data<float>(), g);
-#else
-    no_cuda_kernel(op);
-#endif
   }
   if (any_requires_grad(ctx, {&x})) {
     const Shape in_shape = x.shape();
@@ -50,11 +46,7 @@ Tensor upsample_bilinear(Context& ctx, const Tensor& x, int64_t out_h, int64_t o
       if (ctx.device() == Device::CPU) {
         upsample_bilinear_backward_cpu(dx.data<float>(), dy.data<float>(), g);
       } else {
-#ifdef TL_WITH_CUDA
         upsample_bilinear_backward_cuda(ctx, dx.data<float>(), dy.data<float>(), g);
-#else
-        no_cuda_kernel("upsample_bilinear");
-#endif
       }
       return std::vector<Tensor>{dx};
     });
@@ -80,12 +72,8 @@ Tensor preprocess_caffe(Context& ctx, const Tensor& images, int64_t out_h, int64
     preprocess_caffe_cpu(y.data<float>(), images.data<uint8_t>(), images.size(0), images.size(1),
                          images.size(2), out_h, out_w);
   } else {
-#ifdef TL_WITH_CUDA
     preprocess_caffe_cuda(ctx, y.data<float>(), images.data<uint8_t>(), images.size(0),
                           images.size(1), images.size(2), out_h, out_w);
-#else
-    no_cuda_kernel(op);
-#endif
   }
   return y;
 }

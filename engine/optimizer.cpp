@@ -108,9 +108,7 @@ void Sgd::set_lr(size_t g, float lr) {
 }
 
 void Sgd::step(Context& ctx) {
-#ifdef TL_WITH_CUDA
   std::vector<SgdTensorRef> device_batch;  // CUDA: gathered, then updated in one launch
-#endif
   for (size_t g = 0; g < groups_.size(); ++g) {
     const SgdHyper& h = groups_[g].hyper;
     for (size_t p = 0; p < groups_[g].params.size(); ++p) {
@@ -123,18 +121,12 @@ void Sgd::step(Context& ctx) {
         sgd_update_cpu(param.data<float>(), ops::detail::ptr_or_null(velocity),
                        param.grad().data<float>(), param.numel(), h);
       } else {
-#ifdef TL_WITH_CUDA
         device_batch.push_back(SgdTensorRef{param.data<float>(), ops::detail::ptr_or_null(velocity),
                                             param.grad().data<float>(), param.numel(), h});
-#else
-        ops::detail::no_cuda_kernel("sgd");
-#endif
       }
     }
   }
-#ifdef TL_WITH_CUDA
   if (!device_batch.empty()) sgd_update_cuda(ctx, device_batch);
-#endif
   ++steps_;
 }
 
@@ -183,9 +175,7 @@ void Adam::set_lr(size_t g, float lr) {
 }
 
 void Adam::step(Context& ctx) {
-#ifdef TL_WITH_CUDA
   std::vector<AdamTensorRef> device_batch;  // CUDA: gathered, then updated in one launch
-#endif
   for (size_t g = 0; g < groups_.size(); ++g) {
     const AdamHyper& h = groups_[g].hyper;
     for (size_t p = 0; p < groups_[g].params.size(); ++p) {
@@ -201,19 +191,13 @@ void Adam::step(Context& ctx) {
         adam_update_cpu(param.data<float>(), s.m.data<float>(), s.v.data<float>(),
                         param.grad().data<float>(), param.numel(), h, s.step);
       } else {
-#ifdef TL_WITH_CUDA
         device_batch.push_back(AdamTensorRef{param.data<float>(), s.m.data<float>(),
                                              s.v.data<float>(), param.grad().data<float>(),
                                              param.numel(), h, s.step});
-#else
-        ops::detail::no_cuda_kernel("adam");
-#endif
       }
     }
   }
-#ifdef TL_WITH_CUDA
   if (!device_batch.empty()) adam_update_cuda(ctx, device_batch);
-#endif
   ++steps_;
 }
 

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 
-#ifdef TL_WITH_CUDA
 namespace tl {
 class Context;
 // out: (count, h, w, 3) uint8; labels_out: (count) int32; images: (N, h, w, 3)
@@ -16,4 +15,3 @@ void gather_augment_cuda(Context& ctx, uint8_t* out, int32_t* labels_out, const 
                          const int32_t* labels, const int32_t* order, int64_t count, int64_t h,
                          int64_t w, bool augment, uint64_t seed, int64_t epoch, int64_t pad);
 }  // namespace tl
-#endif

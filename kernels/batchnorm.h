@@ -53,10 +53,10 @@ void batchnorm_backward_infer_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const
 
 }  // namespace tl
 
-#ifdef TL_WITH_CUDA
 namespace tl {
 class Context;
-// CUDA launchers (kernels/batchnorm.cu), float32, on the Context's stream;
+// CUDA launchers (kernels/batchnorm.cu; a CPU-only build has
+// stubs that throw: kernels/cuda_stubs.cpp), float32, on the Context's stream;
 // the same contracts as the CPU functions above (device pointers).
 void batchnorm_forward_train_cuda(Context& ctx, float* y, float* save_mean, float* save_invstd,
                                   float* running_mean, float* running_var, const float* x,
@@ -76,4 +76,3 @@ void batchnorm_backward_infer_cuda(Context& ctx, float* dx, float* dgamma, float
                                    const float* running_var, const BatchNormGeometry& g, float eps,
                                    bool relu);
 }  // namespace tl
-#endif

@@ -49,10 +49,10 @@ void conv2d_backward_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const 
 
 }  // namespace tl
 
-#ifdef TL_WITH_CUDA
 namespace tl {
 class Context;
-// CUDA launchers (kernels/conv2d.cu): cuDNN, float32, NHWC activations and
+// CUDA launchers (kernels/conv2d.cu; a CPU-only build has
+// stubs that throw: kernels/cuda_stubs.cpp): cuDNN, float32, NHWC activations and
 // KRSC (= OHWI) filters, device pointers, on the Context's stream. Same
 // contracts as the CPU functions: bias, dx, dw, dbias may be null.
 void conv2d_forward_cuda(Context& ctx, float* y, const float* x, const float* w, const float* bias,
@@ -60,4 +60,3 @@ void conv2d_forward_cuda(Context& ctx, float* y, const float* x, const float* w,
 void conv2d_backward_cuda(Context& ctx, float* dx, float* dw, float* dbias, const float* dy,
                           const float* x, const float* w, const Conv2dGeometry& g);
 }  // namespace tl
-#endif

@@ -20,14 +20,13 @@ void dropout_backward_cpu(T* dx, const T* dy, int64_t n, float rate, uint64_t se
 
 }  // namespace tl
 
-#ifdef TL_WITH_CUDA
 namespace tl {
 class Context;
-// CUDA launchers (kernels/dropout.cu), float32, on the Context's stream: the
+// CUDA launchers (kernels/dropout.cu; a CPU-only build has
+// stubs that throw: kernels/cuda_stubs.cpp), float32, on the Context's stream: the
 // same mask, bit for bit, as the CPU functions above.
 void dropout_forward_cuda(Context& ctx, float* y, const float* x, int64_t n, float rate,
                           uint64_t seed, uint64_t stream);
 void dropout_backward_cuda(Context& ctx, float* dx, const float* dy, int64_t n, float rate,
                            uint64_t seed, uint64_t stream);
 }  // namespace tl
-#endif

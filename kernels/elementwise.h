@@ -40,13 +40,12 @@ void add_relu_forward_cpu(T* y, const T* a, const T* b, int64_t n);
 
 }  // namespace tl
 
-#ifdef TL_WITH_CUDA
 namespace tl {
 class Context;
-// CUDA launchers (kernels/elementwise.cu), float32, on the Context's stream.
+// CUDA launchers (kernels/elementwise.cu; a CPU-only build has
+// stubs that throw: kernels/cuda_stubs.cpp), float32, on the Context's stream.
 void relu_forward_cuda(Context& ctx, float* y, const float* x, int64_t n);
 void relu_backward_cuda(Context& ctx, float* dx, const float* dy, const float* y, int64_t n);
 void add_forward_cuda(Context& ctx, float* y, const float* a, const float* b, int64_t n);
 void add_relu_forward_cuda(Context& ctx, float* y, const float* a, const float* b, int64_t n);
 }  // namespace tl
-#endif

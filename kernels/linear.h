@@ -18,10 +18,10 @@ void linear_backward_cpu(T* dx, T* dw, T* db, const T* dy, const T* x, const T* 
 
 }  // namespace tl
 
-#ifdef TL_WITH_CUDA
 namespace tl {
 class Context;
-// CUDA launchers (kernels/linear.cu), float32, device pointers, on the
+// CUDA launchers (kernels/linear.cu; a CPU-only build has
+// stubs that throw: kernels/cuda_stubs.cpp), float32, device pointers, on the
 // Context's stream: cuBLAS SGEMMs (TF32 tensor cores only when the Context
 // allows them) and two small bias kernels. Same contracts as the CPU ones.
 void linear_forward_cuda(Context& ctx, float* y, const float* x, const float* w, const float* b,
@@ -37,4 +37,3 @@ void bias_add_rows_cuda(Context& ctx, float* y, const float* bias, int64_t rows,
 // summation order (per-chunk partial sums, then the chunks in order), no atomics.
 void bias_grad_rows_cuda(Context& ctx, float* db, const float* dy, int64_t rows, int64_t cols);
 }  // namespace tl
-#endif

@@ -28,7 +28,6 @@ void adam_update_cpu(float* param, float* m, float* v, const float* grad, int64_
 
 }  // namespace tl
 
-#ifdef TL_WITH_CUDA
 #include <vector>
 
 namespace tl {
@@ -50,10 +49,10 @@ struct AdamTensorRef {
   AdamHyper hyper;
   int64_t step;  // this parameter's update count, from 1
 };
-// CUDA launchers (kernels/optim.cu): every listed tensor updated in ONE
+// CUDA launchers (kernels/optim.cu; a CPU-only build has
+// stubs that throw: kernels/cuda_stubs.cpp): every listed tensor updated in ONE
 // launch on the Context's stream, bit-identical to the CPU functions above.
 // A parameter listed twice is a tl::Error (the updates run concurrently).
 void sgd_update_cuda(Context& ctx, const std::vector<SgdTensorRef>& tensors);
 void adam_update_cuda(Context& ctx, const std::vector<AdamTensorRef>& tensors);
 }  // namespace tl
-#endif

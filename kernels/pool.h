@@ -35,10 +35,10 @@ void global_avgpool_backward_cpu(T* dx, const T* dy, int64_t batch, int64_t spat
 
 }  // namespace tl
 
-#ifdef TL_WITH_CUDA
 namespace tl {
 class Context;
-// CUDA launchers (kernels/pool.cu), float32, on the Context's stream; the
+// CUDA launchers (kernels/pool.cu; a CPU-only build has
+// stubs that throw: kernels/cuda_stubs.cpp), float32, on the Context's stream; the
 // same contracts as the CPU functions above (device pointers).
 void maxpool2d_forward_cuda(Context& ctx, float* y, const float* x, const PoolGeometry& g);
 void maxpool2d_backward_cuda(Context& ctx, float* dx, const float* dy, const float* x,
@@ -48,4 +48,3 @@ void global_avgpool_forward_cuda(Context& ctx, float* y, const float* x, int64_t
 void global_avgpool_backward_cuda(Context& ctx, float* dx, const float* dy, int64_t batch,
                                   int64_t spatial, int64_t channels);
 }  // namespace tl
-#endif

@@ -18,12 +18,11 @@ void preprocess_caffe_cpu(float* y, const uint8_t* x, int64_t batch, int64_t in_
 
 }  // namespace tl
 
-#ifdef TL_WITH_CUDA
 namespace tl {
 class Context;
-// CUDA launcher (kernels/preprocess.cu), on the Context's stream;
+// CUDA launcher (kernels/preprocess.cu; a CPU-only build has
+// stubs that throw: kernels/cuda_stubs.cpp), on the Context's stream;
 // bit-identical to preprocess_caffe_cpu (device pointers).
 void preprocess_caffe_cuda(Context& ctx, float* y, const uint8_t* x, int64_t batch, int64_t in_h,
                            int64_t in_w, int64_t out_h, int64_t out_w);
 }  // namespace tl
-#endif

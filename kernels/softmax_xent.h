@@ -20,10 +20,10 @@ void softmax_xent_backward_cpu(T* dlogits, const T* probs, const int32_t* labels
 
 }  // namespace tl
 
-#ifdef TL_WITH_CUDA
 namespace tl {
 class Context;
-// CUDA launchers (kernels/softmax_xent.cu), float32, on the Context's stream.
+// CUDA launchers (kernels/softmax_xent.cu; a CPU-only build has
+// stubs that throw: kernels/cuda_stubs.cpp), float32, on the Context's stream.
 // loss: (1) on the device. A label outside [0, C) is a tl::Error naming the
 // sample (checked on the device; the launcher synchronises to read the verdict).
 void softmax_xent_forward_cuda(Context& ctx, float* loss, float* probs, const float* logits,
@@ -32,4 +32,3 @@ void softmax_xent_backward_cuda(Context& ctx, float* dlogits, const float* probs
                                 const int32_t* labels, float dloss, int64_t batch,
                                 int64_t classes);
 }  // namespace tl
-#endif

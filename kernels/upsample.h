@@ -31,14 +31,13 @@ void upsample_bilinear_backward_cpu(T* dx, const T* dy, const UpsampleGeometry& 
 
 }  // namespace tl
 
-#ifdef TL_WITH_CUDA
 namespace tl {
 class Context;
-// CUDA launchers (kernels/upsample.cu), float32, on the Context's stream;
+// CUDA launchers (kernels/upsample.cu; a CPU-only build has
+// stubs that throw: kernels/cuda_stubs.cpp), float32, on the Context's stream;
 // bit-identical to the CPU functions above (device pointers).
 void upsample_bilinear_forward_cuda(Context& ctx, float* y, const float* x,
                                     const UpsampleGeometry& g);
 void upsample_bilinear_backward_cuda(Context& ctx, float* dx, const float* dy,
                                      const UpsampleGeometry& g);
 }  // namespace tl
-#endif
