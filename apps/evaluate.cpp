@@ -12,12 +12,16 @@
 namespace tl::app {
 namespace {
 
-const char* kHelp = R"(evaluate: test a train_cifar checkpoint.
+const char* kHelp = R"(evaluate: test a train_cifar checkpoint or a Keras model.
 
-  evaluate --checkpoint FILE [--data-dir DIR] [--dataset cifar10|folder|synthetic]
+  evaluate --checkpoint FILE | --model KERAS_FILE [--image-size S] [--data-dir DIR] [--dataset cifar10|folder|synthetic]
            [--test-subset N] [--batch-size N] [--device cpu|cuda] [--json FILE]
 
   --checkpoint FILE   a checkpoint written by train_cifar (e.g. runs/train_cifar/checkpoints/last.h5)
+  --model FILE        a whole Keras model, ResNet50 + the reference head: .keras, .weights.h5
+                      or .h5 (Keras 3, tf_keras, or a tl export); same as --checkpoint
+  --image-size S      the Keras model's input size where its file does not say it
+                      (.h5 / .weights.h5 with average pooling; else 224)
   --dataset D         default: the kind the checkpoint was trained on (cifar10 if its
                       source was a CIFAR-10 folder, synthetic for the synthetic set)
   --data-dir DIR      CIFAR-10 (cifar-10-batches-bin/) or an image folder, laid out as for
@@ -33,6 +37,7 @@ const char* kHelp = R"(evaluate: test a train_cifar checkpoint.
 
 int run(int argc, char** argv) {
   std::string checkpoint, data_dir = "data", dataset, device = "cpu", json_path;
+  int64_t keras_image_size = 0;
   int64_t batch = 64, test_subset = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -41,7 +46,8 @@ int run(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--help" || a == "-h") return std::cout << kHelp, 0;
-    else if (a == "--checkpoint") checkpoint = value();
+    else if (a == "--checkpoint" || a == "--model") checkpoint = value();
+    else if (a == "--image-size") keras_image_size = parse_int(a, value(), 32);
     else if (a == "--data-dir") data_dir = value();
     else if (a == "--dataset") dataset = value();
     else if (a == "--device") device = value();
@@ -50,11 +56,11 @@ int run(int argc, char** argv) {
     else if (a == "--test-subset") test_subset = parse_int(a, value(), 0);
     else fail("unknown flag '", a, "'; run with --help to see the flags");
   }
-  if (checkpoint.empty()) fail("--checkpoint FILE is required (see --help)");
+  if (checkpoint.empty()) fail("--checkpoint FILE (or --model FILE) is required (see --help)");
   if (device != "cpu" && device != "cuda") fail("--device: expected cpu or cuda, got '", device, "'");
 
   ModelRecord record;
-  auto model = load_classifier(checkpoint, record);
+  auto model = load_classifier(checkpoint, record, keras_image_size);
   check_class_names_fit_head(record, checkpoint);
   Context ctx(device == "cuda" ? Device::CUDA : Device::CPU);
   model->to(ctx);

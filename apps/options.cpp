@@ -7,6 +7,7 @@
 #include <map>
 
 #include "engine/check.h"
+#include "weights/keras_model_file.h"
 
 namespace tl::app {
 
@@ -134,6 +135,12 @@ TrainOptions parse_train_options(int argc, char** argv) {
        }},
       {"--pool", [&](const std::string& v) { check_choice("--pool", v, {"flatten", "avg"}); o.pool = v; }},
       {"--weights", [&](const std::string& v) { o.weights = v; }},
+      {"--init-from", [&](const std::string& v) { o.init_from = v; }},
+      {"--export-keras", [&](const std::string& v) {
+         if (!is_keras_model_path(v))
+           fail("--export-keras ", v, ": the format is chosen by the ending: .keras, .weights.h5 or .h5");
+         o.export_keras = v;
+       }},
       {"--freeze", [&](const std::string& v) { o.freeze = v; }},
       {"--frozen-bn", [&](const std::string& v) { check_choice("--frozen-bn", v, {"inference", "train"}); o.frozen_bn = v; }},
       {"--dropout", [&](const std::string& v) {
@@ -261,6 +268,13 @@ Model
                                  weights-cache/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5;
                                  scripts/get_resnet50_weights.sh fetches it); 'none' = random init
   --require-weights              refuse to start from random initialisation
+  --init-from FILE               start from a whole Keras model, backbone + head (.keras,
+                                 .weights.h5 or .h5 from Keras 3 / tf_keras, or a tl export);
+                                 its input size, pooling and classes must match the flags
+                                 and the data (checked; replaces --weights)
+  --export-keras PATH            at the end, write the model for Keras: .keras, .weights.h5
+                                 (Keras 3) or .h5 (legacy; Keras 3 and tf_keras); load it
+                                 with model.load_weights(PATH) (docs/keras_weights.md)
   --freeze none|backbone|up-to:<stage>   freeze nothing, the backbone, or the stem and
                                  stages up to conv<stage> (1..5) (none)
   --frozen-bn inference|train    BN mode of frozen parts (inference, as Keras)

@@ -23,6 +23,8 @@ struct TrainOptions {
   std::string pool = "flatten";  // flatten | avg
   std::string weights = "weights-cache/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5";
   bool require_weights = false;
+  std::string init_from;         // a whole Keras model (backbone + head): .keras, .weights.h5, .h5
+  std::string export_keras;      // write the trained model for Keras here (.keras, .weights.h5, .h5)
   std::string freeze = "none";   // none | backbone | up-to:<stage>
   std::string frozen_bn = "inference";  // inference | train
   float dropout = 0.5f;

@@ -15,9 +15,15 @@
 namespace tl::app {
 namespace {
 
-const char* kHelp = R"(predict: classify images with a train_cifar checkpoint.
+const char* kHelp = R"(predict: classify images with a train_cifar checkpoint or a Keras model.
 
   predict --checkpoint FILE [--top-k K] [--device cpu|cuda] IMAGE...
+  predict --model KERAS_FILE [--image-size S] [--top-k K] [--device cpu|cuda] IMAGE...
+
+  --model FILE is a whole Keras model, ResNet50 + the reference head: .keras,
+  .weights.h5 or .h5 (Keras 3, tf_keras, or a tl export); --image-size gives its
+  input size where the file does not say it (.h5 / .weights.h5 with average
+  pooling; else 224). Its 10 outputs are named as CIFAR-10's classes.
 
   Images are JPEG, PNG or binary PPM/PGM of any size up to 89,478,485 pixels (Pillow's limit;
   set TL_MAX_IMAGE_PIXELS to change it); each is resized bilinearly to the
@@ -26,6 +32,7 @@ const char* kHelp = R"(predict: classify images with a train_cifar checkpoint.
 
 int run(int argc, char** argv) {
   std::string checkpoint, device = "cpu";
+  int64_t keras_image_size = 0;
   int64_t top_k = 3;
   std::vector<std::string> images;
   for (int i = 1; i < argc; ++i) {
@@ -35,18 +42,19 @@ int run(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--help" || a == "-h") return std::cout << kHelp, 0;
-    else if (a == "--checkpoint") checkpoint = value();
+    else if (a == "--checkpoint" || a == "--model") checkpoint = value();
+    else if (a == "--image-size") keras_image_size = parse_int(a, value(), 32);
     else if (a == "--device") device = value();
     else if (a == "--top-k") top_k = parse_int(a, value(), 1);
     else if (a.rfind("--", 0) == 0) fail("unknown flag '", a, "'; run with --help to see the flags");
     else images.push_back(a);
   }
-  if (checkpoint.empty()) fail("--checkpoint FILE is required (see --help)");
+  if (checkpoint.empty()) fail("--checkpoint FILE (or --model FILE) is required (see --help)");
   if (images.empty()) fail("no image files given (see --help)");
   if (device != "cpu" && device != "cuda") fail("--device: expected cpu or cuda, got '", device, "'");
 
   ModelRecord record;
-  auto model = load_classifier(checkpoint, record);
+  auto model = load_classifier(checkpoint, record, keras_image_size);
   check_class_names_fit_head(record, checkpoint);  // predict reads no labels: the names are all it can check
   Context ctx(device == "cuda" ? Device::CUDA : Device::CPU);
   model->to(ctx);

@@ -6,10 +6,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "apps/json.h"
+#include "data/cifar10.h"
 #include "weights/checkpoint.h"
 #include "weights/hdf5.h"
+#include "weights/keras_model_file.h"
 
 namespace tl::app {
 namespace {
@@ -279,9 +282,53 @@ std::vector<ResumeDifference> check_resume_compatible(const std::string& saved_c
   return differences;
 }
 
-std::unique_ptr<Classifier> load_classifier(const std::string& checkpoint, ModelRecord& record) {
+namespace {
+
+std::unique_ptr<Classifier> load_keras_classifier(const KerasModelFile& file, ModelRecord& record,
+                                                  int64_t image_size) {
+  const std::string& path = file.weights.path;
+  ClassifierConfig defaults;
+  if (image_size > 0) defaults.input_size = image_size;
+  if (image_size > 0 && file.architecture.input_size > 0 && file.architecture.input_size != image_size)
+    fail("'", path, "' is a model for ", file.architecture.input_size, "x", file.architecture.input_size,
+         " inputs, not ", image_size, " (--image-size)");
+  record = ModelRecord{};
+  record.model = classifier_config_from(file.architecture, defaults, path);
+  if (record.model.classes == 10) {
+    record.class_names = cifar10_class_names();
+  } else {
+    for (int64_t c = 0; c < record.model.classes; ++c) record.class_names.push_back("class_" + std::to_string(c));
+  }
+  record.dataset = "cifar10";
+  record.weights = path;
+  auto model = std::make_unique<Classifier>(record.model);
+  const LoadReport report = load_keras_weights(*model, file.weights);
+  std::cout << "Keras model: " << report.summary() << "; input " << record.model.input_size
+            << (file.architecture.input_size > 0 || image_size > 0 ? "" : " (the file does not say; pass --image-size)")
+            << "\n";
+  return model;
+}
+
+}  // namespace
+
+std::unique_ptr<Classifier> load_classifier(const std::string& checkpoint, ModelRecord& record,
+                                            int64_t keras_image_size) {
   // The configuration first (a model of the right shape), then the tensors.
-  record = parse_run_config(read_checkpoint_config(checkpoint), checkpoint);
+  std::string config;
+  try {
+    config = read_checkpoint_config(checkpoint);
+  } catch (const Error& not_a_checkpoint) {
+    // Not a train_cifar checkpoint: a whole Keras model? If it is not one
+    // either, the checkpoint's own error says best what is wrong.
+    std::optional<KerasModelFile> keras;
+    try {
+      keras = read_keras_model_file(checkpoint);
+    } catch (const Error&) {
+      throw not_a_checkpoint;
+    }
+    return load_keras_classifier(*keras, record, keras_image_size);
+  }
+  record = parse_run_config(config, checkpoint);
   auto model = std::make_unique<Classifier>(record.model);
   const LoadedCheckpoint loaded = load_checkpoint(checkpoint, *model);
   if (!loaded.note.empty()) std::cout << "Note: " << loaded.note << "\n";  // e.g. an older checkpoint format

@@ -72,6 +72,12 @@ std::vector<ResumeDifference> check_resume_compatible(const std::string& saved_c
                                                       const std::string& path, bool allow_inexact);
 
 // Rebuilds the model a train_cifar checkpoint was saved from and fills it.
-std::unique_ptr<Classifier> load_classifier(const std::string& checkpoint, ModelRecord& record);
+// Also takes a whole Keras model (.keras, .weights.h5, .h5: ResNet50 + the
+// reference head): its architecture is read from the file, and
+// `keras_image_size` (> 0) gives the input size where the file does not say
+// it (a .h5 / .weights.h5 with average pooling; else 224). Its classes are
+// CIFAR-10's when it has 10 outputs, "class_0", ... otherwise.
+std::unique_ptr<Classifier> load_classifier(const std::string& checkpoint, ModelRecord& record,
+                                            int64_t keras_image_size = 0);
 
 }  // namespace tl::app

@@ -16,6 +16,7 @@
 #include "apps/trainer.h"
 #include "kernels/gemm.h"
 #include "weights/hdf5.h"
+#include "weights/keras_model_file.h"
 #include "weights/model_weights.h"
 
 #ifdef TL_WITH_CUDA
@@ -182,6 +183,19 @@ int run(int argc, char** argv) {
     resume = open_resume(resume_path, o, model, record, identity, exact_resume);
     std::cout << "Weights: from the checkpoint (the run started from "
               << (record.weights == "none" ? std::string("random initialisation") : record.weights) << ")\n";
+  } else if (!o.init_from.empty()) {
+    // A whole Keras model: its architecture must be this run's.
+    const KerasModelFile file = read_keras_model_file(o.init_from);
+    const std::vector<std::string> problems = architecture_mismatches(file.architecture, record.model);
+    if (!problems.empty()) {
+      std::string s;
+      for (const std::string& p : problems) s += (s.empty() ? "" : "; ") + p;
+      fail("--init-from ", o.init_from, " is another model than this run builds (from its ",
+           file.architecture.source, "): ", s, ". Pass the file's --image-size / --pool, or data with its classes");
+    }
+    const LoadReport report = load_keras_weights(model, file.weights);
+    record.weights = o.init_from;
+    std::cout << "Weights: whole model from " << report.summary() << "\n";
   } else if (o.weights == "none") {
     if (o.require_weights) fail("--require-weights with --weights none: nothing to load");
     std::cout << "Weights: none (random initialisation, as asked)\n";
@@ -251,6 +265,10 @@ int run(int argc, char** argv) {
                                                                    : resume_path;  // all its epochs were done
   std::cout << "Wrote " << o.output_dir << "/metrics.csv, metrics.json, curves.svg; checkpoint " << checkpoint
             << std::endl;
+  if (!o.export_keras.empty()) {
+    export_keras_model(model, o.export_keras);
+    std::cout << "Exported for Keras: " << o.export_keras << " (model.load_weights)" << std::endl;
+  }
   return 0;
 }
 

@@ -16,7 +16,13 @@ Bottleneck::Bottleneck(int stage, int block, int64_t in_channels, int64_t filter
     : Module(block_prefix(stage, block) + "block") {
   const std::string p = block_prefix(stage, block);
   const float eps = ResNet50::kBatchNormEps;
-  // Creation order = Keras's model order (the shortcut comes first there).
+  // tl creates the shortcut first; this is NOT Keras's order. Keras's
+  // model.layers (and so its legacy .h5 layer_names and its .weights.h5
+  // counters) has _1_conv, _1_bn, _2_conv, _2_bn, _0_conv, _3_conv, _0_bn,
+  // _3_bn (tests/data/keras_layer_order/). Nothing in tl depends on the
+  // Keras order except the weight files, so the Keras writers reorder
+  // (weights/keras_layout.h) and tl's own checkpoints, which find tensors
+  // by name, keep this order.
   if (projection_shortcut) {
     shortcut_conv_ = add_child(std::make_unique<Conv2d>(p + "0_conv", in_channels, 4 * filters, 1, stride, 0, seed));
     shortcut_bn_ = add_child(std::make_unique<BatchNorm>(p + "0_bn", 4 * filters, eps, bn_momentum));

@@ -184,13 +184,26 @@ TEST(TrainCifarCli, HelpListsEveryFlag) {
   };
   for (const char* flag :
        {"--dataset", "--data-dir", "--subset", "--test-subset", "--val-split", "--no-augment", "--synthetic-size",
-        "--image-size", "--pool", "--weights", "--require-weights", "--freeze", "--frozen-bn", "--dropout",
+        "--image-size", "--pool", "--weights", "--require-weights", "--init-from", "--export-keras", "--freeze", "--frozen-bn", "--dropout",
         "--bn-momentum", "--epochs", "--batch-size", "--optimizer", "--lr", "--backbone-lr", "--momentum",
         "--nesterov", "--weight-decay", "--schedule", "--warmup-epochs", "--step-epochs", "--step-gamma",
         "--device", "--precision", "--deterministic", "--seed", "--output-dir", "--checkpoint-dir", "--resume",
         "--resume-inexact", "--stop-after-epochs", "--quick", "--help"})
     EXPECT_TRUE(lists(flag)) << flag << " is missing from --help";
 }
+
+#ifdef TL_H5_FIXTURE_DIR
+TEST(TrainCifarCli, InitFromAnotherArchitectureIsRefusedNamingEveryDifference) {
+  // The fixture is a 48x48, average-pool, 100-class model (make_h5_fixtures.py).
+  const RunResult r = run_train_cifar("--dataset synthetic --synthetic-size 100 --image-size 32 --pool flatten "
+                                      "--epochs 1 --output-dir /tmp/tl_test_init_from --init-from " +
+                                      std::string(TL_H5_FIXTURE_DIR) + "/keras_archive.keras");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  for (const char* needle : {"--init-from", "keras_archive.keras", "input size: file 48, model 32",
+                             "pooling: file avg, model flatten", "[256, 128, 64, 100]"})
+    EXPECT_NE(r.output.find(needle), std::string::npos) << needle << " not in: " << r.output;
+}
+#endif
 
 // ---- failed writes (disk full, a metrics file that cannot be written) ------
 

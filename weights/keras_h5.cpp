@@ -191,10 +191,13 @@ std::vector<std::string> keras3_short_names(size_t count) {
   return names;
 }
 
-LayerWeights read_keras3_vars(const H5Handle& vars, const std::string& default_name, const std::string& source) {
+LayerWeights read_keras3_vars(const H5Handle& vars, const std::string& default_name, const std::string& source,
+                              KerasWeightsFile& out) {
   LayerWeights lw;
   lw.layer = h5::has_attribute(vars, "name") ? h5::read_string_attribute(vars, "name") : default_name;
   lw.source = source;
+  // Keras 3.0-3.5 name no layer: the group name is a class and a counter.
+  if (!h5::has_attribute(vars, "name") && !h5::list_children(vars).empty()) out.layers_named_by_class = true;
   std::vector<size_t> indices;
   for (const std::string& child : h5::list_children(vars))
     if (all_digits(child) && child.size() < 10 && h5::is_dataset(vars, child)) indices.push_back(std::stoul(child));
@@ -216,7 +219,7 @@ void visit_keras3_object(const H5Handle& obj, const std::string& name, const std
   if (depth > kMaxNesting)
     fail("'", out.path, "': groups nested deeper than ", kMaxNesting, " at '", path,
          "' (a link cycle? damaged file)");
-  if (h5::is_group(obj, "vars")) out.layers.push_back(read_keras3_vars(h5::open_group(obj, "vars"), name, path + "/vars"));
+  if (h5::is_group(obj, "vars")) out.layers.push_back(read_keras3_vars(h5::open_group(obj, "vars"), name, path + "/vars", out));
   for (const std::string& sub : ordered_children(obj)) {
     if (sub == "vars" || !h5::is_group(obj, sub)) continue;
     const H5Handle group = h5::open_group(obj, sub);
@@ -234,7 +237,7 @@ void visit_keras3_object(const H5Handle& obj, const std::string& name, const std
 void read_keras3(const H5Handle& file, KerasWeightsFile& out) {
   // The model's own variables (rare; a bare layer saved on its own).
   if (h5::is_group(file, "vars")) {
-    LayerWeights own = read_keras3_vars(h5::open_group(file, "vars"), "vars", "vars");
+    LayerWeights own = read_keras3_vars(h5::open_group(file, "vars"), "vars", "vars", out);
     if (!own.weights.empty()) out.layers.push_back(std::move(own));
   }
   // Only the model's layers: the root's optimizer / metrics groups are not weights.
@@ -370,6 +373,35 @@ void write_keras_legacy_h5(const std::string& path, const std::vector<LayerWeigh
   file.commit();
 }
 
+void write_keras3_weights_h5(const std::string& path, const std::vector<LayerWeights>& layers,
+                             const std::vector<std::string>& group_paths) {
+  validate_for_writing(path, layers);
+  if (group_paths.size() != layers.size())
+    fail("cannot write '", path, "': ", group_paths.size(), " group paths for ", layers.size(), " layers");
+  std::set<std::string> seen;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (group_paths[i].empty()) {
+      if (!layers[i].weights.empty())
+        fail("cannot write '", path, "': layer '", layers[i].layer, "' has weights but no Keras 3 group path");
+      continue;
+    }
+    if (!seen.insert(group_paths[i]).second)
+      fail("cannot write '", path, "': group path '", group_paths[i], "' is used twice");
+  }
+  h5::AtomicFile file(path);
+  const H5Handle& root = file.root();
+  h5::create_group(root, "vars");  // the model's own (empty) variables: Keras 3.5 requires the group
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (group_paths[i].empty()) continue;
+    const H5Handle vars = h5::create_group(root, group_paths[i] + "/vars");
+    h5::write_string_attribute(vars, "name", layers[i].layer);
+    for (size_t k = 0; k < layers[i].weights.size(); ++k)
+      h5::write_float_dataset(vars, std::to_string(k), layers[i].weights[k].shape,
+                              layers[i].weights[k].values.data());
+  }
+  file.commit();
+}
+
 #else  // !TL_HAVE_HDF5
 
 KerasWeightsFile read_keras_weights(const std::string& path) {
@@ -377,6 +409,11 @@ KerasWeightsFile read_keras_weights(const std::string& path) {
 }
 
 void write_keras_legacy_h5(const std::string& path, const std::vector<LayerWeights>&, const std::string&) {
+  fail("cannot write '", path, "': this build has no HDF5 support; install libhdf5-dev and rebuild");
+}
+
+void write_keras3_weights_h5(const std::string& path, const std::vector<LayerWeights>&,
+                             const std::vector<std::string>&) {
   fail("cannot write '", path, "': this build has no HDF5 support; install libhdf5-dev and rebuild");
 }
 

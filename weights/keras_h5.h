@@ -13,7 +13,8 @@
 //    (layers/<name>/vars/0, 1, ...; Keras 2.13-2.15 wrote
 //    _layer_checkpoint_dependencies instead of layers).
 //
-// Writes the legacy form, which every Keras version loads.
+// Writes the legacy form, which every Keras version loads, and the Keras 3
+// .weights.h5 form.
 //
 // Without HDF5 in the build, both functions throw tl::Error saying so.
 #pragma once
@@ -52,6 +53,10 @@ struct KerasWeightsFile {
   // True when the file used the legacy fchollet ResNet50 names (bn_conv1,
   // res2a_branch2a, ...) and `layers` carries the current names instead.
   bool legacy_names_mapped = false;
+  // True for a Keras 3.0-3.5 .weights.h5: its vars groups carry no `name`
+  // attribute, so `layer` is the group's class-based name ("conv2d_3") and
+  // only `source` (the group path) says which layer it is (keras_layout.h).
+  bool layers_named_by_class = false;
 
   const LayerWeights* find(const std::string& layer) const;  // nullptr when absent
   int64_t num_values() const;                                // sum over all arrays
@@ -76,5 +81,14 @@ KerasWeightsFile read_keras_weights(const std::string& path);
 // names and for values that do not match their shape.
 void write_keras_legacy_h5(const std::string& path, const std::vector<LayerWeights>& layers,
                            const std::string& keras_version = "2.15.0");
+
+// Writes `layers` as a Keras 3 .weights.h5 (atomically): each layer with
+// weights at `group_paths[i]` + "/vars" (datasets "0", "1", ... in Keras's
+// variable order, and the `name` attribute Keras 3.6+ writes), plus the
+// empty root group "vars" (Keras 3.5 refuses a file without it). Layers
+// whose path is "" (weightless) are not written. Keras 3 finds layers by
+// these paths, never by name: see keras_layout.h for how to compute them.
+void write_keras3_weights_h5(const std::string& path, const std::vector<LayerWeights>& layers,
+                             const std::vector<std::string>& group_paths);
 
 }  // namespace tl

@@ -311,7 +311,62 @@ def main():
         f.create_dataset("images", data=np.zeros((2, 2), dtype=np.uint8))
         f.attrs["note"] = "not keras"
 
+    write_keras_archives(out)
     print(f"make_h5_fixtures.py: wrote {len(list(out.glob('*.h5')))} files to {out}")
+
+
+# A .keras archive as Keras 3 writes it (model.save('m.keras')): a zip of
+# metadata.json, config.json and model.weights.h5, every member ZIP_STORED.
+# Its config.json follows Keras 3.15's for the nested-Sequential recipe
+# (tests/data/keras_layer_order/README.md), with 100 classes; the weights are
+# only the last Dense (a tiny file), in the 3.0-3.5 layout (no vars@name).
+KERAS_CONFIG = {
+    "module": "keras", "class_name": "Sequential", "registered_name": None,
+    "config": {"name": "sequential", "trainable": True, "dtype": "float32", "layers": [
+        {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
+         "config": {"batch_shape": [None, 48, 48, 3], "dtype": "float32", "sparse": False, "name": "input_layer"}},
+        {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
+         "config": {"name": "resnet50", "trainable": True, "layers": [
+             {"class_name": "InputLayer", "config": {"batch_shape": [None, 48, 48, 3], "name": "input_layer_1"}},
+             {"class_name": "Conv2D", "config": {"name": "conv1_conv", "filters": 64}}]}},
+        {"module": "keras.layers", "class_name": "GlobalAveragePooling2D", "registered_name": None,
+         "config": {"name": "global_average_pooling2d", "data_format": "channels_last", "keepdims": False}},
+    ] + [layer for i, w in enumerate([256, 128, 64]) for layer in (
+        {"module": "keras.layers", "class_name": "BatchNormalization", "registered_name": None,
+         "config": {"name": "batch_normalization" + (f"_{i}" if i else ""), "momentum": 0.99, "epsilon": 0.001}},
+        {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+         "config": {"name": "dense" + (f"_{i}" if i else ""), "units": w, "activation": "relu"}},
+        {"module": "keras.layers", "class_name": "Dropout", "registered_name": None,
+         "config": {"name": "dropout" + (f"_{i}" if i else ""), "rate": 0.3}})] + [
+        {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+         "config": {"name": "dense_3", "units": 100, "activation": "softmax"}}]}}
+
+
+def write_keras_archives(out):
+    import io
+    import zipfile
+
+    import h5py
+    import numpy as np
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.create_group("vars")
+        v = f.create_group("layers/dense_3/vars")
+        v["0"] = np.arange(64 * 100, dtype=np.float32).reshape(64, 100) / 1000
+        v["1"] = np.zeros(100, dtype=np.float32)
+        f.create_group("optimizer/vars")["0"] = np.int64(7)  # a compiled model's: not a layer
+    members = {"metadata.json": json.dumps({"keras_version": "3.5.0", "date_saved": "2026-01-01@00:00:00"}),
+               "config.json": json.dumps(KERAS_CONFIG), "model.weights.h5": buf.getvalue()}
+    for name, compression in (("keras_archive.keras", zipfile.ZIP_STORED),
+                              ("keras_archive_deflated.keras", zipfile.ZIP_DEFLATED)):
+        with zipfile.ZipFile(out / name, "w", compression=compression) as z:
+            for member, data in members.items():
+                z.writestr(member, data)
+    data = (out / "keras_archive.keras").read_bytes()
+    (out / "keras_archive_truncated.keras").write_bytes(data[: len(data) // 2])
+    damaged = bytearray(data)
+    damaged[data.index(b'"Sequential"') + 2] ^= 1  # one flipped bit inside config.json: a CRC-32 mismatch
+    (out / "keras_archive_bad_crc.keras").write_bytes(bytes(damaged))
 
 
 if __name__ == "__main__":
