@@ -93,6 +93,22 @@ struct Parser {
     if (i < s.size() && s[i] == c) return ++i, true;
     return false;
   }
+  // The 4 hex digits after "\u" (i at the 'u'); tl writes only ASCII, so the
+  // code point is kept as its low byte. Anything else is a tl::Error (std::stoi
+  // used to throw std::invalid_argument on "\uzzzz": found by fuzz/).
+  char unicode_escape() {
+    if (i + 4 >= s.size()) error("a \\u escape needs four hex digits");
+    int code = 0;
+    for (size_t k = i + 1; k <= i + 4; ++k) {
+      const char c = s[k];
+      const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+      if (digit < 0) error("a \\u escape needs four hex digits");
+      code = code * 16 + digit;
+    }
+    return static_cast<char>(code);
+  }
+
   std::string string() {
     skip();
     if (i >= s.size() || s[i] != '"') error("expected a string");
@@ -103,7 +119,7 @@ struct Parser {
         const char e = s[++i];
         if (e == 'n') out += '\n';
         else if (e == 't') out += '\t';
-        else if (e == 'u' && i + 4 < s.size()) out += static_cast<char>(std::stoi(s.substr(i + 1, 4), nullptr, 16)), i += 4;
+        else if (e == 'u') out += unicode_escape(), i += 4;
         else out += e;
         ++i;
       } else {

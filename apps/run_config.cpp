@@ -1,11 +1,12 @@
 #include "apps/run_config.h"
 
-#include <iostream>
-
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <optional>
 
 #include "apps/json.h"
@@ -141,19 +142,52 @@ std::string run_config_json(const TrainOptions& o, const ModelRecord& r, const D
   return j.str();
 }
 
+namespace {
+
+// A number of the configuration as a tl::Error-checked value: the text comes
+// from a file a user hands us (std::stoll / std::stof threw std exceptions on
+// "x" or 1e39, and a NaN dropout could be written but not read back: found by
+// fuzz/).
+double config_number(const JsonFlat& f, const char* key, const std::string& what, double lo, double hi) {
+  const std::string& text = f.get(key, what);
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(v >= lo && v <= hi))
+    fail(what, ": the run configuration's \"", key, "\" is ", text, ", expected a number in [", lo, ", ", hi,
+         "]; the checkpoint is damaged or was not written by train_cifar");
+  return v;
+}
+
+int64_t config_count(const JsonFlat& f, const char* key, const std::string& what, int64_t lo, int64_t hi) {
+  const double v = config_number(f, key, what, double(lo), double(hi));
+  if (v != std::floor(v))
+    fail(what, ": the run configuration's \"", key, "\" is ", v, ", expected a whole number");
+  return static_cast<int64_t>(v);
+}
+
+}  // namespace
+
 ModelRecord parse_run_config(const std::string& json, const std::string& what) {
   const JsonFlat f = parse_json_flat(json, what);
   ModelRecord r;
-  r.model.input_size = std::stoll(f.get("image_size", what));
+  r.model.input_size = config_count(f, "image_size", what, 1, 8192);  // train_cifar's own bound
   r.model.pool = f.get("pool", what) == "avg" ? HeadPool::kAverage : HeadPool::kFlatten;
-  r.model.classes = std::stoll(f.get("classes", what));
-  r.model.dropout = std::stof(f.get("dropout", what));
-  r.model.bn_momentum = std::stof(f.get("bn_momentum", what));
+  r.model.classes = config_count(f, "classes", what, 1, 1 << 20);
+  r.model.dropout = static_cast<float>(config_number(f, "dropout", what, 0.0, 1.0));
+  r.model.bn_momentum = static_cast<float>(config_number(f, "bn_momentum", what, 0.0, 1.0));
   auto names = f.string_arrays.find("class_names");
   if (names != f.string_arrays.end()) r.class_names = names->second;
   r.dataset = f.get("dataset", what);
-  r.synthetic_size = std::stoll(f.get("synthetic_size", what));
-  r.seed = std::stoull(f.get("seed", what));
+  r.synthetic_size = config_count(f, "synthetic_size", what, 0, int64_t(1) << 40);
+  // The seed is a uint64 that JsonObject writes as an int64 (2^64 - 1 reads
+  // "-1"): parsed as an integer either way, never through a double.
+  const std::string& seed = f.get("seed", what);
+  const char *first = seed.data(), *last = seed.data() + seed.size();
+  int64_t as_signed = 0;
+  if (auto [stop, error] = std::from_chars(first, last, as_signed); error == std::errc() && stop == last)
+    r.seed = static_cast<uint64_t>(as_signed);
+  else if (auto [stop2, error2] = std::from_chars(first, last, r.seed); error2 != std::errc() || stop2 != last)
+    fail(what, ": the run configuration's \"seed\" is ", seed, ", expected a whole number");
   if (auto w = f.scalars.find("weights"); w != f.scalars.end()) r.weights = w->second;
   if (auto w = f.scalars.find("weights_missing"); w != f.scalars.end()) r.weights_missing = w->second;
   return r;

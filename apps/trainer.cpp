@@ -71,7 +71,7 @@ PartialEpoch parse_partial_epoch(const JsonFlat& f, const std::string& what) {
 
 EpochMetrics parse_epoch(const JsonFlat& f, const std::string& what) {
   EpochMetrics e;
-  e.epoch = static_cast<int64_t>(parse_number(f, "epoch", what));
+  e.epoch = parse_count(f, "epoch", what);  // not a cast: 1e300 or null would be UB
   e.train_loss = parse_number(f, "train_loss", what);
   e.train_accuracy = parse_number(f, "train_accuracy", what);
   e.val_loss = parse_number(f, "val_loss", what);

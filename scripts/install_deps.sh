@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev
   python3 python3-numpy python3-torch python3-h5py python3-pil
+  clang libclang-rt-14-dev
 )
 
 missing=()

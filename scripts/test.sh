@@ -28,3 +28,18 @@ if [ "${TL_SKIP_SANITIZE:-0}" != "1" ]; then
   (cd "$BUILD_DIR-asan" && ctest --output-on-failure -j "$JOBS" -L cpu \
      -R 'KerasH5|ModelWeights|Checkpoint|Cifar10|ImageFolder|TrainCifarCli' -E 'Resume')
 fi
+
+# The fuzz corpus (fuzz/corpus/, docs/fuzzing.md) replayed once under ASan +
+# UBSan: every parser of user input still answers each committed input with a
+# tl::Error or a result, never a crash. Needs clang with libFuzzer; without
+# it the step says it was skipped. TL_SKIP_FUZZ=1 skips it.
+if [ "${TL_SKIP_FUZZ:-0}" != "1" ]; then
+  echo "== Fuzz corpus replay (libFuzzer, ASan + UBSan) =="
+  fuzz_rc=0
+  JOBS="$JOBS" ./scripts/fuzz.sh --replay || fuzz_rc=$?
+  if [ "$fuzz_rc" = 77 ]; then
+    echo "fuzz corpus replay: SKIPPED (no clang with libFuzzer on this machine)"
+  elif [ "$fuzz_rc" != 0 ]; then
+    exit "$fuzz_rc"
+  fi
+fi

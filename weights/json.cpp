@@ -56,7 +56,7 @@ class Parser {
         std::string key = string_body();
         skip_space();
         expect(':');
-        v.object.emplace_back(std::move(key), value(depth + 1));
+        v.object.push_back(JsonMember{std::move(key), value(depth + 1)});
         skip_space();
         if (peek() == ',') { ++i_; continue; }
         expect('}');

@@ -12,13 +12,18 @@
 
 namespace tl {
 
+struct JsonMember;  // an object's (key, value), defined below
+
 struct JsonValue {
   enum class Kind { Null, Bool, Number, String, Array, Object } kind = Kind::Null;
   bool boolean = false;
   double number = 0;
   std::string string;
   std::vector<JsonValue> array;
-  std::vector<std::pair<std::string, JsonValue>> object;  // file order kept
+  // File order kept. A struct, not std::pair: a vector may hold an incomplete
+  // type, but std::pair<std::string, JsonValue> needs JsonValue complete here
+  // (clang's libstdc++ check refuses it).
+  std::vector<JsonMember> object;
 
   bool is_object() const { return kind == Kind::Object; }
   bool is_array() const { return kind == Kind::Array; }
@@ -28,6 +33,11 @@ struct JsonValue {
   const JsonValue* get(const std::string& key) const;
   // The string member `key`, or "" when absent or not a string.
   std::string get_string(const std::string& key) const;
+};
+
+struct JsonMember {
+  std::string key;
+  JsonValue value;
 };
 
 // Parses `text`. Throws tl::Error "<what>: <problem> at byte N".

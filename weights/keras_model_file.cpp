@@ -69,7 +69,10 @@ int64_t find_input_size(const JsonValue& v, int depth = 0) {
   if (v.is_object()) {
     for (const char* key : {"batch_shape", "batch_input_shape"}) {
       const JsonValue* s = v.get(key);
-      if (s && s->is_array() && s->array.size() == 4 && s->array[1].is_number()) return static_cast<int64_t>(s->array[1].number);
+      if (s && s->is_array() && s->array.size() == 4 && s->array[1].is_number()) {
+        const double side = s->array[1].number;  // from a file: range-checked before the cast
+        if (side >= 1 && side <= 1e6 && side == std::floor(side)) return static_cast<int64_t>(side);
+      }
     }
     for (const auto& [k, child] : v.object)
       if (int64_t n = find_input_size(child, depth + 1)) return n;
@@ -131,7 +134,12 @@ KerasArchitecture parse_keras_config(const std::string& config_json, const std::
     const JsonValue* cfg = l->get("config");
     if (cls == "Flatten") arch.pool = "flatten";
     else if (cls == "GlobalAveragePooling2D") arch.pool = "avg";
-    else if (cls == "Dense") arch.dense_units.push_back(static_cast<int64_t>(number_or(cfg, "units", 0)));
+    else if (cls == "Dense") {
+      const double units = number_or(cfg, "units", 0);  // from a file: range-checked before the cast
+      if (!(units >= 1 && units <= 1e9) || units != std::floor(units))
+        fail(what, ": config.json gives a Dense layer ", units, " units; expected a whole number >= 1");
+      arch.dense_units.push_back(static_cast<int64_t>(units));
+    }
     else if (cls == "Dropout") arch.dropout_rates.push_back(number_or(cfg, "rate", 0));
   }
   return arch;
