@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "apps/data_setup.h"
+#include "apps/device_flag.h"
 #include "apps/evaluation.h"
 #include "apps/json.h"
 #include "apps/metrics.h"
@@ -57,12 +58,13 @@ int run(int argc, char** argv) {
     else fail("unknown flag '", a, "'; run with --help to see the flags");
   }
   if (checkpoint.empty()) fail("--checkpoint FILE (or --model FILE) is required (see --help)");
-  if (device != "cpu" && device != "cuda") fail("--device: expected cpu or cuda, got '", device, "'");
+  device_from_flag(device);  // checks the value before the model is read
 
   ModelRecord record;
   auto model = load_classifier(checkpoint, record, keras_image_size);
   check_class_names_fit_head(record, checkpoint);
-  Context ctx(device == "cuda" ? Device::CUDA : Device::CPU);
+  const std::unique_ptr<Context> context = open_context(device_from_flag(device));
+  Context& ctx = *context;
   model->to(ctx);
 
   // The test set exactly as train_cifar built it from the same data: the

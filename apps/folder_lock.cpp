@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <ostream>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 
 namespace tl::app {
 

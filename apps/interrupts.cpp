@@ -8,7 +8,7 @@
 #include <string>
 
 #include "apps/options.h"
-#include "engine/check.h"
+#include "runtime/check.h"
 
 namespace tl::app {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 
 namespace tl::app {
 

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "apps/json.h"
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "weights/atomic_write.h"
 
 namespace tl::app {

@@ -6,7 +6,7 @@
 #include <iostream>
 #include <map>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "weights/keras_model_file.h"
 
 namespace tl::app {

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <numeric>
 
+#include "apps/device_flag.h"
 #include "apps/evaluation.h"
 #include "apps/options.h"
 #include "apps/run_config.h"
@@ -51,12 +52,13 @@ int run(int argc, char** argv) {
   }
   if (checkpoint.empty()) fail("--checkpoint FILE (or --model FILE) is required (see --help)");
   if (images.empty()) fail("no image files given (see --help)");
-  if (device != "cpu" && device != "cuda") fail("--device: expected cpu or cuda, got '", device, "'");
+  device_from_flag(device);  // checks the value before the model is read
 
   ModelRecord record;
   auto model = load_classifier(checkpoint, record, keras_image_size);
   check_class_names_fit_head(record, checkpoint);  // predict reads no labels: the names are all it can check
-  Context ctx(device == "cuda" ? Device::CUDA : Device::CPU);
+  const std::unique_ptr<Context> context = open_context(device_from_flag(device));
+  Context& ctx = *context;
   model->to(ctx);
   model->eval();
   NoGradGuard no_grad(ctx);

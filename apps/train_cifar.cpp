@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "apps/data_setup.h"
+#include "apps/device_flag.h"
 #include "apps/evaluation.h"
 #include "apps/folder_lock.h"
 #include "apps/interrupts.h"
@@ -20,21 +21,12 @@
 #include "weights/model_weights.h"
 
 #ifdef TL_WITH_CUDA
-#include "engine/cuda/cuda_state.h"
+#include "runtime/cuda/cuda_state.h"
 #endif
 
 namespace tl::app {
 namespace {
 namespace fs = std::filesystem;
-
-Device choose_device(const std::string& flag) {
-  if (flag == "cpu") return Device::CPU;
-  if (flag == "cuda") return Device::CUDA;  // Context says why when it cannot
-#ifdef TL_WITH_CUDA
-  if (cuda::device_count() > 0) return Device::CUDA;
-#endif
-  return Device::CPU;
-}
 
 void make_writable_dir(const std::string& dir, const char* flag) {
   std::error_code ec;
@@ -142,7 +134,8 @@ int run(int argc, char** argv) {
   make_writable_dir(o.checkpoint_dir, "--checkpoint-dir");
   const auto locks = lock_output_dirs(o);
 
-  Context ctx(choose_device(o.device), o.seed);
+  const std::unique_ptr<Context> context = open_context(device_from_flag(o.device), o.seed);
+  Context& ctx = *context;
   if (o.precision == "tf32") {
     if (ctx.device() != Device::CUDA) fail("--precision tf32 needs the GPU (--device cuda)");
     ctx.set_allow_tf32(true);  // tensor-core TF32 in cuDNN convolutions and cuBLAS
@@ -212,7 +205,12 @@ int run(int argc, char** argv) {
     std::cout << "Weights: " << report.summary() << "\n";
   }
   const std::string config_json = run_config_json(o, record, identity);
-  FreezeSpec freeze = FreezeSpec::parse(o.freeze);
+  FreezeSpec freeze;
+  try {
+    freeze = FreezeSpec::parse(o.freeze);
+  } catch (const Error& e) {
+    fail("--freeze ", e.what());
+  }
   freeze.frozen_bn_inference = o.frozen_bn == "inference";
   model.apply_freeze(freeze);
   model.to(ctx);

@@ -43,8 +43,8 @@
 #include <vector>
 
 #include "engine/context.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/cuda_state.h"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/cuda_state.h"
 #include "kernels/batchnorm.h"
 #include "kernels/dropout.h"
 #include "kernels/elementwise.h"
@@ -397,7 +397,7 @@ void bench_batchnorm(Bench& b) {
     double tl_fwd_ms = 0;
     {
       auto kernel = [&] {
-        tl::batchnorm_forward_train_cuda(ctx, y.get(), smean.get(), sinv.get(), rmean.get(),
+        tl::batchnorm_forward_train_cuda(ctx.gpu(), y.get(), smean.get(), sinv.get(), rmean.get(),
                                          rvar.get(), x.get(), gamma.get(), beta.get(), g, kBnEps,
                                          kBnMomentum, true);
       };
@@ -456,7 +456,7 @@ void bench_batchnorm(Bench& b) {
                                       d.rmean.data(), d.rvar.data(), g, kBnEps, true);
       DevBuf<float> rm0(d.rmean), rv0(d.rvar);
       auto kernel = [&] {
-        tl::batchnorm_forward_infer_cuda(ctx, y.get(), x.get(), gamma.get(), beta.get(), rm0.get(),
+        tl::batchnorm_forward_infer_cuda(ctx.gpu(), y.get(), x.get(), gamma.get(), beta.get(), rm0.get(),
                                          rv0.get(), g, kBnEps, true);
       };
       auto validate = [&] {
@@ -479,7 +479,7 @@ void bench_batchnorm(Bench& b) {
                                        inv_cpu.data(), g, true);
       DevBuf<float> dy(dy_h), mean(mean_cpu), inv(inv_cpu), dx(E), dgamma(C), dbeta(C);
       auto kernel = [&] {
-        tl::batchnorm_backward_train_cuda(ctx, dx.get(), dgamma.get(), dbeta.get(), dy.get(),
+        tl::batchnorm_backward_train_cuda(ctx.gpu(), dx.get(), dgamma.get(), dbeta.get(), dy.get(),
                                           x.get(), gamma.get(), beta.get(), mean.get(), inv.get(),
                                           g, true);
       };
@@ -516,7 +516,7 @@ void bench_pool(Bench& b) {
     tl::maxpool2d_forward_cpu(y_cpu.data(), x_h.data(), g);
     tl::maxpool2d_backward_cpu(dx_cpu.data(), dy_h.data(), x_h.data(), g);
     DevBuf<float> x(x_h), dy(dy_h), y(ny), dx(nx);
-    auto fwd = [&] { tl::maxpool2d_forward_cuda(ctx, y.get(), x.get(), g); };
+    auto fwd = [&] { tl::maxpool2d_forward_cuda(ctx.gpu(), y.get(), x.get(), g); };
     b.run("maxpool3x3s2_fwd_112x112x64_b64", kF * (nx + ny),  // reads x + writes y
           [&] {
             fwd();
@@ -525,7 +525,7 @@ void bench_pool(Bench& b) {
             return c;
           },
           fwd);
-    auto bwd = [&] { tl::maxpool2d_backward_cuda(ctx, dx.get(), dy.get(), x.get(), g); };
+    auto bwd = [&] { tl::maxpool2d_backward_cuda(ctx.gpu(), dx.get(), dy.get(), x.get(), g); };
     // reads dy (ny) and x (nx, to recompute the argmax) + writes dx (nx)
     b.run("maxpool3x3s2_bwd_112x112x64_b64", kF * (ny + nx + nx),
           [&] {
@@ -544,7 +544,7 @@ void bench_pool(Bench& b) {
     tl::global_avgpool_forward_cpu(y_cpu.data(), x_h.data(), kBatch, S, C);
     tl::global_avgpool_backward_cpu(dx_cpu.data(), dy_h.data(), kBatch, S, C);
     DevBuf<float> x(x_h), dy(dy_h), y(ny), dx(nx);
-    auto fwd = [&] { tl::global_avgpool_forward_cuda(ctx, y.get(), x.get(), kBatch, S, C); };
+    auto fwd = [&] { tl::global_avgpool_forward_cuda(ctx.gpu(), y.get(), x.get(), kBatch, S, C); };
     b.run("global_avgpool_fwd_7x7x2048_b64", kF * (nx + ny),  // reads x + writes y
           [&] {
             fwd();
@@ -554,7 +554,7 @@ void bench_pool(Bench& b) {
             return c;
           },
           fwd);
-    auto bwd = [&] { tl::global_avgpool_backward_cuda(ctx, dx.get(), dy.get(), kBatch, S, C); };
+    auto bwd = [&] { tl::global_avgpool_backward_cuda(ctx.gpu(), dx.get(), dy.get(), kBatch, S, C); };
     b.run("global_avgpool_bwd_7x7x2048_b64", kF * (ny + nx),  // reads dy + writes dx
           [&] {
             bwd();
@@ -588,7 +588,7 @@ void bench_dropout(Bench& b) {
     tl::dropout_forward_cpu(y_cpu.data(), x_h.data(), s.n, kRate, kSeed, kStream);
     tl::dropout_backward_cpu(dx_cpu.data(), x_h.data(), s.n, kRate, kSeed, kStream);
     DevBuf<float> x(x_h), y(s.n);
-    auto fwd = [&] { tl::dropout_forward_cuda(ctx, y.get(), x.get(), s.n, kRate, kSeed, kStream); };
+    auto fwd = [&] { tl::dropout_forward_cuda(ctx.gpu(), y.get(), x.get(), s.n, kRate, kSeed, kStream); };
     // reads x + writes y (the mask is recomputed, never stored)
     b.run(fname, kF * (s.n + s.n),
           [&] {
@@ -598,7 +598,7 @@ void bench_dropout(Bench& b) {
             return c;
           },
           fwd);
-    auto bwd = [&] { tl::dropout_backward_cuda(ctx, y.get(), x.get(), s.n, kRate, kSeed, kStream); };
+    auto bwd = [&] { tl::dropout_backward_cuda(ctx.gpu(), y.get(), x.get(), s.n, kRate, kSeed, kStream); };
     // reads dy + writes dx (x doubles as dy here)
     b.run(bname, kF * (s.n + s.n),
           [&] {
@@ -624,7 +624,7 @@ void bench_resample(Bench& b) {
     tl::upsample_bilinear_forward_cpu(y_cpu.data(), x_h.data(), g);
     tl::upsample_bilinear_backward_cpu(dx_cpu.data(), dy_h.data(), g);
     DevBuf<float> x(x_h), dy(dy_h), y(ny), dx(nx);
-    auto fwd = [&] { tl::upsample_bilinear_forward_cuda(ctx, y.get(), x.get(), g); };
+    auto fwd = [&] { tl::upsample_bilinear_forward_cuda(ctx.gpu(), y.get(), x.get(), g); };
     b.run("upsample_bilinear_fwd_32to224_c3_b64", kF * (nx + ny),  // reads x + writes y
           [&] {
             fwd();
@@ -633,7 +633,7 @@ void bench_resample(Bench& b) {
             return c;
           },
           fwd);
-    auto bwd = [&] { tl::upsample_bilinear_backward_cuda(ctx, dx.get(), dy.get(), g); };
+    auto bwd = [&] { tl::upsample_bilinear_backward_cuda(ctx.gpu(), dx.get(), dy.get(), g); };
     b.run("upsample_bilinear_bwd_32to224_c3_b64", kF * (ny + nx),  // reads dy + writes dx
           [&] {
             bwd();
@@ -653,7 +653,7 @@ void bench_resample(Bench& b) {
     tl::preprocess_caffe_cpu(y_cpu.data(), x_h.data(), kBatch, 32, 32, 224, 224);
     DevBuf<uint8_t> x(x_h);
     DevBuf<float> y(ny);
-    auto kernel = [&] { tl::preprocess_caffe_cuda(ctx, y.get(), x.get(), kBatch, 32, 32, 224, 224); };
+    auto kernel = [&] { tl::preprocess_caffe_cuda(ctx.gpu(), y.get(), x.get(), kBatch, 32, 32, 224, 224); };
     b.run("preprocess_caffe_32to224_b64", 1.0 * nx + kF * ny,  // reads uint8 x + writes float y
           [&] {
             kernel();
@@ -691,7 +691,7 @@ void bench_softmax(Bench& b) {
     DevBuf<float> z(z_h), p(E), dz(E), loss(1);
     DevBuf<int32_t> lab(lab_h);
     auto fwd = [&] {
-      tl::softmax_xent_forward_cuda(ctx, loss.get(), p.get(), z.get(), lab.get(), s.batch, s.classes);
+      tl::softmax_xent_forward_cuda(ctx.gpu(), loss.get(), p.get(), z.get(), lab.get(), s.batch, s.classes);
     };
     // reads logits (E) + labels (N) + writes probs (E) + loss (1). The launcher
     // synchronises to read the label verdict: that host round trip is timed too.
@@ -707,7 +707,7 @@ void bench_softmax(Bench& b) {
     // The backward from the CPU's probabilities, so both start from the same input.
     DevBuf<float> p_ref(p_cpu);
     auto bwd = [&] {
-      tl::softmax_xent_backward_cuda(ctx, dz.get(), p_ref.get(), lab.get(), kDloss, s.batch, s.classes);
+      tl::softmax_xent_backward_cuda(ctx.gpu(), dz.get(), p_ref.get(), lab.get(), kDloss, s.batch, s.classes);
     };
     // reads probs (E) + labels (N) + writes dlogits (E)
     b.run(bname, kF * (E + s.batch + E),
@@ -730,7 +730,7 @@ void bench_add_relu(Bench& b) {
   std::vector<float> y_cpu(static_cast<size_t>(n));
   tl::add_relu_forward_cpu(y_cpu.data(), a_h.data(), b_h.data(), n);
   DevBuf<float> a(a_h), bb(b_h), y(n);
-  auto kernel = [&] { tl::add_relu_forward_cuda(b.ctx(), y.get(), a.get(), bb.get(), n); };
+  auto kernel = [&] { tl::add_relu_forward_cuda(b.ctx().gpu(), y.get(), a.get(), bb.get(), n); };
   b.run(name, kF * (2 * n + n),  // reads a, b + writes y
         [&] {
           kernel();
@@ -784,7 +784,7 @@ void bench_optim(Bench& b) {
                             std::to_string(n_params) + " params, one launch";
 
   if (b.selected(sgd_name)) {
-    tl::SgdHyper hy;
+    tl::SgdUpdate hy;
     hy.lr = 0.01f, hy.momentum = 0.9f, hy.weight_decay = 1e-4f, hy.nesterov = true;
     std::vector<float> p_cpu = p_h, vel_cpu = m_h;
     std::vector<tl::SgdTensorRef> refs;
@@ -795,7 +795,7 @@ void bench_optim(Bench& b) {
     }
     p.upload(p_h);
     m.upload(m_h);
-    auto kernel = [&] { tl::sgd_update_cuda(b.ctx(), refs); };
+    auto kernel = [&] { tl::sgd_update_cuda(b.ctx().gpu(), refs); };
     // reads param, velocity, grad (3n) + writes param, velocity (2n)
     b.run(sgd_name, kF * 5.0 * static_cast<double>(n_params),
           [&] {
@@ -808,7 +808,7 @@ void bench_optim(Bench& b) {
           kernel, count);
   }
   if (b.selected(adam_name)) {
-    tl::AdamHyper hy;
+    tl::AdamUpdate hy;
     hy.lr = 1e-3f, hy.weight_decay = 1e-2f, hy.decoupled = true;
     constexpr int64_t kStep = 10;
     std::vector<float> p_cpu = p_h, m_cpu = m_h, v_cpu = v_h;
@@ -822,7 +822,7 @@ void bench_optim(Bench& b) {
     p.upload(p_h);
     m.upload(m_h);
     v.upload(v_h);
-    auto kernel = [&] { tl::adam_update_cuda(b.ctx(), refs); };
+    auto kernel = [&] { tl::adam_update_cuda(b.ctx().gpu(), refs); };
     // reads param, m, v, grad (4n) + writes param, m, v (3n)
     b.run(adam_name, kF * 7.0 * static_cast<double>(n_params),
           [&] {

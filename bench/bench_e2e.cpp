@@ -35,7 +35,7 @@
 
 #include "bench/bench_env.h"
 #include "engine/autograd.h"
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "engine/context.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"

@@ -437,7 +437,7 @@ void sgd_update(benchmark::State& state) {
   float* p = buffer(0, kParams);
   float* v = buffer(1, kParams);
   const float* g = buffer(2, kParams);
-  const tl::SgdHyper h{0.01f, 0.9f, 5e-4f, false};  // the recipe's: momentum 0.9, decay 5e-4
+  const tl::SgdUpdate h{0.01f, 0.9f, 5e-4f, false};  // the recipe's: momentum 0.9, decay 5e-4
   run(state, [&] { tl::sgd_update_cpu(p, v, g, kParams, h); }, p);
   set_bytes(state, kF * (3 * kParams + 2 * kParams));  // reads p, v, g + writes p, v
 }
@@ -446,7 +446,7 @@ void adam_update(benchmark::State& state) {
   float* m = buffer(1, kParams);
   float* v = buffer(5, kParams, Fill::kPositive);  // a second moment is never negative
   const float* g = buffer(2, kParams);
-  const tl::AdamHyper h;  // lr 1e-3, betas (0.9, 0.999), eps 1e-7
+  const tl::AdamUpdate h;  // lr 1e-3, betas (0.9, 0.999), eps 1e-7
   int64_t step = 0;
   run(state, [&] { tl::adam_update_cpu(p, m, v, g, kParams, h, ++step); }, p);
   set_bytes(state, kF * (4 * kParams + 3 * kParams));  // reads p, m, v, g + writes p, m, v

@@ -45,7 +45,7 @@ bool DeviceBatchIterator::next(Batch& batch) {
   batch.indices.clear();  // on the device only
   batch.index = next_;
 #ifdef TL_WITH_CUDA
-  gather_augment_cuda(ctx_, batch.images.data<uint8_t>(), batch.labels.data<int32_t>(),
+  gather_augment_cuda(ctx_.gpu(), batch.images.data<uint8_t>(), batch.labels.data<int32_t>(),
                       set_.images.data<uint8_t>(), set_.labels.data<int32_t>(),
                       order_.data<int32_t>() + begin, count, h, w, options_.augment, options_.seed,
                       epoch_, options_.pad);

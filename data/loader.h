@@ -21,6 +21,7 @@
 
 #include "data/dataset.h"
 #include "data/random.h"
+#include "kernels/augment.h"  // Augmentation, augmentation_for
 
 namespace tl {
 
@@ -39,34 +40,6 @@ struct Batch {
   std::vector<int64_t> indices;  // (B) the samples' indices in the ImageSet
   int64_t index = 0;             // the batch's number within its epoch
 };
-
-// One sample's augmentation. The crop window is shifted by (dy, dx), each in
-// [-pad, pad], from the centre of the image padded with `pad` zero pixels on
-// every side (He et al. 2016's CIFAR recipe; torchvision's RandomCrop(32,
-// padding=4) default), then mirrored left-right when `flip`:
-//   out(y, x) = in(y + dy, (flip ? W-1-x : x) + dx),   0 outside the image.
-// Zero rather than reflect padding (Keras RandomTranslation's default): it
-// is the published CIFAR recipe, and a black border is obviously not image
-// content, where a reflection invents plausible structure.
-struct Augmentation {
-  bool flip = false;
-  int64_t dy = 0, dx = 0;
-};
-
-// The augmentation of sample `sample` in epoch `epoch`: a pure function,
-// shared by the host loader and the GPU's gather-augment kernel
-// (kernels/augment.cu) so both produce the same bytes.
-TL_HOST_DEVICE Augmentation augmentation_for(uint64_t seed, int64_t epoch, int64_t sample, int64_t pad) {
-  // One Philox block per sample: word 0 flips, words 1 and 2 shift.
-  const Philox4x32 r = philox_block(seed, kAugmentStream | static_cast<uint64_t>(epoch),
-                                    static_cast<uint64_t>(sample));
-  const auto choices = static_cast<uint32_t>(2 * pad + 1);
-  Augmentation aug;
-  aug.flip = (r.v[0] >> 31) != 0;
-  aug.dy = static_cast<int64_t>(r.v[1] % choices) - pad;
-  aug.dx = static_cast<int64_t>(r.v[2] % choices) - pad;
-  return aug;
-}
 
 // Applies `aug` to one (h, w, 3) uint8 image; out must not alias in.
 void augment_image(uint8_t* out, const uint8_t* in, int64_t h, int64_t w, const Augmentation& aug);

@@ -3,7 +3,7 @@
 #include <cctype>
 #include <string>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 
 namespace tl {
 namespace {

@@ -1,4 +1,4 @@
-// Counter-based random draws for the data pipeline, on top of engine/philox.h.
+// Counter-based random draws for the data pipeline, on top of runtime/philox.h.
 //
 // Everything random in data/ (the synthetic images, the shuffle, the
 // augmentation) is a pure function of (seed, stream, index): no generator
@@ -10,17 +10,17 @@
 
 #include <cstdint>
 
-#include "engine/philox.h"
+#include "runtime/philox.h"
 
 namespace tl {
 
 // Stream tags in the top byte keep the pipeline's draws apart from each other
 // and from make_synthetic's per-sample streams (2i, 2i+1), even under one seed.
 constexpr uint64_t kShuffleStream = uint64_t{1} << 56;  // | epoch
-constexpr uint64_t kAugmentStream = uint64_t{2} << 56;  // | epoch
+// uint64_t{2} << 56 is kAugmentStream (kernels/augment.h), | epoch
 constexpr uint64_t kHoldoutStream = uint64_t{3} << 56;  // the test set held out of one image folder
 
-// philox_block (engine/philox.h): the four words of one block of a stream.
+// philox_block (runtime/philox.h): the four words of one block of a stream.
 
 // A uniform integer in [0, bound) from 64 random bits (block `index` of
 // `stream`, words 0-1). The modulo bias is below bound / 2^64: nil for any

@@ -4,7 +4,7 @@
 //
 // Class k has its own hue and stripe orientation/frequency; every sample
 // draws its own hue and angle jitter, stripe phase, contrast, brightness,
-// saturation and per-pixel noise from Philox (engine/philox.h), so no two
+// saturation and per-pixel noise from Philox (runtime/philox.h), so no two
 // images are the same and neighbouring classes overlap in colour. A small
 // CNN from random initialisation separates them within an epoch or two.
 // Labels cycle 0, 1, ..., classes-1, 0, ... so any prefix (subset) and the

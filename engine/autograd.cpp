@@ -4,7 +4,8 @@
 #include <unordered_set>
 
 #include "engine/context.h"
-#include "engine/ops.h"
+#include "kernels/elementwise.h"
+#include "runtime/check.h"
 
 namespace tl {
 
@@ -73,6 +74,22 @@ std::vector<std::shared_ptr<TensorImpl>> topological_order(const std::shared_ptr
   return order;
 }
 
+// a + b into a new tensor, recorded by nothing (the sum of two gradients of
+// one tensor). It calls the add kernel directly: autograd sits below the
+// differentiable ops and must not depend on them.
+Tensor sum_of_gradients(Context& ctx, const Tensor& a, const Tensor& b) {
+  TL_CHECK(a.shape() == b.shape() && a.dtype() == DType::F32 && b.dtype() == DType::F32,
+           "backward(): two gradients of one tensor differ: ", shape_str(a.shape()), " and ",
+           shape_str(b.shape()));
+  Tensor sum = ctx.empty(a.shape());
+  if (ctx.device() == Device::CPU) {
+    add_forward_cpu<float>(sum.data<float>(), a.data<float>(), b.data<float>(), a.numel());
+  } else {
+    add_forward_cuda(ctx.gpu(), sum.data<float>(), a.data<float>(), b.data<float>(), a.numel());
+  }
+  return sum;
+}
+
 }  // namespace
 
 void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
@@ -92,7 +109,7 @@ void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
   std::unordered_map<TensorImpl*, Tensor> pending;
   // Out of place on purpose: a backward function may hand the same gradient
   // tensor to two inputs (add does), so summing in place would corrupt the other.
-  auto add_gradients = [&](const Tensor& a, const Tensor& b) { return ops::add_raw(ctx, a, b); };
+  auto add_gradients = [&](const Tensor& a, const Tensor& b) { return sum_of_gradients(ctx, a, b); };
   auto accumulate = [&](TensorImpl* impl, const Tensor& g) {
     if (impl->grad_fn) {
       auto [it, inserted] = pending.try_emplace(impl, g);

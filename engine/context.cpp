@@ -3,11 +3,11 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/check.h"
-#include "engine/device_copy.h"
+#include "runtime/check.h"
+#include "runtime/device_copy.h"
 
 #ifdef TL_WITH_CUDA
-#include "engine/cuda/cuda_state.h"
+#include "runtime/cuda/cuda_state.h"
 #else
 namespace tl::cuda {
 struct CudaState {};  // a CPU-only build never creates one
@@ -16,14 +16,19 @@ struct CudaState {};  // a CPU-only build never creates one
 
 namespace tl {
 
+cuda::CudaState& Context::gpu() const {
+  TL_CHECK(cuda_ != nullptr, "a CUDA kernel was called with a CPU context");
+  return *cuda_;
+}
+
 Context::Context(Device device, uint64_t seed) : device_(device), seed_(seed) {
   if (device == Device::CUDA) {
 #ifdef TL_WITH_CUDA
     cuda_ = cuda::CudaState::create();  // throws a clear error when there is no GPU
     allocator_ = cuda_->allocator;
 #else
-    fail("--device cuda: this build of tl has no CUDA backend (it was configured without nvcc "
-         "or cuDNN); rebuild with -DTL_CUDA=ON, or use --device cpu");
+    fail("a CUDA context: this build of tl has no CUDA backend (it was configured without nvcc "
+         "or cuDNN); rebuild with -DTL_CUDA=ON, or compute on the CPU");
 #endif
   }
 }

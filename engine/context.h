@@ -7,14 +7,14 @@
 #include <cstdint>
 #include <memory>
 
-#include "engine/shape.h"
-#include "engine/storage.h"
+#include "runtime/shape.h"
+#include "runtime/storage.h"
 #include "engine/tensor.h"
 
 namespace tl {
 
 namespace cuda {
-struct CudaState;  // engine/cuda/cuda_state.h: stream, cuBLAS/cuDNN handles, workspace
+struct CudaState;  // runtime/cuda/cuda_state.h: stream, cuBLAS/cuDNN handles, workspace
 }
 
 class Context {
@@ -36,7 +36,7 @@ class Context {
   Tensor to_device(const Tensor& t) const;
   Tensor to_host(const Tensor& t) const;
 
-  // ---- randomness: Philox(seed, stream, element); see engine/philox.h ----
+  // ---- randomness: Philox(seed, stream, element); see runtime/philox.h ----
   uint64_t seed() const { return seed_; }
   // A fresh stream id for one random op (one dropout call). Saved in
   // checkpoints so a resumed run draws the same numbers.
@@ -73,7 +73,11 @@ class Context {
   void set_deterministic(bool deterministic);
   bool deterministic() const;
 
+  // The CUDA runtime state (stream, cuBLAS/cuDNN handles, workspace,
+  // allocator) that the kernels take: null for a CPU context.
   cuda::CudaState* cuda() const { return cuda_.get(); }
+  // The same, for a CUDA context; a tl::Error on a CPU context.
+  cuda::CudaState& gpu() const;
 
  private:
   Device device_;

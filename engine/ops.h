@@ -13,9 +13,6 @@
 
 namespace tl::ops {
 
-// a + b, recorded by nothing: used to sum gradients.
-Tensor add_raw(Context& ctx, const Tensor& a, const Tensor& b);
-
 // ---- elementwise (engine/ops_elementwise.cpp) ----
 Tensor relu(Context& ctx, const Tensor& x);
 Tensor add(Context& ctx, const Tensor& a, const Tensor& b);       // residual add

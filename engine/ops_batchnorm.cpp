@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "engine/autograd.h"
-#include "engine/device_copy.h"
+#include "runtime/device_copy.h"
 #include "engine/ops.h"
 #include "engine/ops_common.h"
 #include "kernels/batchnorm.h"
@@ -70,7 +70,7 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                                   running_var.data<float>(), x.data<float>(), gamma.data<float>(),
                                   beta.data<float>(), geom, eps, options.momentum, relu);
     } else {
-      batchnorm_forward_train_cuda(ctx, y.data<float>(), save_mean.data<float>(),
+      batchnorm_forward_train_cuda(ctx.gpu(), y.data<float>(), save_mean.data<float>(),
                                    save_invstd.data<float>(), running_mean.data<float>(),
                                    running_var.data<float>(), x.data<float>(),
                                    gamma.data<float>(), beta.data<float>(), geom, eps,
@@ -90,7 +90,7 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                           save_invstd.data<float>(), geom, relu);
                     } else {
                       batchnorm_backward_train_cuda(
-                          ctx, ptr_or_null(dx), ptr_or_null(dgamma), ptr_or_null(dbeta),
+                          ctx.gpu(), ptr_or_null(dx), ptr_or_null(dgamma), ptr_or_null(dbeta),
                           dy.data<float>(), x.data<float>(), gamma.data<float>(),
                           beta.data<float>(), save_mean.data<float>(),
                           save_invstd.data<float>(), geom, relu);
@@ -107,7 +107,7 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                                 beta.data<float>(), running_mean.data<float>(),
                                 running_var.data<float>(), geom, eps, relu);
   } else {
-    batchnorm_forward_infer_cuda(ctx, y.data<float>(), x.data<float>(), gamma.data<float>(),
+    batchnorm_forward_infer_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), gamma.data<float>(),
                                  beta.data<float>(), running_mean.data<float>(),
                                  running_var.data<float>(), geom, eps, relu);
   }
@@ -126,7 +126,7 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                         relu);
                   } else {
                     batchnorm_backward_infer_cuda(
-                        ctx, ptr_or_null(dx), ptr_or_null(dgamma), ptr_or_null(dbeta),
+                        ctx.gpu(), ptr_or_null(dx), ptr_or_null(dgamma), ptr_or_null(dbeta),
                         dy.data<float>(), x.data<float>(), gamma.data<float>(),
                         beta.data<float>(), mean.data<float>(), var.data<float>(), geom, eps,
                         relu);

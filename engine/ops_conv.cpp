@@ -48,7 +48,7 @@ Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
   if (ctx.device() == Device::CPU) {
     conv2d_forward_cpu(y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias), g);
   } else {
-    conv2d_forward_cuda(ctx, y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias),
+    conv2d_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias),
                         g);
   }
 
@@ -62,7 +62,7 @@ Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
         conv2d_backward_cpu(ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(dbias),
                             dy.data<float>(), x.data<float>(), w.data<float>(), g);
       } else {
-        conv2d_backward_cuda(ctx, ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(dbias),
+        conv2d_backward_cuda(ctx.gpu(), ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(dbias),
                              dy.data<float>(), x.data<float>(), w.data<float>(), g);
       }
       return std::vector<Tensor>{dx, dw, dbias};

@@ -18,7 +18,7 @@ Tensor dropout_apply(Context& ctx, const Tensor& in, float rate, uint64_t seed, 
         out.data<float>(), in.data<float>(), in.numel(), rate, seed, stream);
   } else {
     (backward ? dropout_backward_cuda : dropout_forward_cuda)(
-        ctx, out.data<float>(), in.data<float>(), in.numel(), rate, seed, stream);
+        ctx.gpu(), out.data<float>(), in.data<float>(), in.numel(), rate, seed, stream);
   }
   return out;
 }

@@ -20,7 +20,7 @@ Tensor relu_backward(Context& ctx, const Tensor& dy, const Tensor& y) {
   if (ctx.device() == Device::CPU) {
     relu_backward_cpu(dx.data<float>(), dy.data<float>(), y.data<float>(), y.numel());
   } else {
-    relu_backward_cuda(ctx, dx.data<float>(), dy.data<float>(), y.data<float>(), y.numel());
+    relu_backward_cuda(ctx.gpu(), dx.data<float>(), dy.data<float>(), y.data<float>(), y.numel());
   }
   return dx;
 }
@@ -36,17 +36,13 @@ Tensor add_forward(Context& ctx, const Tensor& a, const Tensor& b, bool relu, co
     (relu ? add_relu_forward_cpu<float> : add_forward_cpu<float>)(
         y.data<float>(), a.data<float>(), b.data<float>(), a.numel());
   } else {
-    (relu ? add_relu_forward_cuda : add_forward_cuda)(ctx, y.data<float>(), a.data<float>(),
+    (relu ? add_relu_forward_cuda : add_forward_cuda)(ctx.gpu(), y.data<float>(), a.data<float>(),
                                                       b.data<float>(), a.numel());
   }
   return y;
 }
 
 }  // namespace
-
-Tensor add_raw(Context& ctx, const Tensor& a, const Tensor& b) {
-  return add_forward(ctx, a, b, /*relu=*/false, "add");
-}
 
 Tensor relu(Context& ctx, const Tensor& x) {
   check_float(x, "relu", "x", -1);
@@ -55,7 +51,7 @@ Tensor relu(Context& ctx, const Tensor& x) {
   if (ctx.device() == Device::CPU) {
     relu_forward_cpu(y.data<float>(), x.data<float>(), x.numel());
   } else {
-    relu_forward_cuda(ctx, y.data<float>(), x.data<float>(), x.numel());
+    relu_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), x.numel());
   }
   if (any_requires_grad(ctx, {&x})) {
     // Saves the output, not the input: y > 0 exactly where x > 0.

@@ -27,7 +27,7 @@ Tensor linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
     linear_forward_cpu(y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias), batch,
                        in, out);
   } else {
-    linear_forward_cuda(ctx, y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias),
+    linear_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias),
                         batch, in, out);
   }
 
@@ -40,7 +40,7 @@ Tensor linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
         linear_backward_cpu(ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(db), dy.data<float>(),
                             x.data<float>(), w.data<float>(), batch, in, out);
       } else {
-        linear_backward_cuda(ctx, ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(db),
+        linear_backward_cuda(ctx.gpu(), ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(db),
                              dy.data<float>(), x.data<float>(), w.data<float>(), batch, in, out);
       }
       return std::vector<Tensor>{dx, dw, db};

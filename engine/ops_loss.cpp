@@ -28,7 +28,7 @@ Tensor softmax_cross_entropy(Context& ctx, const Tensor& logits, const Tensor& l
     loss.data<float>()[0] = softmax_xent_forward_cpu(probs.data<float>(), logits.data<float>(),
                                                      labels.data<int32_t>(), batch, classes);
   } else {
-    softmax_xent_forward_cuda(ctx, loss.data<float>(), probs.data<float>(), logits.data<float>(),
+    softmax_xent_forward_cuda(ctx.gpu(), loss.data<float>(), probs.data<float>(), logits.data<float>(),
                               labels.data<int32_t>(), batch, classes);
   }
 
@@ -41,7 +41,7 @@ Tensor softmax_cross_entropy(Context& ctx, const Tensor& logits, const Tensor& l
         softmax_xent_backward_cpu(dlogits.data<float>(), probs.data<float>(),
                                   labels.data<int32_t>(), scale, batch, classes);
       } else {
-        softmax_xent_backward_cuda(ctx, dlogits.data<float>(), probs.data<float>(),
+        softmax_xent_backward_cuda(ctx.gpu(), dlogits.data<float>(), probs.data<float>(),
                                    labels.data<int32_t>(), scale, batch, classes);
       }
       return std::vector<Tensor>{dlogits};

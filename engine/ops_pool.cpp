@@ -26,7 +26,7 @@ Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, 
   if (ctx.device() == Device::CPU) {
     maxpool2d_forward_cpu(y.data<float>(), x.data<float>(), geom);
   } else {
-    maxpool2d_forward_cuda(ctx, y.data<float>(), x.data<float>(), geom);
+    maxpool2d_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), geom);
   }
   if (any_requires_grad(ctx, {&x})) {
     // Saves x, not the argmax: the backward recomputes it (no index tensor to keep).
@@ -35,7 +35,7 @@ Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, 
       if (ctx.device() == Device::CPU) {
         maxpool2d_backward_cpu(dx.data<float>(), dy.data<float>(), x.data<float>(), geom);
       } else {
-        maxpool2d_backward_cuda(ctx, dx.data<float>(), dy.data<float>(), x.data<float>(), geom);
+        maxpool2d_backward_cuda(ctx.gpu(), dx.data<float>(), dy.data<float>(), x.data<float>(), geom);
       }
       return std::vector<Tensor>{dx};
     });
@@ -54,7 +54,7 @@ Tensor global_avgpool(Context& ctx, const Tensor& x) {
   if (ctx.device() == Device::CPU) {
     global_avgpool_forward_cpu(y.data<float>(), x.data<float>(), batch, spatial, channels);
   } else {
-    global_avgpool_forward_cuda(ctx, y.data<float>(), x.data<float>(), batch, spatial, channels);
+    global_avgpool_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), batch, spatial, channels);
   }
   if (any_requires_grad(ctx, {&x})) {
     const Shape x_shape = x.shape();
@@ -63,7 +63,7 @@ Tensor global_avgpool(Context& ctx, const Tensor& x) {
       if (ctx.device() == Device::CPU) {
         global_avgpool_backward_cpu(dx.data<float>(), dy.data<float>(), batch, spatial, channels);
       } else {
-        global_avgpool_backward_cuda(ctx, dx.data<float>(), dy.data<float>(), batch, spatial,
+        global_avgpool_backward_cuda(ctx.gpu(), dx.data<float>(), dy.data<float>(), batch, spatial,
                                      channels);
       }
       return std::vector<Tensor>{dx};

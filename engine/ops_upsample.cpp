@@ -37,7 +37,7 @@ Tensor upsample_bilinear(Context& ctx, const Tensor& x, int64_t out_h, int64_t o
   if (ctx.device() == Device::CPU) {
     upsample_bilinear_forward_cpu(y.data<float>(), x.data<float>(), g);
   } else {
-    upsample_bilinear_forward_cuda(ctx, y.data<float>(), x.data<float>(), g);
+    upsample_bilinear_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), g);
   }
   if (any_requires_grad(ctx, {&x})) {
     const Shape in_shape = x.shape();
@@ -46,7 +46,7 @@ Tensor upsample_bilinear(Context& ctx, const Tensor& x, int64_t out_h, int64_t o
       if (ctx.device() == Device::CPU) {
         upsample_bilinear_backward_cpu(dx.data<float>(), dy.data<float>(), g);
       } else {
-        upsample_bilinear_backward_cuda(ctx, dx.data<float>(), dy.data<float>(), g);
+        upsample_bilinear_backward_cuda(ctx.gpu(), dx.data<float>(), dy.data<float>(), g);
       }
       return std::vector<Tensor>{dx};
     });
@@ -72,7 +72,7 @@ Tensor preprocess_caffe(Context& ctx, const Tensor& images, int64_t out_h, int64
     preprocess_caffe_cpu(y.data<float>(), images.data<uint8_t>(), images.size(0), images.size(1),
                          images.size(2), out_h, out_w);
   } else {
-    preprocess_caffe_cuda(ctx, y.data<float>(), images.data<uint8_t>(), images.size(0),
+    preprocess_caffe_cuda(ctx.gpu(), y.data<float>(), images.data<uint8_t>(), images.size(0),
                           images.size(1), images.size(2), out_h, out_w);
   }
   return y;

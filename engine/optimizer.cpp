@@ -8,12 +8,19 @@
 #include <cstring>
 #include <map>
 
-#include "engine/device_copy.h"
 #include "engine/ops_common.h"
+#include "kernels/optim.h"
+#include "runtime/device_copy.h"
 
 namespace tl {
 
 namespace {
+
+// The numbers the update kernels take, from a group's hyper-parameters.
+SgdUpdate update_of(const SgdHyper& h) { return {h.lr, h.momentum, h.weight_decay, h.nesterov}; }
+AdamUpdate update_of(const AdamHyper& h) {
+  return {h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled};
+}
 
 std::string state_name(size_t g, size_t p, const char* what) {
   return detail::concat("g", g, ".p", p, ".", what);
@@ -110,7 +117,7 @@ void Sgd::set_lr(size_t g, float lr) {
 void Sgd::step(Context& ctx) {
   std::vector<SgdTensorRef> device_batch;  // CUDA: gathered, then updated in one launch
   for (size_t g = 0; g < groups_.size(); ++g) {
-    const SgdHyper& h = groups_[g].hyper;
+    const SgdUpdate h = update_of(groups_[g].hyper);
     for (size_t p = 0; p < groups_[g].params.size(); ++p) {
       const Tensor& param = groups_[g].params[p];
       if (!check_param(ctx, param, "sgd", g, p)) continue;
@@ -126,7 +133,7 @@ void Sgd::step(Context& ctx) {
       }
     }
   }
-  if (!device_batch.empty()) sgd_update_cuda(ctx, device_batch);
+  if (!device_batch.empty()) sgd_update_cuda(ctx.gpu(), device_batch);
   ++steps_;
 }
 
@@ -177,7 +184,7 @@ void Adam::set_lr(size_t g, float lr) {
 void Adam::step(Context& ctx) {
   std::vector<AdamTensorRef> device_batch;  // CUDA: gathered, then updated in one launch
   for (size_t g = 0; g < groups_.size(); ++g) {
-    const AdamHyper& h = groups_[g].hyper;
+    const AdamUpdate h = update_of(groups_[g].hyper);
     for (size_t p = 0; p < groups_[g].params.size(); ++p) {
       const Tensor& param = groups_[g].params[p];
       if (!check_param(ctx, param, "adam", g, p)) continue;
@@ -197,7 +204,7 @@ void Adam::step(Context& ctx) {
       }
     }
   }
-  if (!device_batch.empty()) adam_update_cuda(ctx, device_batch);
+  if (!device_batch.empty()) adam_update_cuda(ctx.gpu(), device_batch);
   ++steps_;
 }
 

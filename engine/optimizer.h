@@ -20,11 +20,22 @@
 
 #include "engine/context.h"
 #include "engine/tensor.h"
-#include "kernels/optim.h"
 
 namespace tl {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// A group's hyper-parameters (the update rules are written out in
+// kernels/optim.h). Defaults: PyTorch's SGD momentum 0.9 is the recipe's;
+// Adam's eps is Keras's 1e-7 (PyTorch's default is 1e-8).
+struct SgdHyper {
+  float lr = 0.01f, momentum = 0.9f, weight_decay = 0.0f;
+  bool nesterov = false;
+};
+struct AdamHyper {
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f, weight_decay = 0.0f;
+  bool decoupled = false;  // AdamW: weight decay applied to the weight, not the gradient
+};
 
 struct SgdGroup {
   std::vector<Tensor> params;

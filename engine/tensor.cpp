@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "engine/autograd.h"
-#include "engine/device_copy.h"
+#include "runtime/device_copy.h"
 
 namespace tl {
 namespace {

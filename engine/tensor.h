@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/check.h"
-#include "engine/shape.h"
-#include "engine/storage.h"
+#include "runtime/check.h"
+#include "runtime/shape.h"
+#include "runtime/storage.h"
 
 namespace tl {
 

@@ -19,7 +19,7 @@
 #include <string>
 #include <typeinfo>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 
 namespace tl::fuzz {
 

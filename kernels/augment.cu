@@ -6,11 +6,9 @@
 // no step waits for a host-to-device copy. Each thread recomputes its
 // sample's augmentation (one Philox block): cheaper than a second launch and
 // a buffer, and it keeps the arithmetic identical to the host loader's.
-#include "data/loader.h"
-#include "engine/context.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/cuda_state.h"
-#include "engine/cuda/launch.h"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/cuda_state.h"
+#include "runtime/cuda/launch.h"
 #include "kernels/augment.h"
 
 namespace tl {
@@ -41,14 +39,14 @@ __global__ void gather_augment_kernel(uint8_t* out, int32_t* labels_out, const u
 
 }  // namespace
 
-void gather_augment_cuda(Context& ctx, uint8_t* out, int32_t* labels_out, const uint8_t* images,
+void gather_augment_cuda(cuda::CudaState& gpu, uint8_t* out, int32_t* labels_out, const uint8_t* images,
                          const int32_t* labels, const int32_t* order, int64_t count, int64_t h,
                          int64_t w, bool augment, uint64_t seed, int64_t epoch, int64_t pad) {
   const int64_t total = count * h * w * 3;
   if (total == 0) return;
-  gather_augment_kernel<<<cuda::blocks_for(total), cuda::kElementwiseThreads, 0, ctx.cuda()->stream>>>(
+  gather_augment_kernel<<<cuda::blocks_for(total), cuda::kBlockThreads, 0, gpu.stream>>>(
       out, labels_out, images, labels, order, count, h, w, augment, seed, epoch, pad);
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace tl

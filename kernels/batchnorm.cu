@@ -4,7 +4,7 @@
 // statistics, saved mean / invstd), inference forward, and the backward of
 // each. Same contract and same arithmetic as kernels/batchnorm.cpp.
 //
-// Block shape (see kernels/cuda_util.cuh): 256 threads = tx lanes along C x
+// Block shape (see kernels/channel_tiling.cuh): 256 threads = tx lanes along C x
 // ty rows, a lane owning 4 channels (float4) when C % 4 == 0. Threads along C
 // make every warp read whole 128-byte lines of NHWC data (coalesced), and
 // give each thread fixed channels, so a per-channel reduction over rows is a
@@ -44,12 +44,12 @@
 // one the forward applied.
 #include <type_traits>
 
-#include "engine/context.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/cuda_state.h"
+#include "runtime/cuda/scratch.h"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/cuda_state.h"
 #include "kernels/batchnorm.h"
 #include "kernels/elementwise.h"  // relu_value, relu_passes
-#include "kernels/cuda_util.cuh"
+#include "kernels/channel_tiling.cuh"
 
 namespace tl {
 namespace {
@@ -388,41 +388,41 @@ void launch_finalize_shape(int64_t C, int64_t row_blocks, dim3& grid, dim3& bloc
 
 // The two backward sums into dgamma / dbeta (each optional) and, when
 // mean_g is given, their per-row means for dx.
-void grad_sums(Context& ctx, const ChannelTiling& t, float* dgamma, float* dbeta, float* mean_g,
+void grad_sums(cuda::CudaState& gpu, const ChannelTiling& t, float* dgamma, float* dbeta, float* mean_g,
                float* mean_gx, const float* dy, const float* x, const BnParams& p, int64_t rows,
                int64_t C, bool relu) {
-  cudaStream_t stream = ctx.cuda()->stream;
+  cudaStream_t stream = gpu.stream;
   const RowSplit split = reduce_split(t, rows);
-  Tensor holder;
-  double* partial = cuda::scratch<double>(ctx, split.blocks * 2 * C, holder);
+  cuda::Scratch holder;
+  double* partial = holder.take<double>(gpu, split.blocks * 2 * C);
   const dim3 grid(static_cast<unsigned>(t.channel_tiles), static_cast<unsigned>(split.blocks));
   const dim3 block(t.tx, t.ty);
   dispatch(t.vec, relu, [&](auto V, auto R) {
     bn_partial_sums_kernel<decltype(V)::value, SumKind::kGrad, decltype(R)::value>
         <<<grid, block, 0, stream>>>(partial, x, dy, p, rows, C, split.rows_per_block);
   });
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
   dim3 fgrid, fblock;
   launch_finalize_shape(C, split.blocks, fgrid, fblock);
   bn_grad_finalize_kernel<<<fgrid, fblock, 0, stream>>>(dgamma, dbeta, mean_g, mean_gx, partial,
                                                         rows, C, split.blocks);
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace
 
-void batchnorm_forward_train_cuda(Context& ctx, float* y, float* save_mean, float* save_invstd,
+void batchnorm_forward_train_cuda(cuda::CudaState& gpu, float* y, float* save_mean, float* save_invstd,
                                   float* running_mean, float* running_var, const float* x,
                                   const float* gamma, const float* beta,
                                   const BatchNormGeometry& g, float eps, float momentum,
                                   bool relu) {
   const int64_t rows = g.rows, C = g.channels;
   if (rows == 0 || C == 0) return;
-  cudaStream_t stream = ctx.cuda()->stream;
+  cudaStream_t stream = gpu.stream;
   const ChannelTiling t = cuda::channel_tiling(C, cuda::aligned16(x) && cuda::aligned16(y));
   const RowSplit split = reduce_split(t, rows);
-  Tensor holder;
-  double* partial = cuda::scratch<double>(ctx, split.blocks * 2 * C, holder);
+  cuda::Scratch holder;
+  double* partial = holder.take<double>(gpu, split.blocks * 2 * C);
   const dim3 grid(static_cast<unsigned>(t.channel_tiles), static_cast<unsigned>(split.blocks));
   const dim3 block(t.tx, t.ty);
   dispatch(t.vec, false, [&](auto V, auto) {
@@ -430,13 +430,13 @@ void batchnorm_forward_train_cuda(Context& ctx, float* y, float* save_mean, floa
         <<<grid, block, 0, stream>>>(partial, x, nullptr, BnParams{}, rows, C,
                                      split.rows_per_block);
   });
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
   dim3 fgrid, fblock;
   launch_finalize_shape(C, split.blocks, fgrid, fblock);
   bn_stats_finalize_kernel<<<fgrid, fblock, 0, stream>>>(save_mean, save_invstd, running_mean,
                                                          running_var, partial, x, rows, C,
                                                          split.blocks, eps, momentum);
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
   BnParams p;
   p.gamma = gamma;
   p.beta = beta;
@@ -446,10 +446,10 @@ void batchnorm_forward_train_cuda(Context& ctx, float* y, float* save_mean, floa
     bn_forward_apply_kernel<decltype(V)::value, decltype(R)::value>
         <<<apply_grid(t, rows), block, 0, stream>>>(y, x, p, rows, C);
   });
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
-void batchnorm_forward_infer_cuda(Context& ctx, float* y, const float* x, const float* gamma,
+void batchnorm_forward_infer_cuda(cuda::CudaState& gpu, float* y, const float* x, const float* gamma,
                                   const float* beta, const float* running_mean,
                                   const float* running_var, const BatchNormGeometry& g, float eps,
                                   bool relu) {
@@ -464,12 +464,12 @@ void batchnorm_forward_infer_cuda(Context& ctx, float* y, const float* x, const 
   p.eps = eps;
   dispatch(t.vec, relu, [&](auto V, auto R) {
     bn_forward_apply_kernel<decltype(V)::value, decltype(R)::value>
-        <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, ctx.cuda()->stream>>>(y, x, p, rows, C);
+        <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, gpu.stream>>>(y, x, p, rows, C);
   });
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
-void batchnorm_backward_train_cuda(Context& ctx, float* dx, float* dgamma, float* dbeta,
+void batchnorm_backward_train_cuda(cuda::CudaState& gpu, float* dx, float* dgamma, float* dbeta,
                                    const float* dy, const float* x, const float* gamma,
                                    const float* beta, const float* mean, const float* invstd,
                                    const BatchNormGeometry& g, bool relu) {
@@ -483,19 +483,19 @@ void batchnorm_backward_train_cuda(Context& ctx, float* dx, float* dgamma, float
   p.mean = mean;
   p.invstd = invstd;
   // dx needs both sums too, so they are computed whatever is requested.
-  Tensor holder;
-  float* means = dx ? cuda::scratch<float>(ctx, 2 * C, holder) : nullptr;
-  grad_sums(ctx, t, dgamma, dbeta, means, dx ? means + C : nullptr, dy, x, p, rows, C, relu);
+  cuda::Scratch holder;
+  float* means = dx ? holder.take<float>(gpu, 2 * C) : nullptr;
+  grad_sums(gpu, t, dgamma, dbeta, means, dx ? means + C : nullptr, dy, x, p, rows, C, relu);
   if (!dx) return;
   dispatch(t.vec, relu, [&](auto V, auto R) {
     bn_backward_dx_kernel<decltype(V)::value, decltype(R)::value, true>
-        <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, ctx.cuda()->stream>>>(
+        <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, gpu.stream>>>(
             dx, dy, x, p, means, means + C, rows, C);
   });
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
-void batchnorm_backward_infer_cuda(Context& ctx, float* dx, float* dgamma, float* dbeta,
+void batchnorm_backward_infer_cuda(cuda::CudaState& gpu, float* dx, float* dgamma, float* dbeta,
                                    const float* dy, const float* x, const float* gamma,
                                    const float* beta, const float* running_mean,
                                    const float* running_var, const BatchNormGeometry& g, float eps,
@@ -513,14 +513,14 @@ void batchnorm_backward_infer_cuda(Context& ctx, float* dx, float* dgamma, float
   // dgamma / dbeta are the training sums around the running mean; dx needs
   // neither (no path through batch statistics).
   if (dgamma || dbeta)
-    grad_sums(ctx, t, dgamma, dbeta, nullptr, nullptr, dy, x, p, rows, C, relu);
+    grad_sums(gpu, t, dgamma, dbeta, nullptr, nullptr, dy, x, p, rows, C, relu);
   if (!dx) return;
   dispatch(t.vec, relu, [&](auto V, auto R) {
     bn_backward_dx_kernel<decltype(V)::value, decltype(R)::value, false>
-        <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, ctx.cuda()->stream>>>(
+        <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, gpu.stream>>>(
             dx, dy, x, p, nullptr, nullptr, rows, C);
   });
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace tl

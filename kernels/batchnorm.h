@@ -54,23 +54,25 @@ void batchnorm_backward_infer_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const
 }  // namespace tl
 
 namespace tl {
-class Context;
+namespace cuda {
+struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch memory
+}  // namespace cuda
 // CUDA launchers (kernels/batchnorm.cu; a CPU-only build has
-// stubs that throw: kernels/cuda_stubs.cpp), float32, on the Context's stream;
+// stubs that throw: kernels/cuda_stubs.cpp), float32, on the CudaState's stream;
 // the same contracts as the CPU functions above (device pointers).
-void batchnorm_forward_train_cuda(Context& ctx, float* y, float* save_mean, float* save_invstd,
+void batchnorm_forward_train_cuda(cuda::CudaState& gpu, float* y, float* save_mean, float* save_invstd,
                                   float* running_mean, float* running_var, const float* x,
                                   const float* gamma, const float* beta,
                                   const BatchNormGeometry& g, float eps, float momentum, bool relu);
-void batchnorm_forward_infer_cuda(Context& ctx, float* y, const float* x, const float* gamma,
+void batchnorm_forward_infer_cuda(cuda::CudaState& gpu, float* y, const float* x, const float* gamma,
                                   const float* beta, const float* running_mean,
                                   const float* running_var, const BatchNormGeometry& g, float eps,
                                   bool relu);
-void batchnorm_backward_train_cuda(Context& ctx, float* dx, float* dgamma, float* dbeta,
+void batchnorm_backward_train_cuda(cuda::CudaState& gpu, float* dx, float* dgamma, float* dbeta,
                                    const float* dy, const float* x, const float* gamma,
                                    const float* beta, const float* mean, const float* invstd,
                                    const BatchNormGeometry& g, bool relu);
-void batchnorm_backward_infer_cuda(Context& ctx, float* dx, float* dgamma, float* dbeta,
+void batchnorm_backward_infer_cuda(cuda::CudaState& gpu, float* dx, float* dgamma, float* dbeta,
                                    const float* dy, const float* x, const float* gamma,
                                    const float* beta, const float* running_mean,
                                    const float* running_var, const BatchNormGeometry& g, float eps,

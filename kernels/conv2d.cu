@@ -12,7 +12,7 @@
 // Choices:
 // * Algorithms by measurement. For each (pass, shape, stride, pad, math mode)
 //   cudnnFind*AlgorithmEx runs every algorithm once on the real buffers; the
-//   ranking is kept in the CudaState's ConvAlgoCache (engine/cuda/conv_cache.h),
+//   ranking is kept in the CudaState's ConvAlgoCache (runtime/cuda/conv_cache.h),
 //   so each shape is measured once per Context. Heuristics (cudnnGet*_v7) are
 //   often wrong for NHWC FP32 and cost as much to call as the cache lookup.
 // * Workspace. Measuring may use up to the cache's limit (1 GiB), or half of
@@ -39,19 +39,18 @@
 // * Determinism. Context::set_deterministic (train_cifar --deterministic)
 //   keeps only the algorithms cuDNN marks CUDNN_DETERMINISTIC; it is part of
 //   the cache key, so both rankings can coexist.
-// * Descriptors are RAII objects (engine/cuda/cudnn_desc.h), built per call
+// * Descriptors are RAII objects (runtime/cuda/cudnn_desc.h), built per call
 //   (a few microseconds, small next to any convolution).
 #include <algorithm>
 #include <climits>
 #include <vector>
 
-#include "engine/context.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/conv_cache.h"
-#include "engine/cuda/cuda_state.h"
-#include "engine/cuda/cudnn_desc.h"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/conv_cache.h"
+#include "runtime/cuda/cuda_state.h"
+#include "runtime/cuda/cudnn_desc.h"
 #include "kernels/conv2d.h"
-#include "kernels/cuda_util.cuh"
+#include "kernels/channel_tiling.cuh"
 #include "kernels/linear.h"
 
 namespace tl {
@@ -165,7 +164,7 @@ const std::vector<ConvAlgo>& algorithms(CudaState& s, const ConvKey& key, Measur
   std::vector<ConvAlgo> ranked = measure(budget);
   if (ranked.empty())
     fail("conv2d (CUDA): cuDNN has no usable algorithm for ", key.str(), " within a workspace of ",
-         budget, " bytes. If the GPU is short of memory, reduce --batch-size.");
+         budget, " bytes. If the GPU is short of memory, reduce the batch size.");
   return s.conv_algos->insert(key, std::move(ranked));
 }
 
@@ -176,7 +175,7 @@ const ConvAlgo& pick(CudaState& s, const std::vector<ConvAlgo>& ranked, const Co
   size_t smallest = ranked.front().workspace;
   for (const ConvAlgo& a : ranked) smallest = std::min(smallest, a.workspace);
   fail("conv2d (CUDA): out of GPU memory for the cuDNN workspace of ", key.str(),
-       " (the smallest algorithm needs ", smallest, " bytes). Reduce --batch-size.");
+       " (the smallest algorithm needs ", smallest, " bytes). Reduce the batch size.");
 }
 
 // TL_SYNC_CHECK=1: report an asynchronous fault at the call that caused it.
@@ -192,14 +191,14 @@ int max_count(cudnnStatus_t (*get)(cudnnHandle_t, int*), cudnnHandle_t handle) {
 
 }  // namespace
 
-void conv2d_forward_cuda(Context& ctx, float* y, const float* x, const float* w, const float* bias,
+void conv2d_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const float* w, const float* bias,
                          const Conv2dGeometry& g) {
   const int64_t rows = g.batch * g.out_h() * g.out_w();  // y as a (rows, O) matrix
   if (rows == 0 || g.out_c == 0) return;                  // nothing to write
-  CudaState& s = *ctx.cuda();
+  CudaState& s = gpu;
   if (g.in_c == 0) {  // an empty sum: y is the bias alone
     TL_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(rows * g.out_c) * sizeof(float), s.stream));
-    if (bias) bias_add_rows_cuda(ctx, y, bias, rows, g.out_c);
+    if (bias) bias_add_rows_cuda(gpu, y, bias, rows, g.out_c);
     return;
   }
   ConvDescriptors d(g, search_math(s));
@@ -224,14 +223,14 @@ void conv2d_forward_cuda(Context& ctx, float* y, const float* x, const float* w,
                                          s.workspace(a.workspace), a.workspace, &zero, d.y.get(),
                                          y));
   sync_check(s);
-  if (bias) bias_add_rows_cuda(ctx, y, bias, rows, g.out_c);
+  if (bias) bias_add_rows_cuda(gpu, y, bias, rows, g.out_c);
 }
 
-void conv2d_backward_cuda(Context& ctx, float* dx, float* dw, float* dbias, const float* dy,
+void conv2d_backward_cuda(cuda::CudaState& gpu, float* dx, float* dw, float* dbias, const float* dy,
                           const float* x, const float* w, const Conv2dGeometry& g) {
-  CudaState& s = *ctx.cuda();
+  CudaState& s = gpu;
   const int64_t rows = g.batch * g.out_h() * g.out_w();  // dy as a (rows, O) matrix
-  if (dbias) bias_grad_rows_cuda(ctx, dbias, dy, rows, g.out_c);
+  if (dbias) bias_grad_rows_cuda(gpu, dbias, dy, rows, g.out_c);
   if (!dx && !dw) return;
   if (rows == 0 || g.in_c == 0 || g.out_c == 0) {  // empty sums: zero gradients
     if (dx)

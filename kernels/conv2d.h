@@ -50,13 +50,15 @@ void conv2d_backward_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const 
 }  // namespace tl
 
 namespace tl {
-class Context;
+namespace cuda {
+struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch memory
+}  // namespace cuda
 // CUDA launchers (kernels/conv2d.cu; a CPU-only build has
 // stubs that throw: kernels/cuda_stubs.cpp): cuDNN, float32, NHWC activations and
-// KRSC (= OHWI) filters, device pointers, on the Context's stream. Same
+// KRSC (= OHWI) filters, device pointers, on the CudaState's stream. Same
 // contracts as the CPU functions: bias, dx, dw, dbias may be null.
-void conv2d_forward_cuda(Context& ctx, float* y, const float* x, const float* w, const float* bias,
+void conv2d_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const float* w, const float* bias,
                          const Conv2dGeometry& g);
-void conv2d_backward_cuda(Context& ctx, float* dx, float* dw, float* dbias, const float* dy,
+void conv2d_backward_cuda(cuda::CudaState& gpu, float* dx, float* dw, float* dbias, const float* dy,
                           const float* x, const float* w, const Conv2dGeometry& g);
 }  // namespace tl

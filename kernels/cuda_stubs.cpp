@@ -4,7 +4,7 @@
 // plain `if` on the Context's device, and only this one file knows whether
 // the CUDA half was compiled. (A CPU Context never reaches these; a CUDA
 // Context cannot be created without the CUDA backend. They are a last guard.)
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "kernels/augment.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
@@ -23,131 +23,131 @@ namespace {
 
 [[noreturn]] void no_cuda_kernel(const char* launcher) {
   fail(launcher, ": this build of tl has no CUDA backend; reconfigure with -DTL_CUDA=ON on a machine "
-       "with nvcc and cuDNN, or run with --device cpu");
+       "with nvcc and cuDNN, or compute on the CPU");
 }
 
 }  // namespace
 
 // kernels/augment.h
-void gather_augment_cuda(Context&, uint8_t*, int32_t*, const uint8_t*, const int32_t*,
+void gather_augment_cuda(cuda::CudaState&, uint8_t*, int32_t*, const uint8_t*, const int32_t*,
                          const int32_t*, int64_t, int64_t, int64_t, bool, uint64_t, int64_t,
                          int64_t) {
   no_cuda_kernel("gather_augment_cuda");
 }
 
 // kernels/batchnorm.h
-void batchnorm_forward_train_cuda(Context&, float*, float*, float*, float*, float*, const float*,
+void batchnorm_forward_train_cuda(cuda::CudaState&, float*, float*, float*, float*, float*, const float*,
                                   const float*, const float*, const BatchNormGeometry&, float,
                                   float, bool) {
   no_cuda_kernel("batchnorm_forward_train_cuda");
 }
-void batchnorm_forward_infer_cuda(Context&, float*, const float*, const float*, const float*,
+void batchnorm_forward_infer_cuda(cuda::CudaState&, float*, const float*, const float*, const float*,
                                   const float*, const float*, const BatchNormGeometry&, float,
                                   bool) {
   no_cuda_kernel("batchnorm_forward_infer_cuda");
 }
-void batchnorm_backward_train_cuda(Context&, float*, float*, float*, const float*, const float*,
+void batchnorm_backward_train_cuda(cuda::CudaState&, float*, float*, float*, const float*, const float*,
                                    const float*, const float*, const float*, const float*,
                                    const BatchNormGeometry&, bool) {
   no_cuda_kernel("batchnorm_backward_train_cuda");
 }
-void batchnorm_backward_infer_cuda(Context&, float*, float*, float*, const float*, const float*,
+void batchnorm_backward_infer_cuda(cuda::CudaState&, float*, float*, float*, const float*, const float*,
                                    const float*, const float*, const float*, const float*,
                                    const BatchNormGeometry&, float, bool) {
   no_cuda_kernel("batchnorm_backward_infer_cuda");
 }
 
 // kernels/conv2d.h
-void conv2d_forward_cuda(Context&, float*, const float*, const float*, const float*,
+void conv2d_forward_cuda(cuda::CudaState&, float*, const float*, const float*, const float*,
                          const Conv2dGeometry&) {
   no_cuda_kernel("conv2d_forward_cuda");
 }
-void conv2d_backward_cuda(Context&, float*, float*, float*, const float*, const float*,
+void conv2d_backward_cuda(cuda::CudaState&, float*, float*, float*, const float*, const float*,
                           const float*, const Conv2dGeometry&) {
   no_cuda_kernel("conv2d_backward_cuda");
 }
 
 // kernels/dropout.h
-void dropout_forward_cuda(Context&, float*, const float*, int64_t, float, uint64_t, uint64_t) {
+void dropout_forward_cuda(cuda::CudaState&, float*, const float*, int64_t, float, uint64_t, uint64_t) {
   no_cuda_kernel("dropout_forward_cuda");
 }
-void dropout_backward_cuda(Context&, float*, const float*, int64_t, float, uint64_t, uint64_t) {
+void dropout_backward_cuda(cuda::CudaState&, float*, const float*, int64_t, float, uint64_t, uint64_t) {
   no_cuda_kernel("dropout_backward_cuda");
 }
 
 // kernels/elementwise.h
-void relu_forward_cuda(Context&, float*, const float*, int64_t) {
+void relu_forward_cuda(cuda::CudaState&, float*, const float*, int64_t) {
   no_cuda_kernel("relu_forward_cuda");
 }
-void relu_backward_cuda(Context&, float*, const float*, const float*, int64_t) {
+void relu_backward_cuda(cuda::CudaState&, float*, const float*, const float*, int64_t) {
   no_cuda_kernel("relu_backward_cuda");
 }
-void add_forward_cuda(Context&, float*, const float*, const float*, int64_t) {
+void add_forward_cuda(cuda::CudaState&, float*, const float*, const float*, int64_t) {
   no_cuda_kernel("add_forward_cuda");
 }
-void add_relu_forward_cuda(Context&, float*, const float*, const float*, int64_t) {
+void add_relu_forward_cuda(cuda::CudaState&, float*, const float*, const float*, int64_t) {
   no_cuda_kernel("add_relu_forward_cuda");
 }
 
 // kernels/linear.h
-void linear_forward_cuda(Context&, float*, const float*, const float*, const float*, int64_t,
+void linear_forward_cuda(cuda::CudaState&, float*, const float*, const float*, const float*, int64_t,
                          int64_t, int64_t) {
   no_cuda_kernel("linear_forward_cuda");
 }
-void linear_backward_cuda(Context&, float*, float*, float*, const float*, const float*,
+void linear_backward_cuda(cuda::CudaState&, float*, float*, float*, const float*, const float*,
                           const float*, int64_t, int64_t, int64_t) {
   no_cuda_kernel("linear_backward_cuda");
 }
-void bias_add_rows_cuda(Context&, float*, const float*, int64_t, int64_t) {
+void bias_add_rows_cuda(cuda::CudaState&, float*, const float*, int64_t, int64_t) {
   no_cuda_kernel("bias_add_rows_cuda");
 }
-void bias_grad_rows_cuda(Context&, float*, const float*, int64_t, int64_t) {
+void bias_grad_rows_cuda(cuda::CudaState&, float*, const float*, int64_t, int64_t) {
   no_cuda_kernel("bias_grad_rows_cuda");
 }
 
 // kernels/optim.h
-void sgd_update_cuda(Context&, const std::vector<SgdTensorRef>&) {
+void sgd_update_cuda(cuda::CudaState&, const std::vector<SgdTensorRef>&) {
   no_cuda_kernel("sgd_update_cuda");
 }
-void adam_update_cuda(Context&, const std::vector<AdamTensorRef>&) {
+void adam_update_cuda(cuda::CudaState&, const std::vector<AdamTensorRef>&) {
   no_cuda_kernel("adam_update_cuda");
 }
 
 // kernels/pool.h
-void maxpool2d_forward_cuda(Context&, float*, const float*, const PoolGeometry&) {
+void maxpool2d_forward_cuda(cuda::CudaState&, float*, const float*, const PoolGeometry&) {
   no_cuda_kernel("maxpool2d_forward_cuda");
 }
-void maxpool2d_backward_cuda(Context&, float*, const float*, const float*, const PoolGeometry&) {
+void maxpool2d_backward_cuda(cuda::CudaState&, float*, const float*, const float*, const PoolGeometry&) {
   no_cuda_kernel("maxpool2d_backward_cuda");
 }
-void global_avgpool_forward_cuda(Context&, float*, const float*, int64_t, int64_t, int64_t) {
+void global_avgpool_forward_cuda(cuda::CudaState&, float*, const float*, int64_t, int64_t, int64_t) {
   no_cuda_kernel("global_avgpool_forward_cuda");
 }
-void global_avgpool_backward_cuda(Context&, float*, const float*, int64_t, int64_t, int64_t) {
+void global_avgpool_backward_cuda(cuda::CudaState&, float*, const float*, int64_t, int64_t, int64_t) {
   no_cuda_kernel("global_avgpool_backward_cuda");
 }
 
 // kernels/preprocess.h
-void preprocess_caffe_cuda(Context&, float*, const uint8_t*, int64_t, int64_t, int64_t, int64_t,
+void preprocess_caffe_cuda(cuda::CudaState&, float*, const uint8_t*, int64_t, int64_t, int64_t, int64_t,
                            int64_t) {
   no_cuda_kernel("preprocess_caffe_cuda");
 }
 
 // kernels/softmax_xent.h
-void softmax_xent_forward_cuda(Context&, float*, float*, const float*, const int32_t*, int64_t,
+void softmax_xent_forward_cuda(cuda::CudaState&, float*, float*, const float*, const int32_t*, int64_t,
                                int64_t) {
   no_cuda_kernel("softmax_xent_forward_cuda");
 }
-void softmax_xent_backward_cuda(Context&, float*, const float*, const int32_t*, float, int64_t,
+void softmax_xent_backward_cuda(cuda::CudaState&, float*, const float*, const int32_t*, float, int64_t,
                                 int64_t) {
   no_cuda_kernel("softmax_xent_backward_cuda");
 }
 
 // kernels/upsample.h
-void upsample_bilinear_forward_cuda(Context&, float*, const float*, const UpsampleGeometry&) {
+void upsample_bilinear_forward_cuda(cuda::CudaState&, float*, const float*, const UpsampleGeometry&) {
   no_cuda_kernel("upsample_bilinear_forward_cuda");
 }
-void upsample_bilinear_backward_cuda(Context&, float*, const float*, const UpsampleGeometry&) {
+void upsample_bilinear_backward_cuda(cuda::CudaState&, float*, const float*, const UpsampleGeometry&) {
   no_cuda_kernel("upsample_bilinear_backward_cuda");
 }
 

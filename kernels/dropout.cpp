@@ -4,7 +4,7 @@
 // it, and the CUDA kernel draws the same bits on the device.
 #include "kernels/dropout.h"
 
-#include "engine/philox.h"
+#include "runtime/philox.h"
 
 namespace tl {
 

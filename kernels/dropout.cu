@@ -5,7 +5,7 @@
 // mask is never stored: both redraw it from (seed, stream).
 //
 // Layout: a flat array of n floats. One thread per Philox block of 4
-// elements: one philox4x32_10 call (engine/philox.h, __host__ __device__)
+// elements: one philox4x32_10 call (runtime/philox.h, __host__ __device__)
 // yields the 4 words of elements 4b .. 4b+3, which is also what the CPU's loop
 // does, so the mask is bit-identical to the CPU's; the kept values are one
 // float multiply on both sides, so out is bit-identical too. The 4 elements
@@ -14,12 +14,11 @@
 // integer instructions per 4 elements (~25 per element); an H200 issues those
 // at roughly the rate it moves an element's 8 bytes (4 read, 4 written), so
 // the kernel sits near the balance point of compute and memory.
-#include "engine/context.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/cuda_state.h"
-#include "engine/cuda/launch.h"
-#include "engine/philox.h"
-#include "kernels/cuda_util.cuh"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/cuda_state.h"
+#include "runtime/cuda/launch.h"
+#include "runtime/philox.h"
+#include "kernels/channel_tiling.cuh"
 #include "kernels/dropout.h"
 
 namespace tl {
@@ -47,26 +46,26 @@ __global__ void __launch_bounds__(cuda::kBlockThreads)
   }
 }
 
-void launch(Context& ctx, float* out, const float* in, int64_t n, float rate, uint64_t seed,
+void launch(cuda::CudaState& gpu, float* out, const float* in, int64_t n, float rate, uint64_t seed,
             uint64_t stream) {
   if (n == 0) return;
   const float scale = 1.0f / (1.0f - rate);  // in float, as dropout.cpp
   const bool vec4 = cuda::aligned16(out) && cuda::aligned16(in);
-  dropout_kernel<<<cuda::blocks_for((n + 3) / 4), cuda::kBlockThreads, 0, ctx.cuda()->stream>>>(
+  dropout_kernel<<<cuda::blocks_for((n + 3) / 4), cuda::kBlockThreads, 0, gpu.stream>>>(
       out, in, n, rate, scale, seed, stream, vec4);
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace
 
-void dropout_forward_cuda(Context& ctx, float* y, const float* x, int64_t n, float rate,
+void dropout_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t n, float rate,
                           uint64_t seed, uint64_t stream) {
-  launch(ctx, y, x, n, rate, seed, stream);
+  launch(gpu, y, x, n, rate, seed, stream);
 }
 
-void dropout_backward_cuda(Context& ctx, float* dx, const float* dy, int64_t n, float rate,
+void dropout_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, int64_t n, float rate,
                            uint64_t seed, uint64_t stream) {
-  launch(ctx, dx, dy, n, rate, seed, stream);
+  launch(gpu, dx, dy, n, rate, seed, stream);
 }
 
 }  // namespace tl

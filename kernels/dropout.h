@@ -1,5 +1,5 @@
 // Inverted dropout: y = x * keep / (1 - rate), keep = (u >= rate) with
-// u = philox_uniform_at(seed, stream, i) (engine/philox.h). The mask is never
+// u = philox_uniform_at(seed, stream, i) (runtime/philox.h). The mask is never
 // stored: the backward draws it again from the same (seed, stream), and the
 // CUDA kernel draws the very same bits.
 #pragma once
@@ -21,12 +21,14 @@ void dropout_backward_cpu(T* dx, const T* dy, int64_t n, float rate, uint64_t se
 }  // namespace tl
 
 namespace tl {
-class Context;
+namespace cuda {
+struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch memory
+}  // namespace cuda
 // CUDA launchers (kernels/dropout.cu; a CPU-only build has
-// stubs that throw: kernels/cuda_stubs.cpp), float32, on the Context's stream: the
+// stubs that throw: kernels/cuda_stubs.cpp), float32, on the CudaState's stream: the
 // same mask, bit for bit, as the CPU functions above.
-void dropout_forward_cuda(Context& ctx, float* y, const float* x, int64_t n, float rate,
+void dropout_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t n, float rate,
                           uint64_t seed, uint64_t stream);
-void dropout_backward_cuda(Context& ctx, float* dx, const float* dy, int64_t n, float rate,
+void dropout_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, int64_t n, float rate,
                            uint64_t seed, uint64_t stream);
 }  // namespace tl

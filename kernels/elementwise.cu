@@ -9,10 +9,9 @@
 // NaN propagates through every ReLU here, as in the CPU reference and in
 // PyTorch (relu_value / relu_passes in elementwise.h): fmaxf(x, 0), the
 // obvious CUDA ReLU, returns 0 for a NaN x (IEEE maxNum) and would hide it.
-#include "engine/context.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/cuda_state.h"
-#include "engine/cuda/launch.h"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/cuda_state.h"
+#include "runtime/cuda/launch.h"
 #include "kernels/elementwise.h"
 
 namespace tl {
@@ -40,28 +39,28 @@ __global__ void add_kernel(float* y, const float* a, const float* b, int64_t n, 
 
 }  // namespace
 
-void relu_forward_cuda(Context& ctx, float* y, const float* x, int64_t n) {
+void relu_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t n) {
   if (n == 0) return;
-  relu_forward_kernel<<<cuda::blocks_for(n), cuda::kElementwiseThreads, 0, ctx.cuda()->stream>>>(y, x, n);
-  TL_LAUNCH_CHECK(ctx);
+  relu_forward_kernel<<<cuda::blocks_for(n), cuda::kBlockThreads, 0, gpu.stream>>>(y, x, n);
+  TL_LAUNCH_CHECK(gpu);
 }
 
-void relu_backward_cuda(Context& ctx, float* dx, const float* dy, const float* y, int64_t n) {
+void relu_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, const float* y, int64_t n) {
   if (n == 0) return;
-  relu_backward_kernel<<<cuda::blocks_for(n), cuda::kElementwiseThreads, 0, ctx.cuda()->stream>>>(dx, dy, y, n);
-  TL_LAUNCH_CHECK(ctx);
+  relu_backward_kernel<<<cuda::blocks_for(n), cuda::kBlockThreads, 0, gpu.stream>>>(dx, dy, y, n);
+  TL_LAUNCH_CHECK(gpu);
 }
 
-void add_forward_cuda(Context& ctx, float* y, const float* a, const float* b, int64_t n) {
+void add_forward_cuda(cuda::CudaState& gpu, float* y, const float* a, const float* b, int64_t n) {
   if (n == 0) return;
-  add_kernel<<<cuda::blocks_for(n), cuda::kElementwiseThreads, 0, ctx.cuda()->stream>>>(y, a, b, n, false);
-  TL_LAUNCH_CHECK(ctx);
+  add_kernel<<<cuda::blocks_for(n), cuda::kBlockThreads, 0, gpu.stream>>>(y, a, b, n, false);
+  TL_LAUNCH_CHECK(gpu);
 }
 
-void add_relu_forward_cuda(Context& ctx, float* y, const float* a, const float* b, int64_t n) {
+void add_relu_forward_cuda(cuda::CudaState& gpu, float* y, const float* a, const float* b, int64_t n) {
   if (n == 0) return;
-  add_kernel<<<cuda::blocks_for(n), cuda::kElementwiseThreads, 0, ctx.cuda()->stream>>>(y, a, b, n, true);
-  TL_LAUNCH_CHECK(ctx);
+  add_kernel<<<cuda::blocks_for(n), cuda::kBlockThreads, 0, gpu.stream>>>(y, a, b, n, true);
+  TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace tl

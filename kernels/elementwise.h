@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "engine/philox.h"  // TL_HOST_DEVICE
+#include "runtime/philox.h"  // TL_HOST_DEVICE
 
 namespace tl {
 
@@ -41,11 +41,13 @@ void add_relu_forward_cpu(T* y, const T* a, const T* b, int64_t n);
 }  // namespace tl
 
 namespace tl {
-class Context;
+namespace cuda {
+struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch memory
+}  // namespace cuda
 // CUDA launchers (kernels/elementwise.cu; a CPU-only build has
-// stubs that throw: kernels/cuda_stubs.cpp), float32, on the Context's stream.
-void relu_forward_cuda(Context& ctx, float* y, const float* x, int64_t n);
-void relu_backward_cuda(Context& ctx, float* dx, const float* dy, const float* y, int64_t n);
-void add_forward_cuda(Context& ctx, float* y, const float* a, const float* b, int64_t n);
-void add_relu_forward_cuda(Context& ctx, float* y, const float* a, const float* b, int64_t n);
+// stubs that throw: kernels/cuda_stubs.cpp), float32, on the CudaState's stream.
+void relu_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t n);
+void relu_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, const float* y, int64_t n);
+void add_forward_cuda(cuda::CudaState& gpu, float* y, const float* a, const float* b, int64_t n);
+void add_relu_forward_cuda(cuda::CudaState& gpu, float* y, const float* a, const float* b, int64_t n);
 }  // namespace tl

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 
 #ifdef TL_HAVE_BLAS
 #include <cblas.h>

@@ -31,11 +31,11 @@
 // CudaState::set_allow_tf32.
 #include <climits>
 
-#include "engine/context.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/cuda_state.h"
-#include "engine/cuda/launch.h"
-#include "kernels/cuda_util.cuh"
+#include "runtime/cuda/scratch.h"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/cuda_state.h"
+#include "runtime/cuda/launch.h"
+#include "kernels/channel_tiling.cuh"
 #include "kernels/linear.h"
 
 namespace tl {
@@ -102,41 +102,41 @@ int checked_int(int64_t v, const char* what) {
 
 // C (m x n, column-major, ldc) = op(A) op(B), k the shared dimension. k == 0
 // is an empty sum: C = 0 (cuBLAS would leave C untouched).
-void sgemm(Context& ctx, cublasOperation_t op_a, cublasOperation_t op_b, int64_t m, int64_t n,
+void sgemm(cuda::CudaState& gpu, cublasOperation_t op_a, cublasOperation_t op_b, int64_t m, int64_t n,
            int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
            int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
-    TL_CUDA_CHECK(cudaMemsetAsync(c, 0, size_t(m) * size_t(n) * sizeof(float), ctx.cuda()->stream));
+    TL_CUDA_CHECK(cudaMemsetAsync(c, 0, size_t(m) * size_t(n) * sizeof(float), gpu.stream));
     return;
   }
   const float one = 1.0f, zero = 0.0f;
-  TL_CUBLAS_CHECK(cublasSgemm(ctx.cuda()->cublas, op_a, op_b, checked_int(m, "m"),
+  TL_CUBLAS_CHECK(cublasSgemm(gpu.cublas, op_a, op_b, checked_int(m, "m"),
                               checked_int(n, "n"), checked_int(k, "k"), &one, a,
                               checked_int(lda, "lda"), b, checked_int(ldb, "ldb"), &zero, c,
                               checked_int(ldc, "ldc")));
-  if (ctx.cuda()->sync_check) TL_CUDA_CHECK(cudaStreamSynchronize(ctx.cuda()->stream));
+  if (gpu.sync_check) TL_CUDA_CHECK(cudaStreamSynchronize(gpu.stream));
 }
 
 }  // namespace
 
-void bias_add_rows_cuda(Context& ctx, float* y, const float* bias, int64_t rows, int64_t cols) {
+void bias_add_rows_cuda(cuda::CudaState& gpu, float* y, const float* bias, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
   if (n == 0) return;
-  cudaStream_t stream = ctx.cuda()->stream;
+  cudaStream_t stream = gpu.stream;
   if (cols % 4 == 0 && cuda::aligned16(y) && cuda::aligned16(bias)) {
-    bias_add_kernel<4><<<cuda::blocks_for(n / 4), cuda::kElementwiseThreads, 0, stream>>>(
+    bias_add_kernel<4><<<cuda::blocks_for(n / 4), cuda::kBlockThreads, 0, stream>>>(
         y, bias, n / 4, cols / 4);
   } else {
-    bias_add_kernel<1><<<cuda::blocks_for(n), cuda::kElementwiseThreads, 0, stream>>>(y, bias, n,
+    bias_add_kernel<1><<<cuda::blocks_for(n), cuda::kBlockThreads, 0, stream>>>(y, bias, n,
                                                                                       cols);
   }
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
-void bias_grad_rows_cuda(Context& ctx, float* db, const float* dy, int64_t rows, int64_t cols) {
+void bias_grad_rows_cuda(cuda::CudaState& gpu, float* db, const float* dy, int64_t rows, int64_t cols) {
   if (cols == 0) return;
-  cudaStream_t stream = ctx.cuda()->stream;
+  cudaStream_t stream = gpu.stream;
   if (rows == 0) {  // an empty sum
     TL_CUDA_CHECK(cudaMemsetAsync(db, 0, size_t(cols) * sizeof(float), stream));
     return;
@@ -156,33 +156,33 @@ void bias_grad_rows_cuda(Context& ctx, float* db, const float* dy, int64_t rows,
   const dim3 grid(static_cast<unsigned>(col_tiles), static_cast<unsigned>(chunks));
   if (chunks == 1) {  // one chunk: its partial sums are the result
     column_partial_sums_kernel<<<grid, block, 0, stream>>>(db, dy, rows, cols, rows_per_chunk);
-    TL_LAUNCH_CHECK(ctx);
+    TL_LAUNCH_CHECK(gpu);
     return;
   }
-  Tensor holder;
-  float* partial = cuda::scratch<float>(ctx, chunks * cols, holder);
+  cuda::Scratch holder;
+  float* partial = holder.take<float>(gpu, chunks * cols);
   column_partial_sums_kernel<<<grid, block, 0, stream>>>(partial, dy, rows, cols, rows_per_chunk);
-  TL_LAUNCH_CHECK(ctx);
-  column_sum_kernel<<<cuda::blocks_for(cols), cuda::kElementwiseThreads, 0, stream>>>(
+  TL_LAUNCH_CHECK(gpu);
+  column_sum_kernel<<<cuda::blocks_for(cols), cuda::kBlockThreads, 0, stream>>>(
       db, partial, chunks, cols);
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
-void linear_forward_cuda(Context& ctx, float* y, const float* x, const float* w, const float* b,
+void linear_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const float* w, const float* b,
                          int64_t batch, int64_t in, int64_t out) {
   // y^T (out, N) = w^T (out, in) * x^T (in, N): see the comment at the top.
-  sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_N, out, batch, in, w, out, x, in, y, out);
-  if (b) bias_add_rows_cuda(ctx, y, b, batch, out);
+  sgemm(gpu, CUBLAS_OP_N, CUBLAS_OP_N, out, batch, in, w, out, x, in, y, out);
+  if (b) bias_add_rows_cuda(gpu, y, b, batch, out);
 }
 
-void linear_backward_cuda(Context& ctx, float* dx, float* dw, float* db, const float* dy,
+void linear_backward_cuda(cuda::CudaState& gpu, float* dx, float* dw, float* db, const float* dy,
                           const float* x, const float* w, int64_t batch, int64_t in,
                           int64_t out) {
   // dx^T (in, N) = w (in, out) * dy^T (out, N)
-  if (dx) sgemm(ctx, CUBLAS_OP_T, CUBLAS_OP_N, in, batch, out, w, out, dy, out, dx, in);
+  if (dx) sgemm(gpu, CUBLAS_OP_T, CUBLAS_OP_N, in, batch, out, w, out, dy, out, dx, in);
   // dw^T (out, in) = dy^T (out, N) * x (N, in)
-  if (dw) sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_T, out, in, batch, dy, out, x, in, dw, out);
-  if (db) bias_grad_rows_cuda(ctx, db, dy, batch, out);
+  if (dw) sgemm(gpu, CUBLAS_OP_N, CUBLAS_OP_T, out, in, batch, dy, out, x, in, dw, out);
+  if (db) bias_grad_rows_cuda(gpu, db, dy, batch, out);
 }
 
 }  // namespace tl

@@ -12,7 +12,7 @@
 
 namespace tl {
 
-void sgd_update_cpu(float* param, float* velocity, const float* grad, int64_t n, const SgdHyper& h) {
+void sgd_update_cpu(float* param, float* velocity, const float* grad, int64_t n, const SgdUpdate& h) {
   const float lr = h.lr, momentum = h.momentum, wd = h.weight_decay;
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
@@ -30,7 +30,7 @@ void sgd_update_cpu(float* param, float* velocity, const float* grad, int64_t n,
 }
 
 void adam_update_cpu(float* param, float* m, float* v, const float* grad, int64_t n,
-                     const AdamHyper& h, int64_t step) {
+                     const AdamUpdate& h, int64_t step) {
   const float beta1 = h.beta1, beta2 = h.beta2, wd = h.weight_decay, eps = h.eps;
   const double t = static_cast<double>(step);
   const double bias1 = 1.0 - std::pow(static_cast<double>(beta1), t);

@@ -33,11 +33,11 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/check.h"
-#include "engine/context.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/cuda_state.h"
-#include "kernels/cuda_util.cuh"
+#include "runtime/check.h"
+#include "runtime/cuda/scratch.h"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/cuda_state.h"
+#include "kernels/channel_tiling.cuh"
 #include "kernels/optim.h"
 
 namespace tl {
@@ -151,45 +151,45 @@ void check_distinct(const std::vector<Ref>& tensors, const char* opt) {
 
 // Copies the descriptors to the device and launches `kernel` once.
 template <typename Desc, typename Kernel>
-void launch_multi_tensor(Context& ctx, std::vector<Desc>& descs, Kernel kernel, const char* opt) {
+void launch_multi_tensor(cuda::CudaState& gpu, std::vector<Desc>& descs, Kernel kernel, const char* opt) {
   const int64_t blocks = assign_blocks(descs);
   if (blocks == 0) return;
   if (blocks > 0x7fffffff || descs.size() > 0x7fffffff)
     fail(opt, ": too many parameter elements for one launch (", blocks, " blocks)");
-  cudaStream_t stream = ctx.cuda()->stream;
-  Tensor holder;
-  Desc* device_descs = cuda::scratch<Desc>(ctx, static_cast<int64_t>(descs.size()), holder);
+  cudaStream_t stream = gpu.stream;
+  cuda::Scratch holder;
+  Desc* device_descs = holder.take<Desc>(gpu, static_cast<int64_t>(descs.size()));
   TL_CUDA_CHECK(cudaMemcpyAsync(device_descs, descs.data(), descs.size() * sizeof(Desc),
                                 cudaMemcpyHostToDevice, stream));
   kernel<<<static_cast<unsigned>(blocks), cuda::kBlockThreads, 0, stream>>>(
       device_descs, static_cast<int>(descs.size()));
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace
 
-void sgd_update_cuda(Context& ctx, const std::vector<SgdTensorRef>& tensors) {
+void sgd_update_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tensors) {
   check_distinct(tensors, "sgd");
   std::vector<SgdDesc> descs;
   descs.reserve(tensors.size());
   for (const SgdTensorRef& t : tensors) {
     if (t.n == 0) continue;
-    const SgdHyper& h = t.hyper;
+    const SgdUpdate& h = t.update;
     if (h.momentum != 0.0f && !t.velocity)
       fail("sgd: momentum ", h.momentum, " needs a velocity buffer (internal error)");
     descs.push_back(SgdDesc{t.param, h.momentum != 0.0f ? t.velocity : nullptr, t.grad, t.n, 0,
                             h.lr, h.momentum, h.weight_decay, h.nesterov ? 1 : 0});
   }
-  launch_multi_tensor(ctx, descs, sgd_multi_tensor_kernel, "sgd");
+  launch_multi_tensor(gpu, descs, sgd_multi_tensor_kernel, "sgd");
 }
 
-void adam_update_cuda(Context& ctx, const std::vector<AdamTensorRef>& tensors) {
+void adam_update_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors) {
   check_distinct(tensors, "adam");
   std::vector<AdamDesc> descs;
   descs.reserve(tensors.size());
   for (const AdamTensorRef& t : tensors) {
     if (t.n == 0) continue;
-    const AdamHyper& h = t.hyper;
+    const AdamUpdate& h = t.update;
     // The step-dependent scalars exactly as adam_update_cpu computes them.
     const double step = static_cast<double>(t.step);
     const double bias1 = 1.0 - std::pow(static_cast<double>(h.beta1), step);
@@ -214,7 +214,7 @@ void adam_update_cuda(Context& ctx, const std::vector<AdamTensorRef>& tensors) {
     d.decoupled = h.decoupled ? 1 : 0;
     descs.push_back(d);
   }
-  launch_multi_tensor(ctx, descs, adam_multi_tensor_kernel, "adam");
+  launch_multi_tensor(gpu, descs, adam_multi_tensor_kernel, "adam");
 }
 
 }  // namespace tl

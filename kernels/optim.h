@@ -11,34 +11,39 @@
 
 namespace tl {
 
-struct SgdHyper {
+// The coefficients of one update. (The optimiser a user configures, with its
+// parameter groups and hyper-parameters, is engine/optimizer.h; it hands the
+// kernels these plain numbers.)
+struct SgdUpdate {
   float lr = 0.01f, momentum = 0.9f, weight_decay = 0.0f;
   bool nesterov = false;
 };
-struct AdamHyper {
+struct AdamUpdate {
   float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-7f, weight_decay = 0.0f;
   bool decoupled = false;  // AdamW
 };
 
 // velocity: (n), zero before the first step.
-void sgd_update_cpu(float* param, float* velocity, const float* grad, int64_t n, const SgdHyper& h);
+void sgd_update_cpu(float* param, float* velocity, const float* grad, int64_t n, const SgdUpdate& h);
 // m, v: (n), zero before the first step; step counts from 1.
 void adam_update_cpu(float* param, float* m, float* v, const float* grad, int64_t n,
-                     const AdamHyper& h, int64_t step);
+                     const AdamUpdate& h, int64_t step);
 
 }  // namespace tl
 
 #include <vector>
 
 namespace tl {
-class Context;
+namespace cuda {
+struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch memory
+}  // namespace cuda
 // One parameter tensor of a multi-tensor update (device pointers).
 struct SgdTensorRef {
   float* param;
-  float* velocity;  // (n); may be null when hyper.momentum == 0
+  float* velocity;  // (n); may be null when update.momentum == 0
   const float* grad;
   int64_t n;
-  SgdHyper hyper;
+  SgdUpdate update;
 };
 struct AdamTensorRef {
   float* param;
@@ -46,13 +51,13 @@ struct AdamTensorRef {
   float* v;
   const float* grad;
   int64_t n;
-  AdamHyper hyper;
+  AdamUpdate update;
   int64_t step;  // this parameter's update count, from 1
 };
 // CUDA launchers (kernels/optim.cu; a CPU-only build has
 // stubs that throw: kernels/cuda_stubs.cpp): every listed tensor updated in ONE
-// launch on the Context's stream, bit-identical to the CPU functions above.
+// launch on the CudaState's stream, bit-identical to the CPU functions above.
 // A parameter listed twice is a tl::Error (the updates run concurrently).
-void sgd_update_cuda(Context& ctx, const std::vector<SgdTensorRef>& tensors);
-void adam_update_cuda(Context& ctx, const std::vector<AdamTensorRef>& tensors);
+void sgd_update_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tensors);
+void adam_update_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors);
 }  // namespace tl

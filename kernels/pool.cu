@@ -27,11 +27,10 @@
 #include <cmath>
 #include <type_traits>
 
-#include "engine/context.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/cuda_state.h"
-#include "engine/cuda/launch.h"
-#include "kernels/cuda_util.cuh"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/cuda_state.h"
+#include "runtime/cuda/launch.h"
+#include "kernels/channel_tiling.cuh"
 #include "kernels/pool.h"
 
 namespace tl {
@@ -231,19 +230,19 @@ void dispatch_vec(int vec, F&& f) {
 
 }  // namespace
 
-void maxpool2d_forward_cuda(Context& ctx, float* y, const float* x, const PoolGeometry& g) {
+void maxpool2d_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const PoolGeometry& g) {
   const PoolDims d = dims_of(g);
   const int vec = (d.c % 4 == 0 && cuda::aligned16(x) && cuda::aligned16(y)) ? 4 : 1;
   const int64_t total = d.n * d.oh * d.ow * (d.c / vec);
   if (total == 0) return;
   dispatch_vec(vec, [&](auto V) {
     maxpool_forward_kernel<decltype(V)::value>
-        <<<cuda::blocks_for(total), kBlockThreads, 0, ctx.cuda()->stream>>>(y, x, d);
+        <<<cuda::blocks_for(total), kBlockThreads, 0, gpu.stream>>>(y, x, d);
   });
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
-void maxpool2d_backward_cuda(Context& ctx, float* dx, const float* dy, const float* x,
+void maxpool2d_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, const float* x,
                              const PoolGeometry& g) {
   const PoolDims d = dims_of(g);
   const int vec =
@@ -252,12 +251,12 @@ void maxpool2d_backward_cuda(Context& ctx, float* dx, const float* dy, const flo
   if (total == 0) return;
   dispatch_vec(vec, [&](auto V) {
     maxpool_backward_kernel<decltype(V)::value>
-        <<<cuda::blocks_for(total), kBlockThreads, 0, ctx.cuda()->stream>>>(dx, dy, x, d);
+        <<<cuda::blocks_for(total), kBlockThreads, 0, gpu.stream>>>(dx, dy, x, d);
   });
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
-void global_avgpool_forward_cuda(Context& ctx, float* y, const float* x, int64_t batch,
+void global_avgpool_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t batch,
                                  int64_t spatial, int64_t channels) {
   if (batch == 0 || channels == 0) return;
   const cuda::ChannelTiling t =
@@ -270,24 +269,24 @@ void global_avgpool_forward_cuda(Context& ctx, float* y, const float* x, int64_t
     const dim3 grid(static_cast<unsigned>(t.channel_tiles), static_cast<unsigned>(nb));
     dispatch_vec(t.vec, [&](auto V) {
       global_avgpool_forward_kernel<decltype(V)::value>
-          <<<grid, dim3(t.tx, t.ty), 0, ctx.cuda()->stream>>>(
+          <<<grid, dim3(t.tx, t.ty), 0, gpu.stream>>>(
               y + n0 * channels, x + n0 * spatial * channels, spatial, channels);
     });
-    TL_LAUNCH_CHECK(ctx);
+    TL_LAUNCH_CHECK(gpu);
   }
 }
 
-void global_avgpool_backward_cuda(Context& ctx, float* dx, const float* dy, int64_t batch,
+void global_avgpool_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, int64_t batch,
                                   int64_t spatial, int64_t channels) {
   const int vec = (channels % 4 == 0 && cuda::aligned16(dx) && cuda::aligned16(dy)) ? 4 : 1;
   const int64_t total = batch * spatial * (channels / vec);
   if (total == 0) return;
   dispatch_vec(vec, [&](auto V) {
     global_avgpool_backward_kernel<decltype(V)::value>
-        <<<cuda::blocks_for(total), kBlockThreads, 0, ctx.cuda()->stream>>>(dx, dy, batch, spatial,
+        <<<cuda::blocks_for(total), kBlockThreads, 0, gpu.stream>>>(dx, dy, batch, spatial,
                                                                           channels);
   });
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace tl

@@ -36,15 +36,17 @@ void global_avgpool_backward_cpu(T* dx, const T* dy, int64_t batch, int64_t spat
 }  // namespace tl
 
 namespace tl {
-class Context;
+namespace cuda {
+struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch memory
+}  // namespace cuda
 // CUDA launchers (kernels/pool.cu; a CPU-only build has
-// stubs that throw: kernels/cuda_stubs.cpp), float32, on the Context's stream; the
+// stubs that throw: kernels/cuda_stubs.cpp), float32, on the CudaState's stream; the
 // same contracts as the CPU functions above (device pointers).
-void maxpool2d_forward_cuda(Context& ctx, float* y, const float* x, const PoolGeometry& g);
-void maxpool2d_backward_cuda(Context& ctx, float* dx, const float* dy, const float* x,
+void maxpool2d_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const PoolGeometry& g);
+void maxpool2d_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, const float* x,
                              const PoolGeometry& g);
-void global_avgpool_forward_cuda(Context& ctx, float* y, const float* x, int64_t batch,
+void global_avgpool_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t batch,
                                  int64_t spatial, int64_t channels);
-void global_avgpool_backward_cuda(Context& ctx, float* dx, const float* dy, int64_t batch,
+void global_avgpool_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, int64_t batch,
                                   int64_t spatial, int64_t channels);
 }  // namespace tl

@@ -11,12 +11,11 @@
 // 3 / (upsampling factor)^2 bytes read) coalesce into full lines. The
 // arithmetic is the CPU's expression in the CPU's order with explicitly
 // rounded float intrinsics (no FMA contraction): bit-identical output.
-#include "engine/context.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/cuda_state.h"
-#include "engine/cuda/launch.h"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/cuda_state.h"
+#include "runtime/cuda/launch.h"
 #include "kernels/bilinear_tap.cuh"
-#include "kernels/cuda_util.cuh"
+#include "kernels/channel_tiling.cuh"
 #include "kernels/preprocess.h"
 
 namespace tl {
@@ -61,13 +60,13 @@ __global__ void __launch_bounds__(cuda::kBlockThreads)
 
 }  // namespace
 
-void preprocess_caffe_cuda(Context& ctx, float* y, const uint8_t* x, int64_t batch, int64_t in_h,
+void preprocess_caffe_cuda(cuda::CudaState& gpu, float* y, const uint8_t* x, int64_t batch, int64_t in_h,
                            int64_t in_w, int64_t out_h, int64_t out_w) {
   const int64_t total = batch * out_h * out_w;
   if (total == 0) return;
-  preprocess_caffe_kernel<<<cuda::blocks_for(total), cuda::kBlockThreads, 0, ctx.cuda()->stream>>>(
+  preprocess_caffe_kernel<<<cuda::blocks_for(total), cuda::kBlockThreads, 0, gpu.stream>>>(
       y, x, batch, in_h, in_w, out_h, out_w);
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace tl

@@ -19,10 +19,12 @@ void preprocess_caffe_cpu(float* y, const uint8_t* x, int64_t batch, int64_t in_
 }  // namespace tl
 
 namespace tl {
-class Context;
+namespace cuda {
+struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch memory
+}  // namespace cuda
 // CUDA launcher (kernels/preprocess.cu; a CPU-only build has
-// stubs that throw: kernels/cuda_stubs.cpp), on the Context's stream;
+// stubs that throw: kernels/cuda_stubs.cpp), on the CudaState's stream;
 // bit-identical to preprocess_caffe_cpu (device pointers).
-void preprocess_caffe_cuda(Context& ctx, float* y, const uint8_t* x, int64_t batch, int64_t in_h,
+void preprocess_caffe_cuda(cuda::CudaState& gpu, float* y, const uint8_t* x, int64_t batch, int64_t in_h,
                            int64_t in_w, int64_t out_h, int64_t out_w);
 }  // namespace tl

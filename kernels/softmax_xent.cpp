@@ -8,7 +8,7 @@
 #include <cmath>
 #include <vector>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 
 namespace tl {
 

@@ -30,12 +30,12 @@
 // dloss / N is computed in float on the host, as the CPU does.
 #include <cmath>
 
-#include "engine/check.h"
-#include "engine/context.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/cuda_state.h"
-#include "engine/cuda/launch.h"
-#include "kernels/cuda_util.cuh"
+#include "runtime/check.h"
+#include "runtime/cuda/scratch.h"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/cuda_state.h"
+#include "runtime/cuda/launch.h"
+#include "kernels/channel_tiling.cuh"
 #include "kernels/softmax_xent.h"
 
 namespace tl {
@@ -126,20 +126,20 @@ __global__ void __launch_bounds__(cuda::kBlockThreads)
 
 }  // namespace
 
-void softmax_xent_forward_cuda(Context& ctx, float* loss, float* probs, const float* logits,
+void softmax_xent_forward_cuda(cuda::CudaState& gpu, float* loss, float* probs, const float* logits,
                                const int32_t* labels, int64_t batch, int64_t classes) {
   if (batch == 0 || classes == 0) return;
-  cudaStream_t stream = ctx.cuda()->stream;
-  Tensor row_holder, flag_holder;
-  double* row_loss = cuda::scratch<double>(ctx, batch, row_holder);
-  unsigned long long* bad = cuda::scratch<unsigned long long>(ctx, 1, flag_holder);
+  cudaStream_t stream = gpu.stream;
+  cuda::Scratch row_holder, flag_holder;
+  double* row_loss = row_holder.take<double>(gpu, batch);
+  unsigned long long* bad = flag_holder.take<unsigned long long>(gpu, 1);
   TL_CUDA_CHECK(cudaMemsetAsync(bad, 0xFF, sizeof(unsigned long long), stream));  // kNoBadLabel
   const auto blocks = static_cast<unsigned>(cuda::ceil_div(batch, kWarpsPerBlock));
   softmax_xent_forward_kernel<<<blocks, cuda::kBlockThreads, 0, stream>>>(
       probs, row_loss, bad, logits, labels, batch, classes);
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
   mean_loss_kernel<<<1, cuda::kBlockThreads, 0, stream>>>(loss, row_loss, batch);
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
   unsigned long long flag = kNoBadLabel;
   TL_CUDA_CHECK(cudaMemcpyAsync(&flag, bad, sizeof(flag), cudaMemcpyDeviceToHost, stream));
   TL_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -149,15 +149,15 @@ void softmax_xent_forward_cuda(Context& ctx, float* loss, float* probs, const fl
          classes, "); check the data set's labels and the number of classes of the head");
 }
 
-void softmax_xent_backward_cuda(Context& ctx, float* dlogits, const float* probs,
+void softmax_xent_backward_cuda(cuda::CudaState& gpu, float* dlogits, const float* probs,
                                 const int32_t* labels, float dloss, int64_t batch,
                                 int64_t classes) {
   if (batch == 0 || classes == 0) return;
   const float scale = dloss / static_cast<float>(batch);  // in float, as the CPU
   softmax_xent_backward_kernel<<<cuda::blocks_for(batch * classes), cuda::kBlockThreads, 0,
-                                 ctx.cuda()->stream>>>(dlogits, probs, labels, scale, batch,
+                                 gpu.stream>>>(dlogits, probs, labels, scale, batch,
                                                        classes);
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace tl

@@ -21,14 +21,16 @@ void softmax_xent_backward_cpu(T* dlogits, const T* probs, const int32_t* labels
 }  // namespace tl
 
 namespace tl {
-class Context;
+namespace cuda {
+struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch memory
+}  // namespace cuda
 // CUDA launchers (kernels/softmax_xent.cu; a CPU-only build has
-// stubs that throw: kernels/cuda_stubs.cpp), float32, on the Context's stream.
+// stubs that throw: kernels/cuda_stubs.cpp), float32, on the CudaState's stream.
 // loss: (1) on the device. A label outside [0, C) is a tl::Error naming the
 // sample (checked on the device; the launcher synchronises to read the verdict).
-void softmax_xent_forward_cuda(Context& ctx, float* loss, float* probs, const float* logits,
+void softmax_xent_forward_cuda(cuda::CudaState& gpu, float* loss, float* probs, const float* logits,
                                const int32_t* labels, int64_t batch, int64_t classes);
-void softmax_xent_backward_cuda(Context& ctx, float* dlogits, const float* probs,
+void softmax_xent_backward_cuda(cuda::CudaState& gpu, float* dlogits, const float* probs,
                                 const int32_t* labels, float dloss, int64_t batch,
                                 int64_t classes);
 }  // namespace tl

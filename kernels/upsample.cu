@@ -27,12 +27,12 @@
 // ~9 x 9 outputs; dy is read ~4 times in all, from L2.
 #include <type_traits>
 
-#include "engine/context.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/cuda_state.h"
-#include "engine/cuda/launch.h"
+#include "runtime/cuda/scratch.h"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/cuda_state.h"
+#include "runtime/cuda/launch.h"
 #include "kernels/bilinear_tap.cuh"
-#include "kernels/cuda_util.cuh"
+#include "kernels/channel_tiling.cuh"
 #include "kernels/upsample.h"
 
 namespace tl {
@@ -157,51 +157,51 @@ void dispatch_vec(int vec, F&& f) {
 }
 
 // Fills the tap tables (and the reader ranges when range_y is wanted).
-void build_tables(Context& ctx, const UpsampleGeometry& g, Tap* taps_y, Tap* taps_x,
+void build_tables(cuda::CudaState& gpu, const UpsampleGeometry& g, Tap* taps_y, Tap* taps_x,
                   int2* range_y, int2* range_x) {
   int64_t longest = g.out_h > g.out_w ? g.out_h : g.out_w;
   if (range_y) {
     if (g.in_h > longest) longest = g.in_h;
     if (g.in_w > longest) longest = g.in_w;
   }
-  upsample_tables_kernel<<<cuda::blocks_for(longest), kBlockThreads, 0, ctx.cuda()->stream>>>(
+  upsample_tables_kernel<<<cuda::blocks_for(longest), kBlockThreads, 0, gpu.stream>>>(
       taps_y, taps_x, range_y, range_x, g);
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace
 
-void upsample_bilinear_forward_cuda(Context& ctx, float* y, const float* x,
+void upsample_bilinear_forward_cuda(cuda::CudaState& gpu, float* y, const float* x,
                                     const UpsampleGeometry& g) {
   const int vec = (g.channels % 4 == 0 && cuda::aligned16(x) && cuda::aligned16(y)) ? 4 : 1;
   const int64_t total = g.batch * g.out_h * g.out_w * (g.channels / vec);
   if (total == 0) return;
-  Tensor holder;
-  Tap* taps = cuda::scratch<Tap>(ctx, g.out_h + g.out_w, holder);
-  build_tables(ctx, g, taps, taps + g.out_h, nullptr, nullptr);
+  cuda::Scratch holder;
+  Tap* taps = holder.take<Tap>(gpu, g.out_h + g.out_w);
+  build_tables(gpu, g, taps, taps + g.out_h, nullptr, nullptr);
   dispatch_vec(vec, [&](auto V) {
     upsample_forward_kernel<decltype(V)::value>
-        <<<cuda::blocks_for(total), kBlockThreads, 0, ctx.cuda()->stream>>>(y, x, taps,
+        <<<cuda::blocks_for(total), kBlockThreads, 0, gpu.stream>>>(y, x, taps,
                                                                           taps + g.out_h, g);
   });
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
-void upsample_bilinear_backward_cuda(Context& ctx, float* dx, const float* dy,
+void upsample_bilinear_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy,
                                      const UpsampleGeometry& g) {
   const int vec = (g.channels % 4 == 0 && cuda::aligned16(dx) && cuda::aligned16(dy)) ? 4 : 1;
   const int64_t total = g.batch * g.in_h * g.in_w * (g.channels / vec);
   if (total == 0) return;
-  Tensor tap_holder, range_holder;
-  Tap* taps = cuda::scratch<Tap>(ctx, g.out_h + g.out_w, tap_holder);
-  int2* ranges = cuda::scratch<int2>(ctx, g.in_h + g.in_w, range_holder);
-  build_tables(ctx, g, taps, taps + g.out_h, ranges, ranges + g.in_h);
+  cuda::Scratch tap_holder, range_holder;
+  Tap* taps = tap_holder.take<Tap>(gpu, g.out_h + g.out_w);
+  int2* ranges = range_holder.take<int2>(gpu, g.in_h + g.in_w);
+  build_tables(gpu, g, taps, taps + g.out_h, ranges, ranges + g.in_h);
   dispatch_vec(vec, [&](auto V) {
     upsample_backward_kernel<decltype(V)::value>
-        <<<cuda::blocks_for(total), kBlockThreads, 0, ctx.cuda()->stream>>>(
+        <<<cuda::blocks_for(total), kBlockThreads, 0, gpu.stream>>>(
             dx, dy, taps, taps + g.out_h, ranges, ranges + g.in_h, g);
   });
-  TL_LAUNCH_CHECK(ctx);
+  TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace tl

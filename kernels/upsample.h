@@ -32,12 +32,14 @@ void upsample_bilinear_backward_cpu(T* dx, const T* dy, const UpsampleGeometry& 
 }  // namespace tl
 
 namespace tl {
-class Context;
+namespace cuda {
+struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch memory
+}  // namespace cuda
 // CUDA launchers (kernels/upsample.cu; a CPU-only build has
-// stubs that throw: kernels/cuda_stubs.cpp), float32, on the Context's stream;
+// stubs that throw: kernels/cuda_stubs.cpp), float32, on the CudaState's stream;
 // bit-identical to the CPU functions above (device pointers).
-void upsample_bilinear_forward_cuda(Context& ctx, float* y, const float* x,
+void upsample_bilinear_forward_cuda(cuda::CudaState& gpu, float* y, const float* x,
                                     const UpsampleGeometry& g);
-void upsample_bilinear_backward_cuda(Context& ctx, float* dx, const float* dy,
+void upsample_bilinear_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy,
                                      const UpsampleGeometry& g);
 }  // namespace tl

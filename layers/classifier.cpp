@@ -22,7 +22,7 @@ FreezeSpec FreezeSpec::parse(const std::string& text) {
       return spec;
     }
   }
-  fail("--freeze ", text, ": expected none, backbone or up-to:<stage> with stage 1..5 (conv1..conv5)");
+  fail("freeze '", text, "': expected none, backbone or up-to:<stage> with stage 1..5 (conv1..conv5)");
 }
 
 std::string FreezeSpec::str() const {

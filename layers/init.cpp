@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "engine/philox.h"
+#include "runtime/philox.h"
 
 namespace tl {
 

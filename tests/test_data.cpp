@@ -637,7 +637,7 @@ TEST(Loader, AugmentationIsReproducibleAndWithinBounds) {
 
 TEST(Loader, RandomDrawsUseThePhiloxStreamLayout) {
   // data/random.h promises philox_block's words are the bits behind
-  // engine/philox.h's philox_uniform_at (the stream layout dropout uses).
+  // runtime/philox.h's philox_uniform_at (the stream layout dropout uses).
   for (uint64_t block : {0ull, 1ull, 12345ull, (1ull << 40) + 3})
     for (uint64_t w = 0; w < 4; ++w)
       EXPECT_EQ(philox_uniform(philox_block(99, kAugmentStream | 7, block).v[w]),

@@ -7,7 +7,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "engine/philox.h"
+#include "runtime/philox.h"
 #include "kernels/dropout.h"
 #include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"

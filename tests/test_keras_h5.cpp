@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "weights/hdf5.h"
 #include "weights/keras_h5.h"
 #include "weights/legacy_names.h"

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "apps/metrics.h"
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "tests/support/file_size_limit.h"
 
 namespace tl::test {

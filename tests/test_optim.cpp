@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "engine/optimizer.h"
 #include "tests/support/compare.h"
 #include "tests/support/npy.h"

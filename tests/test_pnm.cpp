@@ -8,7 +8,7 @@
 
 #include "data/image_folder.h"
 #include "data/pnm.h"
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "tests/support/data_fixtures.h"
 
 namespace tl {

@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 
 namespace tl {
 namespace {

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "engine/device_copy.h"
+#include "runtime/device_copy.h"
 #include "weights/crc32c.h"
 #include "weights/hdf5.h"
 #include "weights/value_checks.h"
@@ -188,7 +188,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const Module& model) {
     const std::string where = "model/" + nt.name;
     if (!h5::is_dataset(root, where))
       fail(path, ": checkpoint has no tensor '", nt.name, "': it was saved from a different model "
-           "(check --pool, --image-size and the number of classes)");
+           "(check the pooling, the image size and the number of classes)");
     h5::FloatArray a = h5::read_float_dataset(root, where);  // verifies the checksum
     if (a.shape != nt.tensor.shape())
       fail(path, ": tensor '", nt.name, "' has shape ", shape_str(a.shape), " in the checkpoint, ",

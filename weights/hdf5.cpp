@@ -15,7 +15,7 @@
 #include <system_error>
 #include <vector>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "weights/crc32c.h"
 
 #ifdef TL_HAVE_HDF5

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/shape.h"
+#include "runtime/shape.h"
 #include "weights/atomic_write.h"
 
 namespace tl::h5 {

@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 
 namespace tl {
 namespace {

@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <set>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "weights/hdf5.h"
 #include "weights/legacy_names.h"
 

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/shape.h"
+#include "runtime/shape.h"
 
 namespace tl {
 

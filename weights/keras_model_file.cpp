@@ -6,7 +6,7 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "weights/atomic_write.h"
 #include "weights/json.h"
 #include "weights/keras_layout.h"
@@ -220,7 +220,7 @@ LoadReport load_keras_model(Classifier& model, const std::string& path) {
     std::string s;
     for (const std::string& m : problems) s += (s.empty() ? "" : "; ") + m;
     fail("'", path, "' describes another model (from its ", file.architecture.source, "): ", s,
-         ". Build the model with the file's settings (train_cifar --init-from reads them from the file)");
+         ". Build the model with the file's settings (classifier_config_from reads them from the file)");
   }
   return load_keras_weights(model, file.weights);
 }

@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "engine/device_copy.h"
+#include "runtime/device_copy.h"
 #include "weights/keras_layout.h"
 #include "weights/keras_model_file.h"
 #include "weights/value_checks.h"
@@ -202,7 +202,7 @@ LoadReport load_keras_weights(Module& model, const KerasWeightsFile& file, const
         std::none_of(report.unused_in_file.begin(), report.unused_in_file.end(), is_backbone_name);
     if (only_a_head_left)
       os << ". The file holds a whole model (backbone + head) and this is only part of one: load it into the "
-            "whole classifier (train_cifar --init-from FILE)";
+            "whole classifier, with its head";
     os << ". Check that the file is a Keras ResNet50 weights file (e.g. "
           "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5) or a model with the same head "
           "(pooling, widths, classes) and input size as this one.";

@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "weights/atomic_write.h"
 
 namespace tl {

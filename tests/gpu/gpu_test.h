@@ -9,7 +9,7 @@
 #include "engine/context.h"
 
 #ifdef TL_WITH_CUDA
-#include "engine/cuda/cuda_state.h"
+#include "runtime/cuda/cuda_state.h"
 #endif
 
 namespace tl::test {

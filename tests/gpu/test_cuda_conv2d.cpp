@@ -17,8 +17,8 @@
 #include "tests/support/gradcheck.h"
 
 #ifdef TL_WITH_CUDA
-#include "engine/cuda/conv_cache.h"
-#include "engine/cuda/cuda_state.h"
+#include "runtime/cuda/conv_cache.h"
+#include "runtime/cuda/cuda_state.h"
 #endif
 
 namespace tl::test {

@@ -14,7 +14,7 @@
 #include "tests/support/gradcheck.h"
 
 #ifdef TL_WITH_CUDA
-#include "engine/cuda/cuda_state.h"
+#include "runtime/cuda/cuda_state.h"
 #endif
 
 namespace tl::test {

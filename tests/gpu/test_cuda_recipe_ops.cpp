@@ -26,14 +26,14 @@
 #include <vector>
 
 #include "engine/autograd.h"
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "engine/ops.h"
 #include "tests/gpu/cuda_parity.h"
 #include "tests/gpu/gpu_test.h"
 
 #ifdef TL_WITH_CUDA
-#include "engine/cuda/caching_allocator.h"
-#include "engine/cuda/cuda_state.h"
+#include "runtime/cuda/caching_allocator.h"
+#include "runtime/cuda/cuda_state.h"
 #endif
 
 namespace tl::test {

@@ -2,7 +2,7 @@
 algorithm (Salmon et al., SC 2011) in plain Python integers, and
 y = x * mask / (1 - rate) with its gradient computed by torch.
 
-The stream layout is tl's (engine/philox.h): key = the 64-bit seed as two
+The stream layout is tl's (runtime/philox.h): key = the 64-bit seed as two
 32-bit words (low first); counter = (element // 4 as 64 bits, stream as 64
 bits), low words first; element i takes word i % 4; u = (word >> 8) / 2^24;
 element kept iff u >= rate.

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 
 #ifdef TL_HAVE_JPEG
 #include <jpeglib.h>  // after <cstdio>: it uses FILE

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 #include "layers/classifier.h"
 #include "tests/support/npy.h"
 #include "weights/keras_model_file.h"

@@ -1,12 +1,12 @@
-#include "engine/cuda/cuda_state.h"
+#include "runtime/cuda/cuda_state.h"
 
 #include <cstdlib>
 #include <sstream>
 
-#include "engine/cuda/caching_allocator.h"
-#include "engine/cuda/check.h"
-#include "engine/cuda/conv_cache.h"
-#include "engine/device_copy.h"
+#include "runtime/cuda/caching_allocator.h"
+#include "runtime/cuda/check.h"
+#include "runtime/cuda/conv_cache.h"
+#include "runtime/device_copy.h"
 
 namespace tl::cuda {
 
@@ -35,8 +35,8 @@ std::string no_device_reason() {
 
 std::unique_ptr<CudaState> CudaState::create() {
   if (device_count() == 0)
-    fail("--device cuda: no usable GPU (", no_device_reason(),
-         "). Use --device cpu, or run on a machine with an NVIDIA GPU and driver.");
+    fail("no usable GPU (", no_device_reason(),
+         "). Compute on the CPU, or run on a machine with an NVIDIA GPU and driver.");
   auto state = std::make_unique<CudaState>();
   TL_CUDA_CHECK(cudaSetDevice(state->device));
   TL_CUDA_CHECK(cudaGetDeviceProperties(&state->properties, state->device));
@@ -146,7 +146,7 @@ namespace tl {
 // streams (nvcc --default-stream per-thread) would silently break this
 // ordering: refuse to build that way.
 #if defined(CUDA_API_PER_THREAD_DEFAULT_STREAM)
-#error "tl's host<->device copies rely on the legacy default stream (see engine/cuda/cuda_state.cpp)"
+#error "tl's host<->device copies rely on the legacy default stream (see runtime/cuda/cuda_state.cpp)"
 #endif
 
 void copy_host_to_device(void* dst, const void* src, size_t bytes) {

@@ -1,4 +1,4 @@
-#include "engine/check.h"
+#include "runtime/check.h"
 
 namespace tl::detail {
 

@@ -1,6 +1,5 @@
-// Helpers shared by the handwritten CUDA kernels (kernels/*.cu): scratch
-// memory from the Context's caching allocator, float4 access to NHWC rows,
-// and the "channels innermost" block shape most of the kernels use.
+// The "channels innermost" block shape most of the handwritten kernels use
+// (kernels/*.cu), and float4 access to NHWC rows.
 //
 // The channel tiling. An NHWC activation is a (rows, C) matrix whose rows are
 // contiguous runs of C floats. A block of 256 threads is laid out as
@@ -18,34 +17,9 @@
 
 #include <cstdint>
 
-#include "engine/context.h"
-#include "engine/tensor.h"
+#include "runtime/cuda/launch.h"
 
 namespace tl::cuda {
-
-constexpr int kBlockThreads = 256;
-
-// Device scratch for `count` values of T, held by `holder` (a float32 tensor
-// from the Context's caching allocator). Dropping the holder right after the
-// launches that use it is safe: every kernel runs on the Context's one stream,
-// so work queued later on the recycled block starts after ours finishes.
-template <typename T>
-T* scratch(const Context& ctx, int64_t count, Tensor& holder) {
-  const int64_t words = (count * static_cast<int64_t>(sizeof(T)) + 3) / 4;
-  holder = ctx.empty({words > 0 ? words : 1});
-  return reinterpret_cast<T*>(holder.raw_data());
-}
-
-inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// Smallest power of two >= v (v >= 1), capped at `cap` (a power of two).
-inline int pow2_at_least(int64_t v, int cap) {
-  int p = 1;
-  while (p < v && p < cap) p *= 2;
-  return p;
-}
 
 struct ChannelTiling {
   int vec = 1;                // channels per lane: 4 (float4) or 1

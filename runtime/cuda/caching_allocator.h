@@ -18,7 +18,7 @@
 #include <mutex>
 #include <vector>
 
-#include "engine/storage.h"
+#include "runtime/storage.h"
 
 namespace tl::cuda {
 

@@ -1,4 +1,4 @@
-#include "engine/cuda/conv_cache.h"
+#include "runtime/cuda/conv_cache.h"
 
 #include <sstream>
 

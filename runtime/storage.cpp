@@ -1,8 +1,8 @@
-#include "engine/storage.h"
+#include "runtime/storage.h"
 
 #include <cstdlib>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 
 namespace tl {
 

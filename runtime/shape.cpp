@@ -1,6 +1,6 @@
-#include "engine/shape.h"
+#include "runtime/shape.h"
 
-#include "engine/check.h"
+#include "runtime/check.h"
 
 namespace tl {
 

@@ -7,7 +7,7 @@
 
 #include <cudnn.h>
 
-#include "engine/cuda/check.h"
+#include "runtime/cuda/check.h"
 
 namespace tl::cuda {
 

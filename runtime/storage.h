@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "engine/shape.h"
+#include "runtime/shape.h"
 
 namespace tl {
 

@@ -1,4 +1,4 @@
-#include "engine/cuda/check.h"
+#include "runtime/cuda/check.h"
 
 #include <sstream>
 

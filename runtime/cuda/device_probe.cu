@@ -1,6 +1,6 @@
 // A do-nothing kernel used only to ask the runtime whether this binary holds
 // code for the current GPU's architecture (see CudaState::create).
-#include "engine/cuda/check.h"
+#include "runtime/cuda/check.h"
 
 namespace tl::cuda {
 

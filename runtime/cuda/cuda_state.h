@@ -11,12 +11,13 @@
 #include <memory>
 #include <string>
 
-#include "engine/storage.h"
+#include "runtime/cuda/device_count.h"
+#include "runtime/storage.h"
 
 namespace tl::cuda {
 
 class CachingAllocator;
-class ConvAlgoCache;  // engine/cuda/conv_cache.h
+class ConvAlgoCache;  // runtime/cuda/conv_cache.h
 
 struct CudaState {
   int device = 0;
@@ -58,11 +59,5 @@ struct CudaState {
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
 };
-
-// Number of usable GPUs; 0 when the driver is missing or too old (the
-// runtime then returns an error rather than 0: any error means "no GPU").
-int device_count();
-// Why device_count() is 0, in words (e.g. "CUDA driver version is insufficient").
-std::string no_device_reason();
 
 }  // namespace tl::cuda

@@ -1,5 +1,5 @@
 // Byte copies between host and device memory. Implemented by the CUDA
-// backend (engine/cuda/); a CPU-only build throws a clear error instead.
+// backend (runtime/cuda/); a CPU-only build throws a clear error instead.
 #pragma once
 
 #include <cstddef>

@@ -1,8 +1,8 @@
-#include "engine/cuda/caching_allocator.h"
+#include "runtime/cuda/caching_allocator.h"
 
 #include <cuda_runtime.h>
 
-#include "engine/cuda/check.h"
+#include "runtime/cuda/check.h"
 
 namespace tl::cuda {
 
@@ -45,7 +45,7 @@ void* CachingAllocator::allocate(size_t bytes) {
     cudaMemGetInfo(&free_bytes, &total_bytes);
     fail("out of GPU memory allocating ", bytes, " bytes (", size, " rounded): ", in_use_,
          " bytes in use by tl, ", free_bytes, " free of ", total_bytes,
-         " on the device. Reduce --batch-size or the input resolution.");
+         " on the device. Reduce the batch size or the input resolution.");
   }
   ++device_allocations_;
   in_use_ += size;

@@ -1,6 +1,6 @@
 // Always-on checks for CUDA runtime, cuBLAS and cuDNN calls. Each failure
 // throws tl::Error with the expression, file:line and the library's own
-// message. TL_LAUNCH_CHECK(ctx) after a kernel launch catches launch errors;
+// message. TL_LAUNCH_CHECK(gpu) after a kernel launch catches launch errors;
 // with TL_SYNC_CHECK=1 in the environment it also synchronises, so an
 // asynchronous fault is reported at the launch that caused it.
 #pragma once
@@ -9,7 +9,7 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
-#include "engine/check.h"
+#include "runtime/check.h"
 
 namespace tl::cuda {
 
@@ -42,8 +42,8 @@ const char* cublas_status_name(cublasStatus_t st);
 
 // After a <<<...>>> launch: the launch's own error, and with TL_SYNC_CHECK=1
 // any fault during its execution.
-#define TL_LAUNCH_CHECK(ctx)                                                              \
-  do {                                                                                    \
-    TL_CUDA_CHECK(cudaGetLastError());                                                    \
-    if ((ctx).cuda()->sync_check) TL_CUDA_CHECK(cudaStreamSynchronize((ctx).cuda()->stream)); \
+#define TL_LAUNCH_CHECK(gpu)                                                    \
+  do {                                                                          \
+    TL_CUDA_CHECK(cudaGetLastError());                                          \
+    if ((gpu).sync_check) TL_CUDA_CHECK(cudaStreamSynchronize((gpu).stream));   \
   } while (0)
