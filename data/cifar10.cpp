@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -143,6 +144,38 @@ ImageSet read_cifar10_train(const std::string& dir, int64_t records_per_file) {
 
 ImageSet read_cifar10_test(const std::string& dir, int64_t records_per_file) {
   return read_files(dir, {"test_batch.bin"}, records_per_file);
+}
+
+std::string cifar10_sample_dir() {
+  if (const char* dir = std::getenv("TL_CIFAR10_SAMPLE"); dir && *dir) return dir;
+  return (fs::path(TL_DATASETS_DIR) / "cifar10-sample").string();
+}
+
+namespace {
+ImageSet read_sample_file(const std::string& dir, const char* file, int64_t records) {
+  const fs::path path = fs::path(dir) / file;
+  if (!fs::exists(path))
+    fail("the CIFAR-10 sample file ", path.string(), " is missing: it ships with tl in "
+         "datasets/cifar10-sample/ (scripts/make_cifar_sample.py makes it from the official "
+         "files); set TL_CIFAR10_SAMPLE to its folder if you moved it");
+  ImageSet set;
+  set.images = Tensor::empty({records, kCifar10Side, kCifar10Side, 3}, DType::U8);
+  set.labels = Tensor::empty({records}, DType::I32);
+  std::vector<uint8_t> buffer;
+  read_batch_file(path.string(), records, set.images.data<uint8_t>(), set.labels.data<int32_t>(),
+                  buffer);
+  set.class_names = read_class_names(dir);
+  set.source = dir;
+  return set;
+}
+}  // namespace
+
+ImageSet read_cifar10_sample_train(const std::string& dir) {
+  return read_sample_file(dir, "train.bin", kCifar10SampleTrain);
+}
+
+ImageSet read_cifar10_sample_test(const std::string& dir) {
+  return read_sample_file(dir, "test.bin", kCifar10SampleTest);
 }
 
 }  // namespace tl

@@ -36,6 +36,19 @@ ImageSet read_cifar10_train(const std::string& dir, int64_t records_per_file = k
 // 10,000 test images (test_batch.bin).
 ImageSet read_cifar10_test(const std::string& dir, int64_t records_per_file = kCifar10Records);
 
+// The real CIFAR-10 sample that ships in the repository
+// (datasets/cifar10-sample/, made by scripts/make_cifar_sample.py from the
+// official files): the first 200 training and the first 100 test images of
+// each class, in the official order and record layout (train.bin, test.bin).
+// It makes the first run real without a download.
+constexpr int64_t kCifar10SampleTrain = 2000;
+constexpr int64_t kCifar10SampleTest = 1000;
+// Where the sample is: $TL_CIFAR10_SAMPLE when set, else the repository's
+// datasets/cifar10-sample (the source tree tl was built from).
+std::string cifar10_sample_dir();
+ImageSet read_cifar10_sample_train(const std::string& dir);
+ImageSet read_cifar10_sample_test(const std::string& dir);
+
 // The folder that holds the batch files: dir/cifar-10-batches-bin when that
 // holds them, else dir itself when it does; otherwise throws tl::Error that
 // says where it looked and how to get the data.
