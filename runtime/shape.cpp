@@ -24,6 +24,7 @@ size_t dtype_size(DType dtype) {
     case DType::F32: return 4;
     case DType::I32: return 4;
     case DType::U8: return 1;
+    case DType::BF16: return 2;
   }
   return 0;
 }
@@ -33,6 +34,7 @@ const char* dtype_name(DType dtype) {
     case DType::F32: return "float32";
     case DType::I32: return "int32";
     case DType::U8: return "uint8";
+    case DType::BF16: return "bfloat16";
   }
   return "?";
 }

@@ -15,7 +15,9 @@ using Shape = std::vector<int64_t>;
 int64_t shape_numel(const Shape& shape);
 std::string shape_str(const Shape& shape);  // "(2, 3, 4)"
 
-enum class DType { F32, I32, U8 };
+// BF16: bfloat16 (runtime/bf16.h), for reduced-precision copies of
+// activations and weights on the GPU; master weights stay F32.
+enum class DType { F32, I32, U8, BF16 };
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
 
