@@ -1,4 +1,4 @@
-// CPU reference for batch normalisation over the channel axis of NHWC data
+// Fast CPU path for batch normalisation over the channel axis of NHWC data
 // seen as (rows, C), optionally fused with the ReLU that follows it (see
 // batchnorm.h): training forward (batch statistics, running-statistics
 // update), inference forward, and the backward of each.

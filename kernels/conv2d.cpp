@@ -1,4 +1,5 @@
-// CPU reference for 2-D convolution (conv2d.h): NHWC activations, OHWI
+// Fast CPU path for 2-D convolution (conv2d.h; the plain loops that define it
+// are kernels/reference/conv2d.cpp): NHWC activations, OHWI
 // weights, symmetric zero padding, one stride for both axes.
 //
 // Algorithm: im2col + GEMM. Each output pixel's receptive field is copied

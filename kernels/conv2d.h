@@ -4,8 +4,9 @@
 //   y[n, oy, ox, o] = bias[o] + sum_{ky, kx, c} x[n, oy*s - p + ky, ox*s - p + kx, c]
 //                                               * w[o, ky, kx, c]
 //
-// CPU reference: im2col + GEMM. In NHWC a 1x1 stride-1 conv needs no im2col
-// at all: the input already is the (N*H*W, C) matrix.
+// Fast CPU path: im2col + GEMM. In NHWC a 1x1 stride-1 conv needs no im2col
+// at all: the input already is the (N*H*W, C) matrix. The plain loops of the
+// definition are kernels/reference/conv2d.h.
 #pragma once
 
 #include <cstdint>

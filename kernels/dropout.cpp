@@ -1,4 +1,5 @@
-// CPU reference for inverted dropout (see dropout.h): y = x * keep / (1 - rate)
+// Fast CPU path for inverted dropout (see dropout.h; the plain reference is
+// kernels/reference/dropout.cpp): y = x * keep / (1 - rate)
 // with keep_i = philox_uniform_at(seed, stream, i) >= rate. The mask is a pure
 // function of (seed, stream, i), so it is never stored: the backward redraws
 // it, and the CUDA kernel draws the same bits on the device.

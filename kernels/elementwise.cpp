@@ -1,4 +1,7 @@
-// CPU reference for the elementwise ops (see elementwise.h).
+// The CPU elementwise ops (see elementwise.h). Each is one plain loop over
+// the elements (OpenMP only splits the index range; every element is the same
+// expression), so these are both the fast path and their own reference:
+// there is no second copy in kernels/reference/ (docs/cpu_reference.md).
 //
 // NaN: the ReLU is written `v <= 0 ? 0 : v`, not `v > 0 ? v : 0`. The two
 // agree on every number but not on NaN, where every comparison is false:

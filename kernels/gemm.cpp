@@ -3,10 +3,11 @@
 // Two implementations behind one interface:
 //  * gemm_cpu: with TL_HAVE_BLAS (CMake found a CBLAS, usually OpenBLAS) one
 //    cblas_sgemm / cblas_dgemm call in CblasRowMajor; without it, the loop below.
-//  * gemm_reference_cpu: a cache-blocked loop nest, kept readable. It packs a
+//  * gemm_blocked_cpu: a cache-blocked loop nest, kept readable. It packs a
 //    (KB x NB) block of op(B) into a contiguous buffer so that every transpose
 //    combination runs the same unit-stride inner loop, and it is always
-//    compiled so the tests can hold it against BLAS and a naive triple loop.
+//    compiled so the tests can hold it against BLAS and the plain triple loop
+//    (kernels/reference/gemm.cpp).
 //
 // beta == 0 follows the BLAS convention: C is write-only, so NaN or garbage
 // already in C (poisoned outputs) never reaches the result.
@@ -30,7 +31,7 @@ namespace tl {
 
 namespace {
 
-// Block sizes of the reference loop: a 256 x 256 packed block of op(B) is
+// Block sizes of the blocked loop: a 256 x 256 packed block of op(B) is
 // 256 KB in float (512 KB in double), about one L2, reused by every row of A;
 // a 64-row band of C stays hot while the block's K range is swept.
 constexpr int64_t kBlockM = 64;
@@ -56,9 +57,9 @@ void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
 }  // namespace
 
 template <typename T>
-void gemm_reference_cpu(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
-                        const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c,
-                        int64_t ldc) {
+void gemm_blocked_cpu(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
+                      const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c,
+                      int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   scale_c(m, n, beta, c, ldc);
   if (k <= 0 || alpha == T(0)) return;
@@ -180,7 +181,7 @@ void gemm_cpu(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alp
   }
   run_blas_gemm_parallel(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #else
-  gemm_reference_cpu(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  gemm_blocked_cpu(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
 }
 
@@ -203,8 +204,8 @@ const char* gemm_backend_name() {
 #define TL_INSTANTIATE(T)                                                                   \
   template void gemm_cpu<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t,   \
                             const T*, int64_t, T, T*, int64_t);                             \
-  template void gemm_reference_cpu<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*,  \
-                                      int64_t, const T*, int64_t, T, T*, int64_t);
+  template void gemm_blocked_cpu<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*,    \
+                                    int64_t, const T*, int64_t, T, T*, int64_t);
 TL_INSTANTIATE(float)
 TL_INSTANTIATE(double)
 #undef TL_INSTANTIATE

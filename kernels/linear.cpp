@@ -1,4 +1,5 @@
-// CPU reference for the fully connected layer (see linear.h): y = x w + b with
+// Fast CPU path for the fully connected layer (see linear.h; the plain dot
+// products are kernels/reference/linear.cpp): y = x w + b with
 // x (N, in), w (in, out), all row-major. Every product is one call to
 // gemm_cpu (BLAS when available), so the Dense layers of the head cost what
 // the GEMM costs; the bias is a broadcast add over rows.

@@ -1,6 +1,8 @@
-// CPU reference for the optimiser updates (see optim.h), element by element
-// with PyTorch's update rules (torch.optim.SGD with dampening 0, torch.optim.Adam
-// and AdamW), so a run here can be checked step by step against torch.optim.
+// The CPU optimiser updates (see optim.h). Each is one plain loop (OpenMP
+// only splits the index range), so it is both the fast path and its own
+// reference (docs/cpu_reference.md): element by element, with PyTorch's
+// update rules (torch.optim.SGD with dampening 0, torch.optim.Adam and
+// AdamW), so a run here can be checked step by step against torch.optim.
 //
 // Precision follows PyTorch's float32 path: the per-element arithmetic is in
 // float, while the scalar factors that depend on the step (the bias

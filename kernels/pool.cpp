@@ -1,4 +1,5 @@
-// CPU reference for pooling over NHWC data (see pool.h): k x k max pooling
+// Fast CPU path for pooling over NHWC data (see pool.h; the plain loops are
+// kernels/reference/pool.cpp): k x k max pooling
 // with stride and symmetric padding (padding never wins; the gradient goes
 // to the first maximum of each window in (ky, kx) order, recomputed from x),
 // and global average pooling (N, H, W, C) -> (N, C).

@@ -1,4 +1,5 @@
-// CPU reference for the fused input pipeline (see preprocess.h): uint8 RGB
+// Fast CPU path for the fused input pipeline (see preprocess.h; the plain
+// loops are kernels/reference/preprocess.cpp): uint8 RGB
 // (N, H, W, 3) -> bilinear resize with half-pixel centres (the taps of
 // upsample.h) -> BGR minus the ImageNet means, float (N, OH, OW, 3).
 // Resize and mean subtraction are both linear, so they happen in one pass

@@ -1,4 +1,6 @@
-// CPU reference for the fused softmax cross-entropy (see softmax_xent.h):
+// Fast CPU path for the fused softmax cross-entropy (see softmax_xent.h; the
+// plain reference is kernels/reference/softmax_xent.cpp): float arithmetic,
+// OpenMP over the samples.
 //   loss = mean_n [ logsumexp(z_n) - z_n[label_n] ],
 //   dlogits = dloss * (softmax(z_n) - onehot(label_n)) / N.
 // Each row subtracts its max before exp, so exp never overflows and the
@@ -12,14 +14,18 @@
 
 namespace tl {
 
-template <typename T>
-T softmax_xent_forward_cpu(T* probs, const T* logits, const int32_t* labels, int64_t batch,
-                           int64_t classes) {
-  // Labels first, serially: an exception must not leave an OpenMP region.
+void check_class_labels(const int32_t* labels, int64_t batch, int64_t classes) {
   for (int64_t n = 0; n < batch; ++n)
     if (labels[n] < 0 || labels[n] >= classes)
       fail("softmax_cross_entropy: sample ", n, " has label ", labels[n], ", outside [0, ",
            classes, "); check the data set's labels and the number of classes of the head");
+}
+
+template <typename T>
+T softmax_xent_forward_cpu(T* probs, const T* logits, const int32_t* labels, int64_t batch,
+                           int64_t classes) {
+  // Labels first, serially: an exception must not leave an OpenMP region.
+  check_class_labels(labels, batch, classes);
   std::vector<double> row_loss(static_cast<size_t>(batch));
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < batch; ++n) {

@@ -18,6 +18,11 @@ template <typename T>
 void softmax_xent_backward_cpu(T* dlogits, const T* probs, const int32_t* labels, T dloss,
                                int64_t batch, int64_t classes);
 
+// The label check of both CPU forwards (this one and the plain reference,
+// kernels/reference/softmax_xent.h): a tl::Error naming the first sample
+// whose label is outside [0, classes).
+void check_class_labels(const int32_t* labels, int64_t batch, int64_t classes);
+
 }  // namespace tl
 
 namespace tl {
