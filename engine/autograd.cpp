@@ -16,9 +16,9 @@ bool any_requires_grad(const Context& ctx, std::initializer_list<const Tensor*> 
   return false;
 }
 
-void attach_node(Tensor& output, std::string name, std::vector<Tensor> inputs, BackwardFn backward) {
+void attach_node(Tensor& output, std::string op, std::vector<Tensor> inputs, BackwardFn backward) {
   auto node = std::make_shared<Node>();
-  node->name = std::move(name);
+  node->op = std::move(op);
   node->inputs = std::move(inputs);
   node->backward = std::move(backward);
   output.impl()->grad_fn = std::move(node);
@@ -125,7 +125,7 @@ void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
     TensorImpl* impl = it->get();
     if (!impl->grad_fn) continue;
     Node& node = *impl->grad_fn;
-    TL_CHECK(node.backward, "backward through '", node.name,
+    TL_CHECK(node.backward, "backward through '", node.op,
              "' a second time: its graph was freed by the first backward()");
     auto found = pending.find(impl);
     if (found == pending.end()) {  // no gradient reached this tensor: nothing flows on
@@ -136,12 +136,12 @@ void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
     Tensor grad_output = std::move(found->second);
     pending.erase(found);
     std::vector<Tensor> grads = node.backward(grad_output);
-    TL_CHECK(grads.size() == node.inputs.size(), "op '", node.name, "' returned ", grads.size(),
+    TL_CHECK(grads.size() == node.inputs.size(), "op '", node.op, "' returned ", grads.size(),
              " gradients for ", node.inputs.size(), " inputs");
     for (size_t i = 0; i < grads.size(); ++i) {
       TensorImpl* input = node.inputs[i].impl();
       if (!input || !input->requires_grad || !grads[i].defined()) continue;
-      check_shape(grads[i], input->shape, "gradient from '" + node.name + "'");
+      check_shape(grads[i], input->shape, "gradient from '" + node.op + "'");
       accumulate(input, grads[i]);
     }
     // Free the saved tensors now; the graph cannot be run twice.

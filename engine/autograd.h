@@ -25,7 +25,7 @@ class Context;
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
 struct Node {
-  std::string name;            // the op, for error messages ("conv2d")
+  std::string op;              // the op that made this node, for error messages ("conv2d")
   std::vector<Tensor> inputs;  // parents in the graph
   BackwardFn backward;
   // Frees the graph above this node iteratively: the default recursive
@@ -38,8 +38,8 @@ struct Node {
 bool any_requires_grad(const Context& ctx, std::initializer_list<const Tensor*> inputs);
 
 // Makes `output` a non-leaf that requires grad and whose gradient flows
-// through `backward` into `inputs`.
-void attach_node(Tensor& output, std::string name, std::vector<Tensor> inputs, BackwardFn backward);
+// through `backward` into `inputs`; `op` names the op in error messages.
+void attach_node(Tensor& output, std::string op, std::vector<Tensor> inputs, BackwardFn backward);
 
 // Runs backpropagation from `root`. With no `grad_root`, root must hold a
 // single element (a loss) and its gradient starts at 1.

@@ -17,6 +17,14 @@ namespace cuda {
 struct CudaState;  // runtime/cuda/cuda_state.h: stream, cuBLAS/cuDNN handles, workspace
 }
 
+// Which CPU kernels the differentiable ops run (docs/cpu_reference.md):
+//  Fast       the default: BLAS GEMMs, tiled reductions, OpenMP (kernels/*.cpp)
+//  Reference  the plain loops of kernels/reference/: one loop nest per
+//             kernel, sums in double, no threads. Much slower; for checking
+//             (the gradient checks and the PyTorch parity tests run on it) and
+//             for reading alongside a debugger.
+enum class CpuKernels { Fast, Reference };
+
 class Context {
  public:
   // A CPU context, or a CUDA context on the current GPU (throws a tl::Error
@@ -53,6 +61,11 @@ class Context {
   void set_poison_allocations(bool poison) { poison_ = poison; }
   bool poison_allocations() const { return poison_; }
 
+  // The CPU kernel tier the ops use (engine/ops_common.h: cpu_kernel).
+  // A CUDA context ignores it.
+  void set_cpu_kernels(CpuKernels kernels) { cpu_kernels_ = kernels; }
+  CpuKernels cpu_kernels() const { return cpu_kernels_; }
+
   // Waits for queued device work (no-op on the CPU).
   void synchronize() const;
 
@@ -85,6 +98,7 @@ class Context {
   uint64_t random_stream_ = 0;
   bool grad_enabled_ = true;
   bool poison_ = false;
+  CpuKernels cpu_kernels_ = CpuKernels::Fast;
   std::shared_ptr<Allocator> allocator_;
   std::unique_ptr<cuda::CudaState> cuda_;
 };

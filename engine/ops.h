@@ -1,9 +1,12 @@
 // Differentiable ops on Tensors: the layer between the raw kernels
-// (kernels/*.h, CPU reference and CUDA launchers) and the modules
-// (layers/). Each op checks its inputs' shapes with messages that name the
-// op, allocates its output on the Context's device, runs the kernel for that
-// device, and records a Node whose backward calls the matching backward
-// kernel, computing only the gradients some input actually needs.
+// (kernels/*.h: the fast CPU kernels and the CUDA launchers;
+// kernels/reference/*.h: the plain CPU loops) and the modules (layers/).
+// Each op checks its inputs' shapes with messages that name the op,
+// allocates its output on the Context's device, runs the kernel for that
+// device (on the CPU, the tier Context::set_cpu_kernels picks: fast by
+// default, or the reference), and records a Node whose backward calls the
+// matching backward kernel, computing only the gradients some input
+// actually needs.
 #pragma once
 
 #include <cstdint>

@@ -8,6 +8,7 @@
 #include "engine/ops.h"
 #include "engine/ops_common.h"
 #include "kernels/batchnorm.h"
+#include "kernels/reference/batchnorm.h"
 
 namespace tl::ops {
 using namespace detail;
@@ -65,10 +66,10 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
     Tensor save_mean = ctx.empty({channels});    // (C)
     Tensor save_invstd = ctx.empty({channels});  // (C)
     if (ctx.device() == Device::CPU) {
-      batchnorm_forward_train_cpu(y.data<float>(), save_mean.data<float>(),
-                                  save_invstd.data<float>(), running_mean.data<float>(),
-                                  running_var.data<float>(), x.data<float>(), gamma.data<float>(),
-                                  beta.data<float>(), geom, eps, options.momentum, relu);
+      cpu_kernel(ctx, batchnorm_forward_train_cpu<float>, batchnorm_forward_train_reference<float>)(
+          y.data<float>(), save_mean.data<float>(), save_invstd.data<float>(),
+          running_mean.data<float>(), running_var.data<float>(), x.data<float>(),
+          gamma.data<float>(), beta.data<float>(), geom, eps, options.momentum, relu);
     } else {
       batchnorm_forward_train_cuda(ctx.gpu(), y.data<float>(), save_mean.data<float>(),
                                    save_invstd.data<float>(), running_mean.data<float>(),
@@ -79,11 +80,12 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
     if (any_requires_grad(ctx, {&x, &gamma, &beta})) {
       attach_node(y, kOp, {x, gamma, beta},
                   [&ctx, x, gamma, beta, save_mean, save_invstd, geom, relu](const Tensor& dy) {
-                    Tensor dx = maybe_empty(ctx, x.requires_grad(), x);
-                    Tensor dgamma = maybe_empty(ctx, gamma.requires_grad(), gamma);
-                    Tensor dbeta = maybe_empty(ctx, beta.requires_grad(), beta);
+                    Tensor dx = gradient_buffer_if(ctx, x.requires_grad(), x);
+                    Tensor dgamma = gradient_buffer_if(ctx, gamma.requires_grad(), gamma);
+                    Tensor dbeta = gradient_buffer_if(ctx, beta.requires_grad(), beta);
                     if (ctx.device() == Device::CPU) {
-                      batchnorm_backward_train_cpu(
+                      cpu_kernel(ctx, batchnorm_backward_train_cpu<float>,
+                                 batchnorm_backward_train_reference<float>)(
                           ptr_or_null(dx), ptr_or_null(dgamma), ptr_or_null(dbeta),
                           dy.data<float>(), x.data<float>(), gamma.data<float>(),
                           beta.data<float>(), save_mean.data<float>(),
@@ -103,9 +105,9 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
 
   // Inference: the running statistics are read, never written.
   if (ctx.device() == Device::CPU) {
-    batchnorm_forward_infer_cpu(y.data<float>(), x.data<float>(), gamma.data<float>(),
-                                beta.data<float>(), running_mean.data<float>(),
-                                running_var.data<float>(), geom, eps, relu);
+    cpu_kernel(ctx, batchnorm_forward_infer_cpu<float>, batchnorm_forward_infer_reference<float>)(
+        y.data<float>(), x.data<float>(), gamma.data<float>(), beta.data<float>(),
+        running_mean.data<float>(), running_var.data<float>(), geom, eps, relu);
   } else {
     batchnorm_forward_infer_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), gamma.data<float>(),
                                  beta.data<float>(), running_mean.data<float>(),
@@ -115,11 +117,12 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
     Tensor mean = copy_of(ctx, running_mean), var = copy_of(ctx, running_var);
     attach_node(y, kOp, {x, gamma, beta},
                 [&ctx, x, gamma, beta, mean, var, geom, eps, relu](const Tensor& dy) {
-                  Tensor dx = maybe_empty(ctx, x.requires_grad(), x);
-                  Tensor dgamma = maybe_empty(ctx, gamma.requires_grad(), gamma);
-                  Tensor dbeta = maybe_empty(ctx, beta.requires_grad(), beta);
+                  Tensor dx = gradient_buffer_if(ctx, x.requires_grad(), x);
+                  Tensor dgamma = gradient_buffer_if(ctx, gamma.requires_grad(), gamma);
+                  Tensor dbeta = gradient_buffer_if(ctx, beta.requires_grad(), beta);
                   if (ctx.device() == Device::CPU) {
-                    batchnorm_backward_infer_cpu(
+                    cpu_kernel(ctx, batchnorm_backward_infer_cpu<float>,
+                               batchnorm_backward_infer_reference<float>)(
                         ptr_or_null(dx), ptr_or_null(dgamma), ptr_or_null(dbeta),
                         dy.data<float>(), x.data<float>(), gamma.data<float>(),
                         beta.data<float>(), mean.data<float>(), var.data<float>(), geom, eps,

@@ -16,7 +16,7 @@ void check_float(const Tensor& t, const char* op, const char* arg, int64_t rank)
     fail(op, ": ", arg, " must have rank ", rank, ", got shape ", shape_str(t.shape()));
 }
 
-Tensor maybe_empty(const Context& ctx, bool required, const Tensor& like) {
+Tensor gradient_buffer_if(const Context& ctx, bool required, const Tensor& like) {
   return required ? ctx.empty(like.shape()) : Tensor();
 }
 

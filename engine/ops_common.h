@@ -12,9 +12,21 @@ namespace tl::ops::detail {
 void check_device(const Context& ctx, const char* op, std::initializer_list<const Tensor*> tensors);
 // Checks a float32 tensor of the given rank, naming the op and the argument.
 void check_float(const Tensor& t, const char* op, const char* arg, int64_t rank);
-// `required` ? a new tensor shaped like `like` on ctx's device : undefined.
-Tensor maybe_empty(const Context& ctx, bool required, const Tensor& like);
+// A new tensor shaped like `like` on ctx's device to receive a gradient when
+// `required`; otherwise an undefined tensor, whose null pointer
+// (ptr_or_null) tells the backward kernel to skip that gradient.
+Tensor gradient_buffer_if(const Context& ctx, bool required, const Tensor& like);
 // Raw pointer of an optional tensor (null when undefined).
 inline float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+
+// The CPU kernel the context asks for (Context::set_cpu_kernels): `fast`,
+// the default, or `reference`, its plain-loop twin from kernels/reference/
+// with the same signature. Each op's CPU branch reads
+//   cpu_kernel(ctx, conv2d_forward_cpu<float>, conv2d_forward_reference<float>)(y, x, ...);
+// (Fn is deduced from `reference`; `fast` may name an overload set.)
+template <typename Fn>
+Fn* cpu_kernel(const Context& ctx, Fn* fast, Fn* reference) {
+  return ctx.cpu_kernels() == CpuKernels::Reference ? reference : fast;
+}
 
 }  // namespace tl::ops::detail

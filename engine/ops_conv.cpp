@@ -4,6 +4,7 @@
 #include "engine/ops.h"
 #include "engine/ops_common.h"
 #include "kernels/conv2d.h"
+#include "kernels/reference/conv2d.h"
 
 namespace tl::ops {
 using namespace detail;
@@ -46,7 +47,8 @@ Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
   check_device(ctx, "conv2d", {&x, &w, &bias});
   Tensor y = ctx.empty({g.batch, g.out_h(), g.out_w(), g.out_c});
   if (ctx.device() == Device::CPU) {
-    conv2d_forward_cpu(y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias), g);
+    cpu_kernel(ctx, conv2d_forward_cpu<float>, conv2d_forward_reference<float>)(
+        y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias), g);
   } else {
     conv2d_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias),
                         g);
@@ -55,12 +57,13 @@ Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
   if (any_requires_grad(ctx, {&x, &w, &bias})) {
     // Saves the inputs (x for dw, w for dx); bias is not needed.
     attach_node(y, "conv2d", {x, w, bias}, [&ctx, x, w, bias, g](const Tensor& dy) {
-      Tensor dx = maybe_empty(ctx, x.requires_grad(), x);
-      Tensor dw = maybe_empty(ctx, w.requires_grad(), w);
-      Tensor dbias = maybe_empty(ctx, bias.defined() && bias.requires_grad(), bias);
+      Tensor dx = gradient_buffer_if(ctx, x.requires_grad(), x);
+      Tensor dw = gradient_buffer_if(ctx, w.requires_grad(), w);
+      Tensor dbias = gradient_buffer_if(ctx, bias.defined() && bias.requires_grad(), bias);
       if (ctx.device() == Device::CPU) {
-        conv2d_backward_cpu(ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(dbias),
-                            dy.data<float>(), x.data<float>(), w.data<float>(), g);
+        cpu_kernel(ctx, conv2d_backward_cpu<float>, conv2d_backward_reference<float>)(
+            ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(dbias), dy.data<float>(),
+            x.data<float>(), w.data<float>(), g);
       } else {
         conv2d_backward_cuda(ctx.gpu(), ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(dbias),
                              dy.data<float>(), x.data<float>(), w.data<float>(), g);

@@ -3,6 +3,7 @@
 #include "engine/ops.h"
 #include "engine/ops_common.h"
 #include "kernels/dropout.h"
+#include "kernels/reference/dropout.h"
 
 namespace tl::ops {
 using namespace detail;
@@ -14,8 +15,10 @@ Tensor dropout_apply(Context& ctx, const Tensor& in, float rate, uint64_t seed, 
                      bool backward) {
   Tensor out = ctx.empty(in.shape());
   if (ctx.device() == Device::CPU) {
-    (backward ? dropout_backward_cpu<float> : dropout_forward_cpu<float>)(
-        out.data<float>(), in.data<float>(), in.numel(), rate, seed, stream);
+    const auto kernel =
+        backward ? cpu_kernel(ctx, dropout_backward_cpu<float>, dropout_backward_reference<float>)
+                 : cpu_kernel(ctx, dropout_forward_cpu<float>, dropout_forward_reference<float>);
+    kernel(out.data<float>(), in.data<float>(), in.numel(), rate, seed, stream);
   } else {
     (backward ? dropout_backward_cuda : dropout_forward_cuda)(
         ctx.gpu(), out.data<float>(), in.data<float>(), in.numel(), rate, seed, stream);

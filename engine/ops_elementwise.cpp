@@ -1,4 +1,6 @@
-// relu, add, add_relu, reshape and the raw gradient sum.
+// relu, add, add_relu and reshape. Their CPU kernels are single plain loops,
+// each its own reference (kernels/elementwise.cpp), so they run the same
+// kernel whatever ctx.cpu_kernels() says (docs/cpu_reference.md).
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/ops_common.h"

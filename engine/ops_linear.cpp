@@ -3,6 +3,7 @@
 #include "engine/ops.h"
 #include "engine/ops_common.h"
 #include "kernels/linear.h"
+#include "kernels/reference/linear.h"
 
 namespace tl::ops {
 using namespace detail;
@@ -24,8 +25,8 @@ Tensor linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
 
   Tensor y = ctx.empty({batch, out});
   if (ctx.device() == Device::CPU) {
-    linear_forward_cpu(y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias), batch,
-                       in, out);
+    cpu_kernel(ctx, linear_forward_cpu<float>, linear_forward_reference<float>)(
+        y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias), batch, in, out);
   } else {
     linear_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), w.data<float>(), ptr_or_null(bias),
                         batch, in, out);
@@ -33,12 +34,13 @@ Tensor linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
 
   if (any_requires_grad(ctx, {&x, &w, &bias})) {
     attach_node(y, op, {x, w, bias}, [&ctx, x, w, bias, batch, in, out](const Tensor& dy) {
-      Tensor dx = maybe_empty(ctx, x.requires_grad(), x);
-      Tensor dw = maybe_empty(ctx, w.requires_grad(), w);
-      Tensor db = maybe_empty(ctx, bias.defined() && bias.requires_grad(), bias);
+      Tensor dx = gradient_buffer_if(ctx, x.requires_grad(), x);
+      Tensor dw = gradient_buffer_if(ctx, w.requires_grad(), w);
+      Tensor db = gradient_buffer_if(ctx, bias.defined() && bias.requires_grad(), bias);
       if (ctx.device() == Device::CPU) {
-        linear_backward_cpu(ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(db), dy.data<float>(),
-                            x.data<float>(), w.data<float>(), batch, in, out);
+        cpu_kernel(ctx, linear_backward_cpu<float>, linear_backward_reference<float>)(
+            ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(db), dy.data<float>(), x.data<float>(),
+            w.data<float>(), batch, in, out);
       } else {
         linear_backward_cuda(ctx.gpu(), ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(db),
                              dy.data<float>(), x.data<float>(), w.data<float>(), batch, in, out);

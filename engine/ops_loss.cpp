@@ -3,6 +3,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/ops_common.h"
+#include "kernels/reference/softmax_xent.h"
 #include "kernels/softmax_xent.h"
 
 namespace tl::ops {
@@ -25,8 +26,9 @@ Tensor softmax_cross_entropy(Context& ctx, const Tensor& logits, const Tensor& l
   Tensor loss = ctx.empty({1});
   Tensor probs = ctx.empty(logits.shape());  // (N, C), saved for the backward
   if (ctx.device() == Device::CPU) {
-    loss.data<float>()[0] = softmax_xent_forward_cpu(probs.data<float>(), logits.data<float>(),
-                                                     labels.data<int32_t>(), batch, classes);
+    loss.data<float>()[0] =
+        cpu_kernel(ctx, softmax_xent_forward_cpu<float>, softmax_xent_forward_reference<float>)(
+            probs.data<float>(), logits.data<float>(), labels.data<int32_t>(), batch, classes);
   } else {
     softmax_xent_forward_cuda(ctx.gpu(), loss.data<float>(), probs.data<float>(), logits.data<float>(),
                               labels.data<int32_t>(), batch, classes);
@@ -38,8 +40,9 @@ Tensor softmax_cross_entropy(Context& ctx, const Tensor& logits, const Tensor& l
       const float scale = ctx.to_host(dloss).data<float>()[0];
       Tensor dlogits = ctx.empty(probs.shape());
       if (ctx.device() == Device::CPU) {
-        softmax_xent_backward_cpu(dlogits.data<float>(), probs.data<float>(),
-                                  labels.data<int32_t>(), scale, batch, classes);
+        cpu_kernel(ctx, softmax_xent_backward_cpu<float>, softmax_xent_backward_reference<float>)(
+            dlogits.data<float>(), probs.data<float>(), labels.data<int32_t>(), scale, batch,
+            classes);
       } else {
         softmax_xent_backward_cuda(ctx.gpu(), dlogits.data<float>(), probs.data<float>(),
                                    labels.data<int32_t>(), scale, batch, classes);

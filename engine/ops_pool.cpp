@@ -3,6 +3,7 @@
 #include "engine/ops.h"
 #include "engine/ops_common.h"
 #include "kernels/pool.h"
+#include "kernels/reference/pool.h"
 
 namespace tl::ops {
 using namespace detail;
@@ -24,7 +25,8 @@ Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, 
 
   Tensor y = ctx.empty({geom.batch, geom.out_h(), geom.out_w(), geom.channels});
   if (ctx.device() == Device::CPU) {
-    maxpool2d_forward_cpu(y.data<float>(), x.data<float>(), geom);
+    cpu_kernel(ctx, maxpool2d_forward_cpu<float>, maxpool2d_forward_reference<float>)(
+        y.data<float>(), x.data<float>(), geom);
   } else {
     maxpool2d_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), geom);
   }
@@ -33,7 +35,8 @@ Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, 
     attach_node(y, op, {x}, [&ctx, x, geom](const Tensor& dy) {
       Tensor dx = ctx.empty(x.shape());
       if (ctx.device() == Device::CPU) {
-        maxpool2d_backward_cpu(dx.data<float>(), dy.data<float>(), x.data<float>(), geom);
+        cpu_kernel(ctx, maxpool2d_backward_cpu<float>, maxpool2d_backward_reference<float>)(
+            dx.data<float>(), dy.data<float>(), x.data<float>(), geom);
       } else {
         maxpool2d_backward_cuda(ctx.gpu(), dx.data<float>(), dy.data<float>(), x.data<float>(), geom);
       }
@@ -52,7 +55,8 @@ Tensor global_avgpool(Context& ctx, const Tensor& x) {
 
   Tensor y = ctx.empty({batch, channels});
   if (ctx.device() == Device::CPU) {
-    global_avgpool_forward_cpu(y.data<float>(), x.data<float>(), batch, spatial, channels);
+    cpu_kernel(ctx, global_avgpool_forward_cpu<float>, global_avgpool_forward_reference<float>)(
+        y.data<float>(), x.data<float>(), batch, spatial, channels);
   } else {
     global_avgpool_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), batch, spatial, channels);
   }
@@ -61,7 +65,9 @@ Tensor global_avgpool(Context& ctx, const Tensor& x) {
     attach_node(y, op, {x}, [&ctx, x_shape, batch, spatial, channels](const Tensor& dy) {
       Tensor dx = ctx.empty(x_shape);
       if (ctx.device() == Device::CPU) {
-        global_avgpool_backward_cpu(dx.data<float>(), dy.data<float>(), batch, spatial, channels);
+        cpu_kernel(ctx, global_avgpool_backward_cpu<float>,
+                   global_avgpool_backward_reference<float>)(dx.data<float>(), dy.data<float>(),
+                                                             batch, spatial, channels);
       } else {
         global_avgpool_backward_cuda(ctx.gpu(), dx.data<float>(), dy.data<float>(), batch, spatial,
                                      channels);

@@ -4,6 +4,8 @@
 #include "engine/ops.h"
 #include "engine/ops_common.h"
 #include "kernels/preprocess.h"
+#include "kernels/reference/preprocess.h"
+#include "kernels/reference/upsample.h"
 #include "kernels/upsample.h"
 
 namespace tl::ops {
@@ -35,7 +37,8 @@ Tensor upsample_bilinear(Context& ctx, const Tensor& x, int64_t out_h, int64_t o
 
   Tensor y = ctx.empty({g.batch, out_h, out_w, g.channels});
   if (ctx.device() == Device::CPU) {
-    upsample_bilinear_forward_cpu(y.data<float>(), x.data<float>(), g);
+    cpu_kernel(ctx, upsample_bilinear_forward_cpu<float>,
+               upsample_bilinear_forward_reference<float>)(y.data<float>(), x.data<float>(), g);
   } else {
     upsample_bilinear_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), g);
   }
@@ -44,7 +47,9 @@ Tensor upsample_bilinear(Context& ctx, const Tensor& x, int64_t out_h, int64_t o
     attach_node(y, op, {x}, [&ctx, g, in_shape](const Tensor& dy) {
       Tensor dx = ctx.empty(in_shape);
       if (ctx.device() == Device::CPU) {
-        upsample_bilinear_backward_cpu(dx.data<float>(), dy.data<float>(), g);
+        cpu_kernel(ctx, upsample_bilinear_backward_cpu<float>,
+                   upsample_bilinear_backward_reference<float>)(dx.data<float>(),
+                                                                dy.data<float>(), g);
       } else {
         upsample_bilinear_backward_cuda(ctx.gpu(), dx.data<float>(), dy.data<float>(), g);
       }
@@ -69,8 +74,9 @@ Tensor preprocess_caffe(Context& ctx, const Tensor& images, int64_t out_h, int64
 
   Tensor y = ctx.empty({images.size(0), out_h, out_w, 3});
   if (ctx.device() == Device::CPU) {
-    preprocess_caffe_cpu(y.data<float>(), images.data<uint8_t>(), images.size(0), images.size(1),
-                         images.size(2), out_h, out_w);
+    cpu_kernel(ctx, preprocess_caffe_cpu, preprocess_caffe_reference)(
+        y.data<float>(), images.data<uint8_t>(), images.size(0), images.size(1), images.size(2),
+        out_h, out_w);
   } else {
     preprocess_caffe_cuda(ctx.gpu(), y.data<float>(), images.data<uint8_t>(), images.size(0),
                           images.size(1), images.size(2), out_h, out_w);
