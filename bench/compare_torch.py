@@ -23,7 +23,7 @@ preprocessing -> forward -> softmax cross-entropy -> backward -> Adam
 
 Both sides run with the same thread count (2) and the same OpenMP wait
 policy, each run in a fresh process. Two policies are measured (see POLICIES
-below): libgomp's default, what a plain PyTorch script gets (the fair
+in bench/compare_common.py): libgomp's default, what a plain PyTorch script gets (the fair
 comparison on an idle machine), and passive, what ./apps/train_cifar sets
 (robust when the machine is shared). To cancel drift on a noisy machine the runs are interleaved: for each
 round, for each policy, for each case, tl (bench_e2e) then PyTorch. A figure
@@ -33,50 +33,27 @@ is the median over rounds of each run's median step time.
       [--out-dir bench/out] [--rounds 3] [--warmup 2] [--iters 5] [--threads 2]
       [--only train32,infer224] [--policies default,passive] [--torch-channels-last]
 
-Writes <out-dir>/compare_torch.json and compare_torch.md. OPENBLAS_CORETYPE
+Writes <out-dir>/compare_torch.json and compare_torch.md (the machinery is
+bench/compare_common.py, shared with bench/compare_keras.py). OPENBLAS_CORETYPE
 is set to SkylakeX on AVX-512 CPUs when unset (before torch is imported, so
 both sides get the same BLAS kernels), as apps/train_cifar does.
 """
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+# The cases, the environment of a run, tl's side, the interleaving and the
+# tables are shared with compare_keras.py; ROOT, MEAN_BGR and cpu_model are
+# also compare_torch_gpu.py's, through this module.
+from compare_common import (CASES, HERE, MEAN_BGR, ROOT, check_tl_bench, cpu_model, json_child,
+                            now, result_rows, run_interleaved, select_cases, select_policies,
+                            set_openblas_coretype, tl_run, write_results)
 
-CASES = [  # name, description, train, image size, batch: as in bench_e2e.cpp
-    ("train32", "training step, 32x32, batch 64, Adam", True, 32, 64),
-    ("infer224", "inference, 224x224 (from 32x32), batch 8", False, 224, 8),
-    ("train64", "training step, 64x64 (from 32x32), batch 32, Adam", True, 64, 32),
-]
-MEAN_BGR = (103.939, 116.779, 123.68)
 BACKBONE_EPS, HEAD_EPS = 1.001e-5, 1e-3
 STAGES = [(2, 64, 3, 1), (3, 128, 4, 2), (4, 256, 6, 2), (5, 512, 3, 2)]  # stage, filters, blocks, stride
-
-
-def cpu_has_avx512f():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return any(line.startswith("flags") and " avx512f" in line for line in f)
-    except OSError:
-        return False
-
-
-def cpu_model():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown"
 
 
 def build_model_class(torch):
@@ -242,52 +219,13 @@ def torch_run(torch, Model, case, warmup, iters, channels_last=False):
             "trainable_parameters": trainable, "last_loss": loss_value}
 
 
-# OpenMP waiting, set the same for both sides (both use libgomp), each run in
-# its own process since libgomp reads it once, at start-up:
-#   default  libgomp's own (OMP_WAIT_POLICY empty): a thread that finishes a
-#            parallel region spins a while, then sleeps. What a plain PyTorch
-#            script gets. Fastest on an idle machine; on one shared with
-#            other work (compiles) spinning threads burn the time slices the
-#            others need, and steps get 2-15x slower (bench/RESULTS.md).
-#   passive  threads sleep at once (./apps/train_cifar's choice unless
-#            OMP_WAIT_POLICY is set): robust to load, but every parallel
-#            region pays a wake-up (tens of microseconds in this VM).
-#   active   spin without end (for experiments).
-POLICIES = {"default": "", "passive": "passive", "active": "active"}
-
-
-def child_env(args, policy):
-    env = dict(os.environ)
-    env["OMP_WAIT_POLICY"] = POLICIES[policy]  # empty: libgomp's default (bench_e2e keeps it)
-    env["OMP_NUM_THREADS"] = str(args.threads)
-    return env
-
-
-def tl_run(args, case, env):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "e2e.json")
-        cmd = [args.tl_bench, "--only", case[0], "--warmup", str(args.warmup), "--iters",
-               str(args.iters), "--threads", str(args.threads), "--json", path]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise SystemExit(f"compare_torch: {' '.join(cmd)} failed:\n{proc.stdout}{proc.stderr}")
-        with open(path) as f:
-            data = json.load(f)
-    r = data["cases"][0]
-    r["gemm_backend"] = data["gemm_backend"]
-    return r
-
-
 def torch_child(args, case, env):
     """The PyTorch side of one run, in a fresh process (this script, --torch-worker)."""
     cmd = [sys.executable, os.path.abspath(__file__), "--torch-worker", case[0], "--warmup",
            str(args.warmup), "--iters", str(args.iters), "--threads", str(args.threads)]
     if args.torch_channels_last:
         cmd.append("--torch-channels-last")
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"compare_torch: the PyTorch run of {case[0]} failed:\n{proc.stdout}{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json_child("compare_torch", f"the PyTorch run of {case[0]}", cmd, env)
 
 
 def torch_worker(args):
@@ -316,22 +254,12 @@ def main():
     args = ap.parse_args()
     if args.torch_worker:
         return torch_worker(args)
-    cases = CASES
-    if args.only:
-        wanted = args.only.split(",")
-        unknown = set(wanted) - {c[0] for c in CASES}
-        if unknown:
-            ap.error(f"unknown case(s) {sorted(unknown)}; known: {[c[0] for c in CASES]}")
-        cases = [c for c in CASES if c[0] in wanted]
-    policies = args.policies.split(",")
-    if set(policies) - set(POLICIES):
-        ap.error(f"unknown policy in {policies}; known: {list(POLICIES)}")
-    if not os.access(args.tl_bench, os.X_OK):
-        ap.error(f"{args.tl_bench} is not an executable; build it (bench/run_cpu.sh) or pass --tl-bench")
+    cases = select_cases(ap, args.only)
+    policies = select_policies(ap, args.policies)
+    check_tl_bench(ap, args.tl_bench)
 
     # Before torch is imported (here and in the workers): OpenBLAS reads it once, at load.
-    if not os.environ.get("OPENBLAS_CORETYPE") and cpu_has_avx512f():
-        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+    set_openblas_coretype()
     import torch
     torch.set_num_threads(args.threads)
     err = check_against_reference(torch, build_model_class(torch))
@@ -340,63 +268,28 @@ def main():
           f"{os.environ.get('OPENBLAS_CORETYPE') or '(unset)'}; nn.Module == ref_model.py "
           f"({check})", flush=True)
 
-    load_before = os.getloadavg()
-    runs = {(pol, c[0]): {"tl": [], "torch": []} for pol in policies for c in cases}
-    for rnd in range(args.rounds):
-        for pol in policies:
-            env = child_env(args, pol)
-            for case in cases:
-                t = tl_run(args, case, env)
-                p = torch_child(args, case, env)
-                if t["trainable_parameters"] != p["trainable_parameters"]:
-                    raise SystemExit(f"compare_torch: {case[0]}: tl has {t['trainable_parameters']} "
-                                     f"trainable parameters, PyTorch {p['trainable_parameters']}")
-                runs[(pol, case[0])]["tl"].append(t)
-                runs[(pol, case[0])]["torch"].append(p)
-                print(f"round {rnd + 1}/{args.rounds} {pol:8s} {case[0]:9s} tl "
-                      f"{t['images_per_second']:8.2f} img/s   PyTorch {p['images_per_second']:8.2f} "
-                      f"img/s   load {os.getloadavg()[0]:.2f}", flush=True)
-    load_after = os.getloadavg()
+    def tl_one(case, env):
+        return tl_run("compare_torch", args.tl_bench, [case[0]], args.warmup, args.iters,
+                      args.threads, env)[0]
 
-    rows = []
-    for pol in policies:
-        for name, description, train, size, batch in cases:
-            r = runs[(pol, name)]
-            tl_s = statistics.median(x["median_seconds"] for x in r["tl"])
-            pt_s = statistics.median(x["median_seconds"] for x in r["torch"])
-            rows.append({"policy": pol, "case": name, "description": description, "train": train,
-                         "image_size": size, "batch": batch, "tl_images_per_second": batch / tl_s,
-                         "torch_images_per_second": batch / pt_s, "ratio_tl_over_torch": pt_s / tl_s,
-                         "trainable_parameters": r["tl"][0]["trainable_parameters"],
-                         "tl_runs": r["tl"], "torch_runs": r["torch"]})
+    runs, load_before, load_after = run_interleaved(
+        "compare_torch", "PyTorch", args.rounds, policies, cases, args.threads, tl_one,
+        lambda case, env: torch_child(args, case, env))
+    rows = result_rows(runs, policies, cases, "torch")
 
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpu": cpu_model(),
+    meta = {"date": now(), "cpu": cpu_model(),
             "cores": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
             "tl_gemm_backend": rows[0]["tl_runs"][0]["gemm_backend"],
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", ""), "policies": policies,
             "torch_memory_format": "channels_last" if args.torch_channels_last else "NCHW (default)",
             "rounds": args.rounds, "warmup": args.warmup, "iterations": args.iters,
             "load_average_before": load_before, "load_average_after": load_after}
-    os.makedirs(args.out_dir, exist_ok=True)
-    with open(os.path.join(args.out_dir, "compare_torch.json"), "w") as f:
-        json.dump({"meta": meta, "results": rows}, f, indent=1)
-
-    lines = [f"tl vs PyTorch {torch.__version__} ({meta['torch_memory_format']}), CPU ({meta['cpu']}, "
+    title = (f"tl vs PyTorch {torch.__version__} ({meta['torch_memory_format']}), CPU ({meta['cpu']}, "
              f"{args.threads} threads), {meta['date']}; median of {args.rounds} interleaved runs x "
-             f"{args.iters} steps; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after",
-             "",
-             "| case | what | OpenMP waiting | tl images/s | PyTorch images/s | tl / PyTorch |",
-             "|---|---|---|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['case']} | {r['description']} | {r['policy']} | "
-                     f"{r['tl_images_per_second']:.2f} | {r['torch_images_per_second']:.2f} | "
-                     f"{r['ratio_tl_over_torch']:.2f} |")
-    table = "\n".join(lines)
-    with open(os.path.join(args.out_dir, "compare_torch.md"), "w") as f:
-        f.write(table + "\n")
+             f"{args.iters} steps; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    table = write_results(args.out_dir, "compare_torch", meta, rows, "torch", "PyTorch", title)
     print("\n" + table)
     print(f"\nwrote {os.path.join(args.out_dir, 'compare_torch.json')} and compare_torch.md")
-
 
 if __name__ == "__main__":
     main()
