@@ -11,6 +11,7 @@
 // caller then throws an ordinary tl::Error naming the file.
 #include "data/image_folder.h"
 #include "data/pnm.h"
+#include "kernels/upsample.h"  // BilinearTap, bilinear_tap
 
 #include <algorithm>
 #include <cctype>
@@ -362,28 +363,23 @@ Tensor resize_image_rgb(const Tensor& image, int64_t height, int64_t width) {
   uint8_t* dst = out.data<uint8_t>();
 
   // Half-pixel centres: output pixel i samples input coordinate
-  // (i + 0.5) * in/out - 0.5, clamped at 0 so the border pixel repeats.
-  struct Tap { int64_t i0, i1; float frac; };
+  // (i + 0.5) * in/out - 0.5, clamped at 0 so the border pixel repeats: the
+  // taps of the bilinear layer (kernels/upsample.h), the same type and bits.
   auto taps = [](int64_t in, int64_t n) {
-    std::vector<Tap> t(static_cast<size_t>(n));
-    const double scale = static_cast<double>(in) / static_cast<double>(n);
-    for (int64_t i = 0; i < n; ++i) {
-      const double s = std::max(0.0, (static_cast<double>(i) + 0.5) * scale - 0.5);
-      const auto i0 = std::min(static_cast<int64_t>(s), in - 1);
-      t[static_cast<size_t>(i)] = {i0, std::min(i0 + 1, in - 1), static_cast<float>(s - static_cast<double>(i0))};
-    }
+    std::vector<BilinearTap> t(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) t[static_cast<size_t>(i)] = bilinear_tap(i, in, n);
     return t;
   };
-  const std::vector<Tap> ty = taps(in_h, height), tx = taps(in_w, width);
+  const std::vector<BilinearTap> ty = taps(in_h, height), tx = taps(in_w, width);
   for (int64_t y = 0; y < height; ++y) {
-    const Tap& a = ty[static_cast<size_t>(y)];
+    const BilinearTap& a = ty[static_cast<size_t>(y)];
     for (int64_t x = 0; x < width; ++x) {
-      const Tap& b = tx[static_cast<size_t>(x)];
+      const BilinearTap& b = tx[static_cast<size_t>(x)];
       for (int64_t c = 0; c < 3; ++c) {
         auto at = [&](int64_t yy, int64_t xx) { return static_cast<float>(src[(yy * in_w + xx) * 3 + c]); };
-        const float top = at(a.i0, b.i0) + b.frac * (at(a.i0, b.i1) - at(a.i0, b.i0));
-        const float bottom = at(a.i1, b.i0) + b.frac * (at(a.i1, b.i1) - at(a.i1, b.i0));
-        const float v = top + a.frac * (bottom - top);
+        const float top = at(a.i0, b.i0) + b.lambda * (at(a.i0, b.i1) - at(a.i0, b.i0));
+        const float bottom = at(a.i1, b.i0) + b.lambda * (at(a.i1, b.i1) - at(a.i1, b.i0));
+        const float v = top + a.lambda * (bottom - top);
         dst[(y * width + x) * 3 + c] = static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L));
       }
     }

@@ -37,25 +37,36 @@
 // precision (6e-8); for ordinary data it is ~1e-14. One read instead of the CPU's two (mean, then squared
 // deviations) saves a quarter of the forward's memory traffic.
 //
-// Elementwise parts (y, dx) use the CPU reference's float expressions with
-// explicitly rounded intrinsics (__fmul_rn, ...), so nvcc cannot contract
-// them into FMAs: given the same mean / invstd, y and dx are bit-identical to
-// the CPU's, and the ReLU mask the backward recomputes from x is exactly the
-// one the forward applied.
+// Elementwise parts (y, dx) are the CPU reference's float expressions,
+// rounded step by step (kernels/batchnorm_math.cuh, kernels/exact_math.cuh):
+// given the same mean / invstd, y and dx are bit-identical to the CPU's, and
+// the ReLU mask the backward recomputes from x is exactly the one the forward
+// applied.
+//
+// Simpler versions of the backward, from one thread per channel up to this
+// one, each validated and timed: lab/batchnorm_backward.cu and
+// docs/lab/batchnorm_backward.md.
 #include <type_traits>
 
 #include "runtime/cuda/scratch.h"
 #include "runtime/cuda/check.h"
 #include "runtime/cuda/cuda_state.h"
 #include "kernels/batchnorm.h"
-#include "kernels/elementwise.h"  // relu_value, relu_passes
+#include "kernels/batchnorm_math.cuh"
+#include "kernels/elementwise.h"  // relu_value
 #include "kernels/channel_tiling.cuh"
+#include "kernels/exact_math.cuh"
 
 namespace tl {
 namespace {
 
+using cuda::add_exact;
+using cuda::BnChannel;
+using cuda::BnParams;
 using cuda::ChannelTiling;
 using cuda::kBlockThreads;
+using cuda::mul_exact;
+using cuda::sub_exact;
 
 // A few waves of 256-thread blocks on an H200 (132 SMs; 3 to 8 resident
 // blocks each, depending on the variant's registers): enough to hide the
@@ -66,49 +77,6 @@ constexpr int64_t kMinRowsPerThread = 16;
 // Elementwise kernels loop over rows; this many blocks cover the SMs many
 // times while keeping grid.y far below its 65535 limit.
 constexpr int64_t kApplyBlocks = 4096;
-
-// What the normalisation of a channel reads. Training: mean / invstd are the
-// saved batch statistics. Inference: mean is the running mean and invstd is
-// null: it is computed from the running variance as the CPU does.
-struct BnParams {
-  const float* gamma = nullptr;
-  const float* beta = nullptr;
-  const float* mean = nullptr;
-  const float* invstd = nullptr;
-  const float* var = nullptr;
-  float eps = 0.0f;
-};
-
-struct BnChannel {
-  float mean, invstd, scale, beta;
-};
-
-__device__ __forceinline__ BnChannel load_channel(const BnParams& p, int64_t c) {
-  BnChannel ch;
-  ch.mean = p.mean[c];
-  // Inference: 1 / sqrt(var + eps) in double, rounded once (infer_invstd in
-  // batchnorm.cpp); correctly rounded double ops give the CPU's bits.
-  ch.invstd = p.invstd ? p.invstd[c]
-                       : static_cast<float>(__ddiv_rn(
-                             1.0, __dsqrt_rn(__dadd_rn(static_cast<double>(p.var[c]),
-                                                       static_cast<double>(p.eps)))));
-  ch.scale = __fmul_rn(p.gamma[c], ch.invstd);
-  ch.beta = p.beta[c];
-  return ch;
-}
-
-// (x - mean) * scale + beta, rounded step by step as the CPU's bn_affine.
-__device__ __forceinline__ float bn_affine(float x, const BnChannel& ch) {
-  return __fadd_rn(__fmul_rn(__fsub_rn(x, ch.mean), ch.scale), ch.beta);
-}
-
-// dL/d(pre-activation): dy, zeroed where the fused ReLU clipped; passed
-// at a NaN pre-activation, as PyTorch (relu_passes, kernels/elementwise.h).
-template <bool RELU>
-__device__ __forceinline__ float masked_grad(float dy, float x, const BnChannel& ch) {
-  if constexpr (RELU) return relu_passes(bn_affine(x, ch)) ? dy : 0.0f;
-  return dy;
-}
 
 enum class SumKind { kStats, kGrad };
 
@@ -137,7 +105,7 @@ __global__ void __launch_bounds__(kBlockThreads)
       cuda::load_vec<VEC>(shift, x + c0);
     } else {
 #pragma unroll
-      for (int k = 0; k < VEC; ++k) ch[k] = load_channel(p, c0 + k);
+      for (int k = 0; k < VEC; ++k) ch[k] = cuda::load_channel(p, c0 + k);
     }
     const int64_t r_begin = int64_t(blockIdx.y) * rows_per_block;
     const int64_t r_end = r_begin + rows_per_block < rows ? r_begin + rows_per_block : rows;
@@ -157,12 +125,10 @@ __global__ void __launch_bounds__(kBlockThreads)
         cuda::load_vec<VEC>(dyv, dy + r * C + c0);
 #pragma unroll
         for (int k = 0; k < VEC; ++k) {
-          const double g = static_cast<double>(masked_grad<RELU>(dyv[k], xv[k], ch[k]));
-          const double xhat = __dmul_rn(
-              static_cast<double>(xv[k]) - static_cast<double>(ch[k].mean),
-              static_cast<double>(ch[k].invstd));
+          const double g = static_cast<double>(cuda::masked_grad<RELU>(dyv[k], xv[k], ch[k]));
+          const double xhat = cuda::xhat_double(xv[k], ch[k]);
           s0[k] += g;
-          s1[k] += __dmul_rn(g, xhat);
+          s1[k] += mul_exact(g, xhat);
         }
       }
     }
@@ -240,19 +206,19 @@ __global__ void bn_stats_finalize_kernel(float* save_mean, float* save_invstd, f
   if (!sum_partials(sd, sdd, partial, row_blocks, C, c)) return;
   const double inv_rows = 1.0 / static_cast<double>(rows);
   const double mean_d = sd * inv_rows;                            // mean of x - K
-  double var = __dmul_rn(__dadd_rn(sdd, -__dmul_rn(sd, mean_d)), inv_rows);  // biased
+  double var = mul_exact(add_exact(sdd, -mul_exact(sd, mean_d)), inv_rows);  // biased
   if (var < 0.0) var = 0.0;  // rounding can push an all-equal channel below 0
   const double mean = static_cast<double>(x[c]) + mean_d;
   save_mean[c] = static_cast<float>(mean);
   save_invstd[c] =
-      static_cast<float>(__ddiv_rn(1.0, __dsqrt_rn(__dadd_rn(var, static_cast<double>(eps)))));
+      static_cast<float>(__ddiv_rn(1.0, __dsqrt_rn(add_exact(var, static_cast<double>(eps)))));
   const double m = static_cast<double>(momentum);
   if (running_mean)
     running_mean[c] = static_cast<float>(
-        __dadd_rn(__dmul_rn(m, static_cast<double>(running_mean[c])), __dmul_rn(1.0 - m, mean)));
+        add_exact(mul_exact(m, static_cast<double>(running_mean[c])), mul_exact(1.0 - m, mean)));
   if (running_var)
     running_var[c] = static_cast<float>(
-        __dadd_rn(__dmul_rn(m, static_cast<double>(running_var[c])), __dmul_rn(1.0 - m, var)));
+        add_exact(mul_exact(m, static_cast<double>(running_var[c])), mul_exact(1.0 - m, var)));
 }
 
 // dbeta = sum g, dgamma = sum g * xhat; for dx, their means over the rows.
@@ -280,14 +246,14 @@ __global__ void __launch_bounds__(kBlockThreads)
   const int64_t c0 = lane * VEC;
   BnChannel ch[VEC];
 #pragma unroll
-  for (int k = 0; k < VEC; ++k) ch[k] = load_channel(p, c0 + k);
+  for (int k = 0; k < VEC; ++k) ch[k] = cuda::load_channel(p, c0 + k);
   for (int64_t r = int64_t(blockIdx.y) * blockDim.y + threadIdx.y; r < rows;
        r += int64_t(gridDim.y) * blockDim.y) {
     float v[VEC];
     cuda::load_vec<VEC>(v, x + r * C + c0);
 #pragma unroll
     for (int k = 0; k < VEC; ++k) {
-      const float o = bn_affine(v[k], ch[k]);
+      const float o = cuda::bn_affine(v[k], ch[k]);
       v[k] = RELU ? relu_value(o) : o;  // NaN kept, as the CPU reference
     }
     cuda::store_vec<VEC>(y + r * C + c0, v);
@@ -308,7 +274,7 @@ __global__ void __launch_bounds__(kBlockThreads)
   float mg[VEC], mgx[VEC];
 #pragma unroll
   for (int k = 0; k < VEC; ++k) {
-    ch[k] = load_channel(p, c0 + k);
+    ch[k] = cuda::load_channel(p, c0 + k);
     mg[k] = TRAIN ? mean_g[c0 + k] : 0.0f;
     mgx[k] = TRAIN ? mean_gx[c0 + k] : 0.0f;
   }
@@ -320,13 +286,11 @@ __global__ void __launch_bounds__(kBlockThreads)
     cuda::load_vec<VEC>(g, dy + r * C + c0);
 #pragma unroll
     for (int k = 0; k < VEC; ++k) {
-      const float gr = masked_grad<RELU>(g[k], xv[k], ch[k]);
+      const float gr = cuda::masked_grad<RELU>(g[k], xv[k], ch[k]);
       if constexpr (TRAIN) {
-        const float xhat = __fmul_rn(__fsub_rn(xv[k], ch[k].mean), ch[k].invstd);
-        g[k] = __fmul_rn(ch[k].scale,
-                         __fsub_rn(__fsub_rn(gr, mg[k]), __fmul_rn(xhat, mgx[k])));
+        g[k] = cuda::bn_train_dx(gr, xv[k], ch[k], mg[k], mgx[k]);
       } else {
-        g[k] = __fmul_rn(gr, ch[k].scale);
+        g[k] = mul_exact(gr, ch[k].scale);
       }
     }
     cuda::store_vec<VEC>(dx + r * C + c0, g);
@@ -335,20 +299,25 @@ __global__ void __launch_bounds__(kBlockThreads)
 
 // ---- launch helpers ------------------------------------------------------
 
-template <int V>
-using IntC = std::integral_constant<int, V>;
-template <bool B>
-using BoolC = std::integral_constant<bool, B>;
+// The kernels are templates on two facts known only at launch: the channels
+// per lane (4, a float4, or 1: ChannelTiling::vec) and whether the ReLU is
+// fused, so that each variant's inner loop is straight-line code. These tags
+// turn the runtime values into template arguments: with_variant(vec, relu, f)
+// calls f(ChannelsPerLane<vec>{}, FusedRelu<relu>{}), and f reads each back
+// as decltype(tag)::value.
+template <int N>
+using ChannelsPerLane = std::integral_constant<int, N>;
+template <bool ON>
+using FusedRelu = std::integral_constant<bool, ON>;
 
-// Calls f(IntC<vec>, BoolC<relu>) with compile-time values.
 template <typename F>
-void dispatch(int vec, bool relu, F&& f) {
+void with_variant(int vec, bool relu, F&& f) {
   if (vec == 4) {
-    if (relu) f(IntC<4>{}, BoolC<true>{});
-    else f(IntC<4>{}, BoolC<false>{});
+    if (relu) f(ChannelsPerLane<4>{}, FusedRelu<true>{});
+    else f(ChannelsPerLane<4>{}, FusedRelu<false>{});
   } else {
-    if (relu) f(IntC<1>{}, BoolC<true>{});
-    else f(IntC<1>{}, BoolC<false>{});
+    if (relu) f(ChannelsPerLane<1>{}, FusedRelu<true>{});
+    else f(ChannelsPerLane<1>{}, FusedRelu<false>{});
   }
 }
 
@@ -397,8 +366,8 @@ void grad_sums(cuda::CudaState& gpu, const ChannelTiling& t, float* dgamma, floa
   double* partial = holder.take<double>(gpu, split.blocks * 2 * C);
   const dim3 grid(static_cast<unsigned>(t.channel_tiles), static_cast<unsigned>(split.blocks));
   const dim3 block(t.tx, t.ty);
-  dispatch(t.vec, relu, [&](auto V, auto R) {
-    bn_partial_sums_kernel<decltype(V)::value, SumKind::kGrad, decltype(R)::value>
+  with_variant(t.vec, relu, [&](auto lanes, auto fused_relu) {
+    bn_partial_sums_kernel<decltype(lanes)::value, SumKind::kGrad, decltype(fused_relu)::value>
         <<<grid, block, 0, stream>>>(partial, x, dy, p, rows, C, split.rows_per_block);
   });
   TL_LAUNCH_CHECK(gpu);
@@ -425,8 +394,8 @@ void batchnorm_forward_train_cuda(cuda::CudaState& gpu, float* y, float* save_me
   double* partial = holder.take<double>(gpu, split.blocks * 2 * C);
   const dim3 grid(static_cast<unsigned>(t.channel_tiles), static_cast<unsigned>(split.blocks));
   const dim3 block(t.tx, t.ty);
-  dispatch(t.vec, false, [&](auto V, auto) {
-    bn_partial_sums_kernel<decltype(V)::value, SumKind::kStats, false>
+  with_variant(t.vec, false, [&](auto lanes, auto) {
+    bn_partial_sums_kernel<decltype(lanes)::value, SumKind::kStats, false>
         <<<grid, block, 0, stream>>>(partial, x, nullptr, BnParams{}, rows, C,
                                      split.rows_per_block);
   });
@@ -442,8 +411,8 @@ void batchnorm_forward_train_cuda(cuda::CudaState& gpu, float* y, float* save_me
   p.beta = beta;
   p.mean = save_mean;
   p.invstd = save_invstd;
-  dispatch(t.vec, relu, [&](auto V, auto R) {
-    bn_forward_apply_kernel<decltype(V)::value, decltype(R)::value>
+  with_variant(t.vec, relu, [&](auto lanes, auto fused_relu) {
+    bn_forward_apply_kernel<decltype(lanes)::value, decltype(fused_relu)::value>
         <<<apply_grid(t, rows), block, 0, stream>>>(y, x, p, rows, C);
   });
   TL_LAUNCH_CHECK(gpu);
@@ -462,8 +431,8 @@ void batchnorm_forward_infer_cuda(cuda::CudaState& gpu, float* y, const float* x
   p.mean = running_mean;
   p.var = running_var;
   p.eps = eps;
-  dispatch(t.vec, relu, [&](auto V, auto R) {
-    bn_forward_apply_kernel<decltype(V)::value, decltype(R)::value>
+  with_variant(t.vec, relu, [&](auto lanes, auto fused_relu) {
+    bn_forward_apply_kernel<decltype(lanes)::value, decltype(fused_relu)::value>
         <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, gpu.stream>>>(y, x, p, rows, C);
   });
   TL_LAUNCH_CHECK(gpu);
@@ -487,8 +456,8 @@ void batchnorm_backward_train_cuda(cuda::CudaState& gpu, float* dx, float* dgamm
   float* means = dx ? holder.take<float>(gpu, 2 * C) : nullptr;
   grad_sums(gpu, t, dgamma, dbeta, means, dx ? means + C : nullptr, dy, x, p, rows, C, relu);
   if (!dx) return;
-  dispatch(t.vec, relu, [&](auto V, auto R) {
-    bn_backward_dx_kernel<decltype(V)::value, decltype(R)::value, true>
+  with_variant(t.vec, relu, [&](auto lanes, auto fused_relu) {
+    bn_backward_dx_kernel<decltype(lanes)::value, decltype(fused_relu)::value, true>
         <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, gpu.stream>>>(
             dx, dy, x, p, means, means + C, rows, C);
   });
@@ -515,8 +484,8 @@ void batchnorm_backward_infer_cuda(cuda::CudaState& gpu, float* dx, float* dgamm
   if (dgamma || dbeta)
     grad_sums(gpu, t, dgamma, dbeta, nullptr, nullptr, dy, x, p, rows, C, relu);
   if (!dx) return;
-  dispatch(t.vec, relu, [&](auto V, auto R) {
-    bn_backward_dx_kernel<decltype(V)::value, decltype(R)::value, false>
+  with_variant(t.vec, relu, [&](auto lanes, auto fused_relu) {
+    bn_backward_dx_kernel<decltype(lanes)::value, decltype(fused_relu)::value, false>
         <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, gpu.stream>>>(
             dx, dy, x, p, nullptr, nullptr, rows, C);
   });

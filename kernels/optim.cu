@@ -24,9 +24,10 @@
 // them, or copied synchronously), so the vector may die right after; the
 // stream orders the copy before the kernel.
 //
-// Arithmetic: the CPU's float expressions in the CPU's order with explicitly
-// rounded intrinsics (__fmul_rn, __fadd_rn, __fdiv_rn, __fsqrt_rn), so nvcc
-// cannot contract them into FMAs: every update is bit-identical to the CPU's.
+// Arithmetic: the CPU's float expressions in the CPU's order, rounded step by
+// step (mul_exact, add_exact, sub_exact: kernels/exact_math.cuh; __fdiv_rn,
+// __fsqrt_rn), so nvcc cannot contract them into FMAs: every update is
+// bit-identical to the CPU's.
 // Memory traffic per element: SGD with momentum reads p, g, v and writes p, v
 // (20 bytes); Adam reads p, g, m, v and writes p, m, v (28 bytes).
 #include <algorithm>
@@ -38,10 +39,15 @@
 #include "runtime/cuda/check.h"
 #include "runtime/cuda/cuda_state.h"
 #include "kernels/channel_tiling.cuh"
+#include "kernels/exact_math.cuh"
 #include "kernels/optim.h"
 
 namespace tl {
 namespace {
+
+using cuda::add_exact;
+using cuda::mul_exact;
+using cuda::sub_exact;
 
 // Elements per block: 32 per thread. The tensor search costs thread 0 ~9
 // dependent L2 reads (~2 us); a chunk of 8192 Adam elements is ~230 KB of
@@ -95,13 +101,13 @@ __global__ void __launch_bounds__(cuda::kBlockThreads)
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
     const float p = d.param[i];
     float g = d.grad[i];
-    if (d.weight_decay != 0.0f) g = __fadd_rn(g, __fmul_rn(d.weight_decay, p));
+    if (d.weight_decay != 0.0f) g = add_exact(g, mul_exact(d.weight_decay, p));
     if (d.momentum != 0.0f) {
-      const float v = __fadd_rn(__fmul_rn(d.momentum, d.velocity[i]), g);
+      const float v = add_exact(mul_exact(d.momentum, d.velocity[i]), g);
       d.velocity[i] = v;
-      g = d.nesterov ? __fadd_rn(g, __fmul_rn(d.momentum, v)) : v;
+      g = d.nesterov ? add_exact(g, mul_exact(d.momentum, v)) : v;
     }
-    d.param[i] = __fsub_rn(p, __fmul_rn(d.lr, g));
+    d.param[i] = sub_exact(p, mul_exact(d.lr, g));
   }
 }
 
@@ -111,17 +117,17 @@ __global__ void __launch_bounds__(cuda::kBlockThreads)
   const int64_t begin = (int64_t(blockIdx.x) - d.first_block) * kChunk;
   const int64_t end = begin + kChunk < d.n ? begin + kChunk : d.n;
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    const float p = __fmul_rn(d.param[i], d.decay);  // AdamW: shrink first
+    const float p = mul_exact(d.param[i], d.decay);  // AdamW: shrink first
     float g = d.grad[i];
-    if (!d.decoupled && d.weight_decay != 0.0f) g = __fadd_rn(g, __fmul_rn(d.weight_decay, p));
-    const float mi = __fadd_rn(__fmul_rn(d.beta1, d.m[i]), __fmul_rn(d.one_minus_beta1, g));
+    if (!d.decoupled && d.weight_decay != 0.0f) g = add_exact(g, mul_exact(d.weight_decay, p));
+    const float mi = add_exact(mul_exact(d.beta1, d.m[i]), mul_exact(d.one_minus_beta1, g));
     const float vi =
-        __fadd_rn(__fmul_rn(d.beta2, d.v[i]), __fmul_rn(__fmul_rn(d.one_minus_beta2, g), g));
+        add_exact(mul_exact(d.beta2, d.v[i]), mul_exact(mul_exact(d.one_minus_beta2, g), g));
     d.m[i] = mi;
     d.v[i] = vi;
     // p - step_size * (m / (sqrt(v) / sqrt(bias2) + eps)), PyTorch's grouping.
-    const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), d.bias2_sqrt), d.eps);
-    d.param[i] = __fsub_rn(p, __fmul_rn(d.step_size, __fdiv_rn(mi, denom)));
+    const float denom = add_exact(__fdiv_rn(__fsqrt_rn(vi), d.bias2_sqrt), d.eps);
+    d.param[i] = sub_exact(p, mul_exact(d.step_size, __fdiv_rn(mi, denom)));
   }
 }
 

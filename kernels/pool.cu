@@ -31,12 +31,14 @@
 #include "runtime/cuda/cuda_state.h"
 #include "runtime/cuda/launch.h"
 #include "kernels/channel_tiling.cuh"
+#include "kernels/exact_math.cuh"
 #include "kernels/pool.h"
 
 namespace tl {
 namespace {
 
 using cuda::kBlockThreads;
+using cuda::mul_exact;
 
 // PoolGeometry with the output size precomputed (its methods are host-only).
 struct PoolDims {
@@ -197,7 +199,7 @@ __global__ void __launch_bounds__(kBlockThreads)
     const double inv = 1.0 / static_cast<double>(spatial);
     float out[VEC];
 #pragma unroll
-    for (int k = 0; k < VEC; ++k) out[k] = static_cast<float>(__dmul_rn(sm[slot + k], inv));
+    for (int k = 0; k < VEC; ++k) out[k] = static_cast<float>(mul_exact(sm[slot + k], inv));
     cuda::store_vec<VEC>(y + n * C + lane * VEC, out);
   }
 }

@@ -9,17 +9,22 @@
 // Consecutive threads write consecutive 12-byte pixels, so the stores (the
 // only DRAM traffic that matters: 12 bytes per output pixel against
 // 3 / (upsampling factor)^2 bytes read) coalesce into full lines. The
-// arithmetic is the CPU's expression in the CPU's order with explicitly
-// rounded float intrinsics (no FMA contraction): bit-identical output.
+// arithmetic is the CPU's expression in the CPU's order, rounded step by
+// step (kernels/exact_math.cuh: no FMA contraction): bit-identical output.
 #include "runtime/cuda/check.h"
 #include "runtime/cuda/cuda_state.h"
 #include "runtime/cuda/launch.h"
 #include "kernels/bilinear_tap.cuh"
 #include "kernels/channel_tiling.cuh"
+#include "kernels/exact_math.cuh"
 #include "kernels/preprocess.h"
 
 namespace tl {
 namespace {
+
+using cuda::add_exact;
+using cuda::mul_exact;
+using cuda::sub_exact;
 
 __global__ void __launch_bounds__(cuda::kBlockThreads)
     preprocess_caffe_kernel(float* __restrict__ y, const uint8_t* __restrict__ x, int64_t batch,
@@ -33,10 +38,10 @@ __global__ void __launch_bounds__(cuda::kBlockThreads)
     const int64_t t = i / out_w;
     const int64_t oy = t % out_h;
     const int64_t n = t / out_h;
-    const cuda::Tap a = cuda::bilinear_tap_device(oy, in_h, out_h);
-    const cuda::Tap b = cuda::bilinear_tap_device(ox, in_w, out_w);
-    const float ly = a.lambda, ly0 = __fsub_rn(1.0f, ly);
-    const float lx = b.lambda, lx0 = __fsub_rn(1.0f, lx);
+    const BilinearTap a = cuda::bilinear_tap_device(oy, in_h, out_h);
+    const BilinearTap b = cuda::bilinear_tap_device(ox, in_w, out_w);
+    const float ly = a.lambda, ly0 = sub_exact(1.0f, ly);
+    const float lx = b.lambda, lx0 = sub_exact(1.0f, lx);
     const uint8_t* row0 = x + (n * in_h + a.i0) * in_w * 3;
     const uint8_t* row1 = x + (n * in_h + a.i1) * in_w * 3;
     const uint8_t *p00 = row0 + b.i0 * 3, *p01 = row0 + b.i1 * 3;
@@ -45,16 +50,16 @@ __global__ void __launch_bounds__(cuda::kBlockThreads)
 #pragma unroll
     for (int k = 0; k < 3; ++k) {
       const int c = 2 - k;  // output B, G, R reads input channel 2, 1, 0
-      const float top = __fadd_rn(__fmul_rn(lx0, static_cast<float>(p00[c])),
-                                  __fmul_rn(lx, static_cast<float>(p01[c])));
-      const float bottom = __fadd_rn(__fmul_rn(lx0, static_cast<float>(p10[c])),
-                                     __fmul_rn(lx, static_cast<float>(p11[c])));
-      out[k] = __fadd_rn(__fmul_rn(ly0, top), __fmul_rn(ly, bottom));
+      const float top = add_exact(mul_exact(lx0, static_cast<float>(p00[c])),
+                                  mul_exact(lx, static_cast<float>(p01[c])));
+      const float bottom = add_exact(mul_exact(lx0, static_cast<float>(p10[c])),
+                                     mul_exact(lx, static_cast<float>(p11[c])));
+      out[k] = add_exact(mul_exact(ly0, top), mul_exact(ly, bottom));
     }
     float* dst = y + i * 3;
-    dst[0] = __fsub_rn(out[0], kMean0);
-    dst[1] = __fsub_rn(out[1], kMean1);
-    dst[2] = __fsub_rn(out[2], kMean2);
+    dst[0] = sub_exact(out[0], kMean0);
+    dst[1] = sub_exact(out[1], kMean1);
+    dst[2] = sub_exact(out[2], kMean2);
   }
 }
 

@@ -20,7 +20,8 @@ BilinearTap bilinear_tap(int64_t o, int64_t in_size, int64_t out_size) {
   int64_t i0 = static_cast<int64_t>(src);
   if (i0 > in_size - 1) i0 = in_size - 1;
   const int64_t i1 = i0 < in_size - 1 ? i0 + 1 : i0;
-  return BilinearTap{i0, i1, static_cast<float>(src - static_cast<double>(i0))};
+  return BilinearTap{static_cast<int32_t>(i0), static_cast<int32_t>(i1),
+                     static_cast<float>(src - static_cast<double>(i0))};
 }
 
 namespace {

@@ -8,23 +8,26 @@
 // tables (a few KB, L1/L2-resident) instead of recomputing double math per
 // element.
 //
+// Arithmetic: the CPU's expressions rounded step by step
+// (kernels/exact_math.cuh: no FMA contraction), hence bit-identical to it.
+//
 // Forward: one thread per output element (n, oy, ox, channel lane; 4
 // channels as a float4 when C % 4 == 0), so a warp writes contiguous memory
-// and reads the 4 source pixels' channel runs contiguously. The mix is the
-// CPU's expression rounded step by step (__fmul_rn / __fadd_rn: no FMA
-// contraction), hence bit-identical to the CPU.
+// and reads the 4 source pixels' channel runs contiguously.
 //
 // Backward, a gather without atomics: one thread per INPUT element (n, iy,
 // ix, lane) sums every output that reads it. Output o reads input i iff
-// i0(o) == i or i1(o) == i, i.e. iff i0(o) is i - 1 or i (i1 = i0 + 1 except
-// at the clamped right edge, where i1 = i0); i0(o) is non-decreasing in o, so
-// these outputs form one contiguous range [lo, hi], found by two binary
-// searches over o in the setup kernel (exact, no floating-point inversion of
-// the sampling formula). Inside the range the thread walks (oy, ox) in
+// i0(o) == i or i1(o) == i; these outputs form one contiguous range [lo, hi]
+// (bilinear_readers in kernels/bilinear_tap.cuh, run once per row and column
+// by the setup kernel). Inside the range the thread walks (oy, ox) in
 // ascending order and adds the four corner terms in the CPU's statement
 // order (i0/i0, i0/i1, i1/i0, i1/i1), so its float additions are exactly the
 // CPU's: dx is bit-identical too. For 32 -> 224 each input pixel gathers
-// ~9 x 9 outputs; dy is read ~4 times in all, from L2.
+// ~14 x 14 outputs; dy is read ~4 times in all, from L2.
+//
+// The simpler versions this one grew from (a scatter with atomicAdd, a gather
+// that finds its outputs by scanning), each validated and timed:
+// lab/upsample_backward.cu and docs/lab/upsample_backward.md.
 #include <type_traits>
 
 #include "runtime/cuda/scratch.h"
@@ -33,45 +36,31 @@
 #include "runtime/cuda/launch.h"
 #include "kernels/bilinear_tap.cuh"
 #include "kernels/channel_tiling.cuh"
+#include "kernels/exact_math.cuh"
 #include "kernels/upsample.h"
 
 namespace tl {
 namespace {
 
+using cuda::add_exact;
 using cuda::kBlockThreads;
-using cuda::Tap;
+using cuda::mul_exact;
+using cuda::sub_exact;
 
-// The outputs [lo, hi] (empty when lo > hi) that read input index i.
-__device__ int2 readers(int64_t i, int64_t in_size, int64_t out_size) {
-  int64_t lo = 0, hi = out_size;  // first o with i0(o) >= i - 1
-  while (lo < hi) {
-    const int64_t mid = (lo + hi) / 2;
-    if (cuda::bilinear_tap_device(mid, in_size, out_size).i0 >= i - 1) hi = mid;
-    else lo = mid + 1;
-  }
-  const int64_t first = lo;
-  hi = out_size;  // first o with i0(o) > i
-  while (lo < hi) {
-    const int64_t mid = (lo + hi) / 2;
-    if (cuda::bilinear_tap_device(mid, in_size, out_size).i0 > i) hi = mid;
-    else lo = mid + 1;
-  }
-  return make_int2(static_cast<int>(first), static_cast<int>(lo - 1));
-}
-
-__global__ void upsample_tables_kernel(Tap* taps_y, Tap* taps_x, int2* range_y, int2* range_x,
-                                       UpsampleGeometry g) {
+__global__ void upsample_tables_kernel(BilinearTap* taps_y, BilinearTap* taps_x, int2* range_y,
+                                       int2* range_x, UpsampleGeometry g) {
   const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t < g.out_h) taps_y[t] = cuda::bilinear_tap_device(t, g.in_h, g.out_h);
   if (t < g.out_w) taps_x[t] = cuda::bilinear_tap_device(t, g.in_w, g.out_w);
-  if (range_y && t < g.in_h) range_y[t] = readers(t, g.in_h, g.out_h);
-  if (range_x && t < g.in_w) range_x[t] = readers(t, g.in_w, g.out_w);
+  if (range_y && t < g.in_h) range_y[t] = cuda::bilinear_readers(t, g.in_h, g.out_h);
+  if (range_x && t < g.in_w) range_x[t] = cuda::bilinear_readers(t, g.in_w, g.out_w);
 }
 
 template <int VEC>
 __global__ void __launch_bounds__(kBlockThreads)
     upsample_forward_kernel(float* __restrict__ y, const float* __restrict__ x,
-                            const Tap* __restrict__ taps_y, const Tap* __restrict__ taps_x,
+                            const BilinearTap* __restrict__ taps_y,
+                            const BilinearTap* __restrict__ taps_x,
                             UpsampleGeometry g) {
   const int64_t C = g.channels, lanes = C / VEC;
   const int64_t total = g.batch * g.out_h * g.out_w * lanes;
@@ -83,9 +72,9 @@ __global__ void __launch_bounds__(kBlockThreads)
     pix /= g.out_w;
     const int64_t oy = pix % g.out_h;
     const int64_t n = pix / g.out_h;
-    const Tap a = taps_y[oy], b = taps_x[ox];
-    const float ly = a.lambda, ly0 = __fsub_rn(1.0f, ly);
-    const float lx = b.lambda, lx0 = __fsub_rn(1.0f, lx);
+    const BilinearTap a = taps_y[oy], b = taps_x[ox];
+    const float ly = a.lambda, ly0 = sub_exact(1.0f, ly);
+    const float lx = b.lambda, lx0 = sub_exact(1.0f, lx);
     const float* row0 = x + (n * g.in_h + a.i0) * g.in_w * C + lane * VEC;
     const float* row1 = x + (n * g.in_h + a.i1) * g.in_w * C + lane * VEC;
     float p00[VEC], p01[VEC], p10[VEC], p11[VEC], out[VEC];
@@ -96,9 +85,9 @@ __global__ void __launch_bounds__(kBlockThreads)
 #pragma unroll
     for (int k = 0; k < VEC; ++k) {
       // ly0 * (lx0 * p00 + lx * p01) + ly * (lx0 * p10 + lx * p11)
-      const float top = __fadd_rn(__fmul_rn(lx0, p00[k]), __fmul_rn(lx, p01[k]));
-      const float bottom = __fadd_rn(__fmul_rn(lx0, p10[k]), __fmul_rn(lx, p11[k]));
-      out[k] = __fadd_rn(__fmul_rn(ly0, top), __fmul_rn(ly, bottom));
+      const float top = add_exact(mul_exact(lx0, p00[k]), mul_exact(lx, p01[k]));
+      const float bottom = add_exact(mul_exact(lx0, p10[k]), mul_exact(lx, p11[k]));
+      out[k] = add_exact(mul_exact(ly0, top), mul_exact(ly, bottom));
     }
     cuda::store_vec<VEC>(y + i * VEC, out);
   }
@@ -107,7 +96,8 @@ __global__ void __launch_bounds__(kBlockThreads)
 template <int VEC>
 __global__ void __launch_bounds__(kBlockThreads)
     upsample_backward_kernel(float* __restrict__ dx, const float* __restrict__ dy,
-                             const Tap* __restrict__ taps_y, const Tap* __restrict__ taps_x,
+                             const BilinearTap* __restrict__ taps_y,
+                             const BilinearTap* __restrict__ taps_x,
                              const int2* __restrict__ range_y, const int2* __restrict__ range_x,
                              UpsampleGeometry g) {
   const int64_t C = g.channels, lanes = C / VEC;
@@ -125,24 +115,24 @@ __global__ void __launch_bounds__(kBlockThreads)
 #pragma unroll
     for (int k = 0; k < VEC; ++k) sum[k] = 0.0f;
     for (int oy = ry.x; oy <= ry.y; ++oy) {
-      const Tap a = taps_y[oy];
+      const BilinearTap a = taps_y[oy];
       const bool y0 = a.i0 == iy, y1 = a.i1 == iy;
-      const float ly = a.lambda, ly0 = __fsub_rn(1.0f, ly);
+      const float ly = a.lambda, ly0 = sub_exact(1.0f, ly);
       const float* d_row = dy + (n * g.out_h + oy) * g.out_w * C + lane * VEC;
       for (int ox = rx.x; ox <= rx.y; ++ox) {
-        const Tap b = taps_x[ox];
+        const BilinearTap b = taps_x[ox];
         const bool x0 = b.i0 == ix, x1 = b.i1 == ix;
-        const float lx = b.lambda, lx0 = __fsub_rn(1.0f, lx);
+        const float lx = b.lambda, lx0 = sub_exact(1.0f, lx);
         float v[VEC];
         cuda::load_vec<VEC>(v, d_row + int64_t(ox) * C);
         // The CPU's four statements, in its order; at an edge (i0 == i1)
         // two or four of them land here, added one after the other as there.
 #pragma unroll
         for (int k = 0; k < VEC; ++k) {
-          if (y0 && x0) sum[k] = __fadd_rn(sum[k], __fmul_rn(__fmul_rn(ly0, lx0), v[k]));
-          if (y0 && x1) sum[k] = __fadd_rn(sum[k], __fmul_rn(__fmul_rn(ly0, lx), v[k]));
-          if (y1 && x0) sum[k] = __fadd_rn(sum[k], __fmul_rn(__fmul_rn(ly, lx0), v[k]));
-          if (y1 && x1) sum[k] = __fadd_rn(sum[k], __fmul_rn(__fmul_rn(ly, lx), v[k]));
+          if (y0 && x0) sum[k] = add_exact(sum[k], mul_exact(mul_exact(ly0, lx0), v[k]));
+          if (y0 && x1) sum[k] = add_exact(sum[k], mul_exact(mul_exact(ly0, lx), v[k]));
+          if (y1 && x0) sum[k] = add_exact(sum[k], mul_exact(mul_exact(ly, lx0), v[k]));
+          if (y1 && x1) sum[k] = add_exact(sum[k], mul_exact(mul_exact(ly, lx), v[k]));
         }
       }
     }
@@ -157,8 +147,8 @@ void dispatch_vec(int vec, F&& f) {
 }
 
 // Fills the tap tables (and the reader ranges when range_y is wanted).
-void build_tables(cuda::CudaState& gpu, const UpsampleGeometry& g, Tap* taps_y, Tap* taps_x,
-                  int2* range_y, int2* range_x) {
+void build_tables(cuda::CudaState& gpu, const UpsampleGeometry& g, BilinearTap* taps_y,
+                  BilinearTap* taps_x, int2* range_y, int2* range_x) {
   int64_t longest = g.out_h > g.out_w ? g.out_h : g.out_w;
   if (range_y) {
     if (g.in_h > longest) longest = g.in_h;
@@ -177,7 +167,7 @@ void upsample_bilinear_forward_cuda(cuda::CudaState& gpu, float* y, const float*
   const int64_t total = g.batch * g.out_h * g.out_w * (g.channels / vec);
   if (total == 0) return;
   cuda::Scratch holder;
-  Tap* taps = holder.take<Tap>(gpu, g.out_h + g.out_w);
+  BilinearTap* taps = holder.take<BilinearTap>(gpu, g.out_h + g.out_w);
   build_tables(gpu, g, taps, taps + g.out_h, nullptr, nullptr);
   dispatch_vec(vec, [&](auto V) {
     upsample_forward_kernel<decltype(V)::value>
@@ -193,7 +183,7 @@ void upsample_bilinear_backward_cuda(cuda::CudaState& gpu, float* dx, const floa
   const int64_t total = g.batch * g.in_h * g.in_w * (g.channels / vec);
   if (total == 0) return;
   cuda::Scratch tap_holder, range_holder;
-  Tap* taps = tap_holder.take<Tap>(gpu, g.out_h + g.out_w);
+  BilinearTap* taps = tap_holder.take<BilinearTap>(gpu, g.out_h + g.out_w);
   int2* ranges = range_holder.take<int2>(gpu, g.in_h + g.in_w);
   build_tables(gpu, g, taps, taps + g.out_h, ranges, ranges + g.in_h);
   dispatch_vec(vec, [&](auto V) {

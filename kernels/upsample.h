@@ -15,9 +15,13 @@ struct UpsampleGeometry {
 };
 
 // The source index pair and weight of the second one for output index `o`
-// along one axis: value = (1 - lambda) * in[i0] + lambda * in[i1].
+// along one axis: value = (1 - lambda) * in[i0] + lambda * in[i1]. One type
+// for the CPU reference, the CUDA kernels (kernels/bilinear_tap.cuh computes
+// the same taps on the device), the data pipeline's image resize and the
+// kernel lab. 32-bit indices: an axis of 2^31 pixels is far beyond any
+// tensor tl can hold, and the CUDA kernels' tap tables stay 12 bytes a tap.
 struct BilinearTap {
-  int64_t i0, i1;
+  int32_t i0, i1;
   float lambda;
 };
 BilinearTap bilinear_tap(int64_t o, int64_t in_size, int64_t out_size);
