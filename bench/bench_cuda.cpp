@@ -1,27 +1,20 @@
 // CUDA kernel microbenchmarks: the handwritten kernels' production launchers
 // (kernels/*.h, <op>_cuda), float32, on ResNet50-at-224 shapes at batch 64.
 //
-// What it does, in order:
-//  1. Measures the device's own copy bandwidth: cudaMemcpyAsync device to
-//     device of 1 GiB, timed with CUDA events, best of several, counted as
-//     read + write bytes (2 GiB per copy). Every kernel's rate is reported as
-//     a fraction of that: a memory-bound kernel at 0.9 has little left to gain.
-//  2. For each benchmark: random inputs built on the host, the CPU reference
-//     (kernels/<op>.h *_cpu) and the CUDA launcher run once on the same
-//     inputs and compared with a stated tolerance BEFORE anything is timed.
-//     A kernel that disagrees is reported FAILED and not timed.
-//  3. Warm-up calls, then `repeats` timed calls, each between a pair of CUDA
-//     events on the Context's stream, with the L2 cache cleared before each
-//     (a cudaMemsetAsync over a buffer twice the L2 size, outside the timed
-//     region), so every call reads its inputs from DRAM. The median is kept.
-//  4. GB/s from the bytes the kernel must move: every array it must read
-//     counted once plus every array it must write counted once (the same
-//     convention as bench/bench_kernels.cpp). The formula is written beside
-//     each benchmark. Where a kernel reads an input twice it gets no credit
-//     for the second read; the gap to the copy bandwidth shows what it costs.
-//  5. Fused BN+ReLU is compared with cuDNN's own batch norm (legacy API,
-//     CUDNN_BATCHNORM_SPATIAL_PERSISTENT, NHWC) followed by cudnnActivationForward
-//     on the same shape; the ratio cudnn_ms / tl_ms is reported (> 1: tl faster).
+// The harness (bench/cuda_harness.h, shared with the kernel lab, lab/) does
+// the measuring: the device's copy bandwidth first, then for each benchmark
+// the CUDA launcher is run once on host-built random inputs and compared with
+// the CPU reference (kernels/<op>.h *_cpu) under a stated tolerance BEFORE
+// anything is timed (a kernel that disagrees is reported FAILED and not
+// timed), then warm-up calls and the median of `repeats` CUDA-event-timed
+// calls, each from a cleared L2. GB/s counts the bytes a kernel must move:
+// every array it must read once plus every array it must write once (the same
+// convention as bench/bench_kernels.cpp), with the formula written beside each
+// benchmark below.
+//
+// Fused BN+ReLU is also compared with cuDNN's own batch norm (legacy API,
+// CUDNN_BATCHNORM_SPATIAL_PERSISTENT, NHWC) followed by cudnnActivationForward
+// on the same shape; the ratio cudnn_ms / tl_ms is reported (> 1: tl faster).
 //
 // Output: a table on stdout; with --json PATH the same as JSON.
 //   bench_cuda [--json PATH] [--repeats N] [--filter SUBSTRING]
@@ -34,14 +27,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <exception>
-#include <functional>
-#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "bench/cuda_harness.h"
 #include "engine/context.h"
 #include "runtime/cuda/check.h"
 #include "runtime/cuda/cuda_state.h"
@@ -56,9 +47,18 @@
 
 namespace {
 
+using tl::bench::Bench;
+using tl::bench::Check;
+using tl::bench::compare;
+using tl::bench::compare_scalar;
+using tl::bench::DevBuf;
+using tl::bench::host_random;
+using tl::bench::mix_uniform;
+using tl::bench::Options;
+using tl::bench::Result;
+
 constexpr double kF = 4;  // bytes per float32 (and per int32 label)
 constexpr int64_t kBatch = 64;
-constexpr int kWarmup = 3;
 constexpr float kBnEps = 1.001e-5f;  // Keras's default; above CUDNN_BN_MIN_EPSILON (1e-5)
 constexpr float kBnMomentum = 0.99f;
 
@@ -73,234 +73,6 @@ constexpr double kReduceAtol = 1e-3, kReduceRtol = 1e-3;
 constexpr double kExactAtol = 1e-5, kExactRtol = 1e-5;
 // Softmax: exp/log differ by a few ulp between the CUDA and glibc math libraries.
 constexpr double kSoftmaxAtol = 1e-5, kSoftmaxRtol = 1e-4;
-
-// ---- host inputs ----------------------------------------------------------------
-// A 64-bit mix of (seed, i): deterministic and fast enough for 64M elements.
-float mix_uniform(uint64_t i, uint64_t seed) {
-  uint64_t z = (i + 1) * 0x9E3779B97F4A7C15ull + seed * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 31)) * 0x94D049BB133111EBull;
-  z ^= z >> 29;
-  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);  // [0, 1)
-}
-// Values in [lo, hi).
-std::vector<float> host_random(int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i)
-    v[static_cast<size_t>(i)] = lo + (hi - lo) * mix_uniform(static_cast<uint64_t>(i), seed);
-  return v;
-}
-
-// ---- device buffers -----------------------------------------------------------------
-// A plain cudaMalloc'd buffer (not the caching allocator: the benchmark owns
-// its memory and frees it at the end of each benchmark).
-template <typename T>
-class DevBuf {
- public:
-  explicit DevBuf(int64_t n) : n_(n) {
-    TL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), sizeof(T) * static_cast<size_t>(std::max<int64_t>(n, 1))));
-  }
-  explicit DevBuf(const std::vector<T>& host) : DevBuf(static_cast<int64_t>(host.size())) {
-    upload(host);
-  }
-  ~DevBuf() {
-    if (p_) cudaFree(p_);  // a destructor must not throw: status ignored
-  }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  T* get() const { return p_; }
-  int64_t size() const { return n_; }
-  void upload(const std::vector<T>& host) {
-    TL_CUDA_CHECK(cudaMemcpy(p_, host.data(), sizeof(T) * host.size(), cudaMemcpyHostToDevice));
-    // A pageable copy may return before its DMA lands; the launchers run on
-    // the Context's own stream, so wait here.
-    TL_CUDA_CHECK(cudaDeviceSynchronize());
-  }
-
- private:
-  T* p_ = nullptr;
-  int64_t n_;
-};
-
-// ---- validation -------------------------------------------------------------------
-struct Check {
-  bool pass = true;
-  double max_abs_err = 0;
-  std::string detail;  // the first failing array and element
-};
-
-// Compares `n` device floats with the CPU's; |got - want| <= atol + rtol * |want|,
-// NaN never passes. Accumulates into `c`.
-void compare(Check& c, const char* what, const std::vector<float>& want, const float* device,
-             double atol, double rtol) {
-  // The launchers run on the Context's stream, which need not synchronise with
-  // the legacy default stream that cudaMemcpy uses: wait for everything.
-  TL_CUDA_CHECK(cudaDeviceSynchronize());
-  std::vector<float> got(want.size());
-  TL_CUDA_CHECK(cudaMemcpy(got.data(), device, sizeof(float) * want.size(), cudaMemcpyDeviceToHost));
-  for (size_t i = 0; i < want.size(); ++i) {
-    const double w = want[i], g = got[i], err = std::fabs(g - w);
-    if (!(err <= atol + rtol * std::fabs(w))) {  // written so that NaN fails
-      if (c.pass) {
-        char buf[160];
-        std::snprintf(buf, sizeof buf, "%s[%zu]: got %.9g, want %.9g", what, i, g, w);
-        c.detail = buf;
-      }
-      c.pass = false;
-    }
-    if (!std::isnan(err)) c.max_abs_err = std::max(c.max_abs_err, err);
-  }
-}
-void compare_scalar(Check& c, const char* what, float want, const float* device, double atol,
-                    double rtol) {
-  compare(c, what, std::vector<float>{want}, device, atol, rtol);
-}
-
-// ---- timing ------------------------------------------------------------------------
-struct Options {
-  int repeats = 20;
-  std::string json_path;
-  std::string filter;
-};
-
-struct Result {
-  std::string name;
-  std::string status;  // PASS (validated and timed), FAILED (disagrees, not timed), ERROR
-  double median_ms = 0, bytes = 0, gbps = 0, copy_fraction = 0, max_abs_err = 0;
-  std::string note;
-};
-
-class Bench {
- public:
-  Bench(tl::Context& ctx, const Options& opt) : ctx_(ctx), opt_(opt) {
-    stream_ = ctx.cuda()->stream;
-    int device = 0, l2 = 0;
-    TL_CUDA_CHECK(cudaGetDevice(&device));
-    TL_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
-    // Twice the L2: a write of that much leaves none of the benchmark's data in it.
-    flush_bytes_ = std::max<size_t>(2 * static_cast<size_t>(l2), size_t{64} << 20);
-    TL_CUDA_CHECK(cudaMalloc(&flush_, flush_bytes_));
-    TL_CUDA_CHECK(cudaEventCreate(&start_));
-    TL_CUDA_CHECK(cudaEventCreate(&stop_));
-    l2_bytes_ = l2;
-  }
-  ~Bench() {
-    cudaEventDestroy(start_);  // destructor: statuses ignored
-    cudaEventDestroy(stop_);
-    cudaFree(flush_);
-  }
-  Bench(const Bench&) = delete;
-  Bench& operator=(const Bench&) = delete;
-
-  cudaStream_t stream() const { return stream_; }
-  int l2_bytes() const { return l2_bytes_; }
-  double copy_gbps() const { return copy_gbps_; }
-  bool selected(const std::string& name) const {
-    return opt_.filter.empty() || name.find(opt_.filter) != std::string::npos;
-  }
-  // Whether any of a group's benchmarks is selected (skips building its inputs).
-  bool any_selected(std::initializer_list<std::string> names) const {
-    for (const std::string& n : names)
-      if (selected(n)) return true;
-    return false;
-  }
-
-  // Median milliseconds of `fn` over the repeats, L2 cleared before each.
-  double time_median_ms(const std::function<void()>& fn) {
-    for (int i = 0; i < kWarmup; ++i) fn();
-    std::vector<float> ms(static_cast<size_t>(opt_.repeats));
-    for (float& t : ms) {
-      TL_CUDA_CHECK(cudaMemsetAsync(flush_, 0, flush_bytes_, stream_));
-      TL_CUDA_CHECK(cudaEventRecord(start_, stream_));
-      fn();
-      TL_CUDA_CHECK(cudaEventRecord(stop_, stream_));
-      TL_CUDA_CHECK(cudaEventSynchronize(stop_));
-      TL_CUDA_CHECK(cudaEventElapsedTime(&t, start_, stop_));
-    }
-    std::sort(ms.begin(), ms.end());
-    const size_t n = ms.size();
-    return n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
-  }
-
-  // Device-to-device copy of 1 GiB, best of several: (read + write) bytes / time.
-  void measure_copy_bandwidth() {
-    const size_t bytes = size_t{1} << 30;
-    DevBuf<uint8_t> src(static_cast<int64_t>(bytes)), dst(static_cast<int64_t>(bytes));
-    TL_CUDA_CHECK(cudaMemsetAsync(src.get(), 1, bytes, stream_));
-    float best = 1e30f;
-    for (int i = 0; i < 8; ++i) {
-      TL_CUDA_CHECK(cudaEventRecord(start_, stream_));
-      TL_CUDA_CHECK(cudaMemcpyAsync(dst.get(), src.get(), bytes, cudaMemcpyDeviceToDevice, stream_));
-      TL_CUDA_CHECK(cudaEventRecord(stop_, stream_));
-      TL_CUDA_CHECK(cudaEventSynchronize(stop_));
-      float ms = 0;
-      TL_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-      if (i > 0) best = std::min(best, ms);  // the first copy is the warm-up
-    }
-    copy_gbps_ = 2.0 * static_cast<double>(bytes) / (best * 1e-3) * 1e-9;
-    std::printf("device copy bandwidth: %.1f GB/s (cudaMemcpyAsync D2D of 1 GiB, best of 7, "
-                "read + write bytes, %.3f ms)\n", copy_gbps_, best);
-  }
-
-  // One benchmark: `validate` runs the CUDA launcher once and compares it with
-  // the CPU (filling a Check); only when it passes is `kernel` timed.
-  void run(const std::string& name, double bytes, const std::function<Check()>& validate,
-           const std::function<void()>& kernel, const std::string& note = "") {
-    if (!selected(name)) return;
-    Result r;
-    r.name = name;
-    r.bytes = bytes;
-    r.note = note;
-    try {
-      const Check c = validate();
-      r.max_abs_err = c.max_abs_err;
-      if (!c.pass) {
-        r.status = "FAILED";
-        r.note = c.detail;
-      } else {
-        r.median_ms = time_median_ms(kernel);
-        r.gbps = bytes / (r.median_ms * 1e-3) * 1e-9;
-        r.copy_fraction = copy_gbps_ > 0 ? r.gbps / copy_gbps_ : 0;
-        r.status = "PASS";
-      }
-    } catch (const std::exception& e) {
-      r.status = "ERROR";
-      r.note = e.what();
-    }
-    print_row(r);
-    results_.push_back(r);
-  }
-
-  // A timed-only extra row (the cuDNN comparison), with a free-form note.
-  void add_row(const Result& r) {
-    print_row(r);
-    results_.push_back(r);
-  }
-  const std::vector<Result>& results() const { return results_; }
-  const Options& options() const { return opt_; }
-  tl::Context& ctx() { return ctx_; }
-
-  static void print_header() {
-    std::printf("%-34s %-6s %10s %9s %7s %10s  %s\n", "kernel", "check", "median_ms", "GB/s",
-                "of_copy", "max_err", "note");
-  }
-
- private:
-  static void print_row(const Result& r) {
-    std::printf("%-34s %-6s %10.4f %9.1f %6.1f%% %10.3g  %s\n", r.name.c_str(), r.status.c_str(),
-                r.median_ms, r.gbps, 100.0 * r.copy_fraction, r.max_abs_err, r.note.c_str());
-    std::fflush(stdout);
-  }
-
-  tl::Context& ctx_;
-  Options opt_;
-  cudaStream_t stream_ = nullptr;
-  void* flush_ = nullptr;
-  size_t flush_bytes_ = 0;
-  int l2_bytes_ = 0;
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
-  double copy_gbps_ = 0;
-  std::vector<Result> results_;
-};
 
 // ---- batch norm (fused with ReLU) -------------------------------------------------------
 struct BnShape {
@@ -837,43 +609,6 @@ void bench_optim(Bench& b) {
   }
 }
 
-// ---- output --------------------------------------------------------------------------------
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (static_cast<unsigned char>(ch) < 0x20) {
-      out += ' ';
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
-
-bool write_json(const std::string& path, const Bench& b, const std::string& device) {
-  FILE* f = std::fopen(path.c_str(), "w");
-  if (!f) return false;
-  std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"copy_gbps\": %.3f,\n  \"l2_bytes\": %d,\n"
-               "  \"repeats\": %d,\n  \"kernels\": [\n",
-               json_escape(device).c_str(), b.copy_gbps(), b.l2_bytes(), b.options().repeats);
-  const auto& rs = b.results();
-  for (size_t i = 0; i < rs.size(); ++i) {
-    const Result& r = rs[i];
-    std::fprintf(f,
-                 "    {\"name\": \"%s\", \"validation\": \"%s\", \"median_ms\": %.6f, "
-                 "\"bytes\": %.0f, \"gbps\": %.3f, \"copy_fraction\": %.4f, "
-                 "\"max_abs_err\": %.6g, \"note\": \"%s\"}%s\n",
-                 json_escape(r.name).c_str(), r.status.c_str(), r.median_ms, r.bytes, r.gbps,
-                 r.copy_fraction, r.max_abs_err, json_escape(r.note).c_str(),
-                 i + 1 < rs.size() ? "," : "");
-  }
-  std::fprintf(f, "  ]\n}\n");
-  return std::fclose(f) == 0;
-}
-
 int usage(const char* argv0) {
   std::fprintf(stderr, "usage: %s [--json PATH] [--repeats N] [--filter SUBSTRING]\n", argv0);
   return 2;
@@ -891,16 +626,10 @@ int main(int argc, char** argv) {
     else return usage(argv[0]);
   }
 
-  if (tl::cuda::device_count() == 0) {
-    std::printf("bench_cuda: no usable GPU (%s); nothing measured\n",
-                tl::cuda::no_device_reason().c_str());
-    return 0;
-  }
-  std::unique_ptr<tl::Context> ctx;
-  try {
-    ctx = std::make_unique<tl::Context>(tl::Device::CUDA, /*seed=*/0);
-  } catch (const std::exception& e) {
-    std::printf("bench_cuda: no usable GPU (%s); nothing measured\n", e.what());
+  std::string why;
+  const std::unique_ptr<tl::Context> ctx = tl::bench::make_cuda_context(why);
+  if (!ctx) {
+    std::printf("bench_cuda: no usable GPU (%s); nothing measured\n", why.c_str());
     return 0;
   }
 
@@ -909,9 +638,9 @@ int main(int argc, char** argv) {
     std::printf("bench_cuda: %s\n", device.c_str());
     Bench b(*ctx, opt);
     std::printf("L2 %d bytes, cleared before each of %d timed repeats (median kept), %d warm-up\n",
-                b.l2_bytes(), opt.repeats, kWarmup);
+                b.l2_bytes(), opt.repeats, opt.warmup);
     b.measure_copy_bandwidth();
-    Bench::print_header();
+    b.print_header();
     bench_batchnorm(b);
     bench_pool(b);
     bench_dropout(b);
@@ -923,7 +652,7 @@ int main(int argc, char** argv) {
     int failed = 0;
     for (const Result& r : b.results()) failed += r.status != "PASS";
     if (!opt.json_path.empty()) {
-      if (!write_json(opt.json_path, b, device)) {
+      if (!tl::bench::write_json(opt.json_path, b, "bench_cuda", device)) {
         std::fprintf(stderr, "bench_cuda: cannot write %s\n", opt.json_path.c_str());
         return 1;
       }
