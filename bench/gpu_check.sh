@@ -13,7 +13,7 @@
 #   info        GPU, driver, sandbox, tools, Python/PyTorch, libraries, bundle
 #   configure   Release, Ninja, CUDA for sm_90; GoogleTest from the bundle when
 #               none is installed; cuDNN from the pip wheel when not in the toolkit
-#   build       the GPU tests, train_cifar, bench_e2e, bench_cuda; all cores
+#   build       the GPU tests, train_cifar, bench_e2e, bench_cuda, kernel_lab; all cores
 #   linked      ldd: which cuDNN, cuBLAS, CUDA runtime (and HDF5, BLAS) the
 #               binaries really load
 #   gpu-tests   ctest -L gpu with TL_SYNC_CHECK=1 (a fault is blamed on the
@@ -24,6 +24,9 @@
 #               cudnn.benchmark, FP32 / TF32 / AMP-BF16, interleaved with tl: the
 #               tl / PyTorch ratio table (bench/RESULTS.md's headline)
 #   bench-cuda  the CUDA kernel microbenchmarks (GB/s against measured copy bandwidth)
+#   lab         the kernel lab (lab/): every version of the BN+ReLU and upsampling
+#               backward, validated against the CPU, then timed (docs/lab/'s tables);
+#               the rehearsal runs it too, to see it find no GPU and exit 77 (SKIP)
 #   train       train_cifar at the recipe's settings (224x224, Flatten head,
 #               batch 64, SGD) on the bundle's real CIFAR-10, 1 epoch
 #   sanitizer   compute-sanitizer memcheck, racecheck, synccheck on the tests of
@@ -240,13 +243,14 @@ fi
 run_step configure 60 cmake "${cmake_args[@]}"
 grep -E '^-- tl:' "$logs/configure.log" | sed 's/^-- //' | note
 
-targets=(tl_gpu_tests train_cifar bench_e2e bench_cuda)
+targets=(tl_gpu_tests train_cifar bench_e2e bench_cuda kernel_lab)
 run_step build 240 cmake --build "$build" -j "$jobs" --target "${targets[@]}" -- -k 0
 
 gpu_tests=$build/tests/tl_gpu_tests
 train_bin=$build/apps/train_cifar
 e2e_bin=$build/bench/bench_e2e
 bench_bin=$build/bench/bench_cuda
+lab_bin=$build/lab/kernel_lab
 
 linked() {
   local bin
@@ -328,6 +332,26 @@ elif ! have_gpu; then
 else
   run_step bench-cuda 60 "$bench_bin"
   grep -iE 'copy bandwidth|GB/s' "$logs/bench-cuda.log" | head -n 6 | note
+fi
+
+# ---- the kernel lab: each version validated, then timed by bench_cuda's harness ----------
+# Exit 77 means "no usable GPU": a SKIP, not a failure. In the rehearsal the
+# binary runs too (its no-GPU path is what the rehearsal can check).
+if [ ! -x "$lab_bin" ]; then
+  skip lab "kernel_lab was not built"
+elif ! have_gpu && (( ! rehearse )); then
+  skip lab "$gpu_reason"
+else
+  run_step lab 45 "$lab_bin" --json "$logs/kernel_lab.json"
+  if (( $? == 77 )); then
+    sed -i '$d' "$steps_tsv"  # replace the FAIL line by a SKIP with the reason
+    sed -i '$d' "$summary"
+    skip lab "kernel_lab found no usable GPU (exit 77): $(grep -m 1 -o 'no usable GPU ([^)]*)' "$logs/lab.log")"
+  else
+    # The final table (one row per version and shape), then the verdict.
+    awk '/^kernel  /{table = ""} {table = table $0 "\n"} END {printf "%s", table}' "$logs/lab.log" \
+      | grep -E '^(kernel |bn_relu_bwd/|upsample_bwd/|[0-9]+ version)' | note
+  fi
 fi
 
 # ---- a real training run ---------------------------------------------------------
@@ -416,7 +440,8 @@ for run in ("train", "train-cpu"):
         train = m
 result = {"rehearsal": rehearse, "budget_s": budget, "elapsed_s": elapsed, "steps": steps,
           "e2e": {p: load(f"e2e_{p}.json") for p in ("fp32", "tf32")},
-          "torch_compare": load("torch_compare.json"), "train": train}
+          "torch_compare": load("torch_compare.json"), "kernel_lab": load("kernel_lab.json"),
+          "train": train}
 with open(path, "w") as f:
     json.dump(result, f, indent=1)
 EOF
