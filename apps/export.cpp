@@ -2,6 +2,7 @@
 // for Keras, the format chosen by the output's name.
 #include <iostream>
 
+#include "apps/flag_table.h"
 #include "apps/options.h"
 #include "apps/run_config.h"
 #include "weights/keras_model_file.h"
@@ -9,37 +10,42 @@
 namespace tl::app {
 namespace {
 
-const char* kHelp = R"(export: write a train_cifar checkpoint for Keras.
+struct ExportOptions {
+  std::string checkpoint;  // --checkpoint or --model
+  std::string out;
+  bool help = false;
+  bool help_markdown = false;
+};
 
-  export --checkpoint FILE --out PATH
-
-  --checkpoint FILE   a checkpoint written by train_cifar (or a Keras model file, to convert it)
-  --out PATH          .keras      Keras 3 archive (nested Sequential: ResNet50 + the head)
-                      .weights.h5 Keras 3 weights (flat functional model)
-                      .h5         legacy weights (flat functional model; Keras 3 and tf_keras)
-  Keras loads each with model.load_weights(PATH) into ResNet50(include_top=False,
-  weights=None) + the reference head built as docs/keras_weights.md shows.
-)";
+FlagTable export_flags(ExportOptions& o) {
+  FlagTable t("export", "write a train_cifar checkpoint for Keras.");
+  t.usage("--checkpoint FILE --out PATH");
+  t.add(text_flag("--checkpoint", o.checkpoint, "FILE",
+                  "a checkpoint written by train_cifar (or a Keras model file, to convert it); "
+                  "required"));
+  t.add(text_flag("--model", o.checkpoint, "FILE", "the same as --checkpoint"));
+  t.add(text_flag("--out", o.out, "PATH",
+                  "where to write, the format chosen by the ending: .keras (Keras 3 archive, a "
+                  "nested Sequential: ResNet50 + the head), .weights.h5 (Keras 3 weights of the "
+                  "flat functional model) or .h5 (legacy weights of the flat functional model; "
+                  "Keras 3 and tf_keras); required",
+                  keras_path_problem));
+  t.add_help_flags(o.help, o.help_markdown);
+  t.notes(
+      "Keras loads each with model.load_weights(PATH) into ResNet50(include_top=False, "
+      "weights=None) + the reference head built as docs/keras_weights.md shows.");
+  return t;
+}
 
 int run(int argc, char** argv) {
-  std::string checkpoint, out;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) fail(a, ": missing value");
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") return std::cout << kHelp, 0;
-    else if (a == "--checkpoint" || a == "--model") checkpoint = value();
-    else if (a == "--out") out = value();
-    else fail("unknown flag '", a, "'; run with --help to see the flags");
-  }
-  if (checkpoint.empty() || out.empty()) fail("--checkpoint FILE and --out PATH are required (see --help)");
-  if (!is_keras_model_path(out)) fail("--out ", out, ": the format is chosen by the ending: .keras, .weights.h5 or .h5");
+  ExportOptions opts;
+  if (parse_or_print_help(export_flags(opts), argc, argv, opts.help, opts.help_markdown)) return 0;
+  if (opts.checkpoint.empty() || opts.out.empty())
+    fail("--checkpoint FILE and --out PATH are required (see --help)");
   ModelRecord record;
-  auto model = load_classifier(checkpoint, record);
-  export_keras_model(*model, out);
-  std::cout << "Wrote " << out << " (input " << record.model.input_size << ", "
+  auto model = load_classifier(opts.checkpoint, record);
+  export_keras_model(*model, opts.out);
+  std::cout << "Wrote " << opts.out << " (input " << record.model.input_size << ", "
             << (record.model.pool == HeadPool::kFlatten ? "flatten" : "average pool") << ", "
             << record.model.classes << " classes)\n";
   return 0;

@@ -1,11 +1,14 @@
-// Command-line options of apps/train_cifar: one struct, one parser, one
-// --help text. Everything else in tl takes plain values; only apps/ parses
+// Command-line options of apps/train_cifar: one struct and one flag table
+// (apps/flag_table.h), which parses them and writes --help and
+// docs/flags.md. Everything else in tl takes plain values; only apps/ parses
 // flags (docs/DESIGN.md).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "apps/flag_table.h"
 
 namespace tl::app {
 
@@ -57,6 +60,7 @@ struct TrainOptions {
   // line, so that errors can say where a value the user never typed came from.
   std::vector<std::string> quick_defaults;
   bool help = false;
+  bool help_markdown = false;
 };
 
 // Larger inputs are refused by the parser: at 8192x8192 one ResNet50 training
@@ -64,11 +68,14 @@ struct TrainOptions {
 // range. (Sizes below it are checked against the memory there is.)
 inline constexpr int64_t kMaxImageSize = 8192;
 
+// train_cifar's flags, bound to the fields of `o`; the defaults shown are
+// o's values now (a default-constructed TrainOptions for --help).
+FlagTable train_flags(TrainOptions& o);
+
 // Parses argv; throws tl::Error naming the flag on anything unknown or
 // malformed. --quick rewrites the defaults it names; flags given explicitly
 // win wherever they stand on the command line.
 TrainOptions parse_train_options(int argc, char** argv);
-std::string train_help_text();
 
 // True when `flag`'s value was set by --quick, not typed by the user.
 bool from_quick(const TrainOptions& o, const std::string& flag);
@@ -78,16 +85,17 @@ std::string flag_origin(const TrainOptions& o, const std::string& flag);
 
 // The command that continues this run exactly: the same arguments without
 // any --resume [PATH], then "--resume" (the run's own last checkpoint),
-// quoted for a POSIX shell.
+// quoted for a POSIX shell. The arguments are read as the parser reads them,
+// so a VALUE spelled "--resume" (--data-dir --resume) stays. For a command
+// line that parse_train_options accepts.
 std::string resume_command_line(int argc, char** argv);
+
+// "" when `path` ends as a Keras model file does (.keras, .weights.h5, .h5),
+// else what is expected: the check of --export-keras and of export's --out.
+std::string keras_path_problem(const std::string& path);
 
 // Every app's main: runs `body` and turns any exception into ONE line,
 // "<app>: error: <message>", on stderr and exit code 1 (never a crash).
 int run_app(const char* app, int (*body)(int, char**), int argc, char** argv);
-
-// Small shared helpers for the apps' own parsers.
-int64_t parse_int(const std::string& flag, const std::string& value, int64_t min_value);
-double parse_double(const std::string& flag, const std::string& value);  // finite, >= 0
-double parse_double_any(const std::string& flag, const std::string& value);
 
 }  // namespace tl::app

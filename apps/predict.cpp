@@ -8,6 +8,7 @@
 
 #include "apps/device_flag.h"
 #include "apps/evaluation.h"
+#include "apps/flag_table.h"
 #include "apps/options.h"
 #include "apps/run_config.h"
 #include "data/image_folder.h"
@@ -16,55 +17,59 @@
 namespace tl::app {
 namespace {
 
-const char* kHelp = R"(predict: classify images with a train_cifar checkpoint or a Keras model.
+struct PredictOptions {
+  std::string checkpoint;   // --checkpoint or --model
+  int64_t image_size = 0;   // a Keras model's input size where its file does not say it (0: 224)
+  int64_t top_k = 3;
+  std::string device = "cpu";
+  std::vector<std::string> images;
+  bool help = false;
+  bool help_markdown = false;
+};
 
-  predict --checkpoint FILE [--top-k K] [--device cpu|cuda] IMAGE...
-  predict --model KERAS_FILE [--image-size S] [--top-k K] [--device cpu|cuda] IMAGE...
-
-  --model FILE is a whole Keras model, ResNet50 + the reference head: .keras,
-  .weights.h5 or .h5 (Keras 3, tf_keras, or a tl export); --image-size gives its
-  input size where the file does not say it (.h5 / .weights.h5 with average
-  pooling; else 224). Its 10 outputs are named as CIFAR-10's classes.
-
-  Images are JPEG, PNG or binary PPM/PGM of any size up to 89,478,485 pixels (Pillow's limit;
-  set TL_MAX_IMAGE_PIXELS to change it); each is resized bilinearly to the
-  checkpoint's input size and 'caffe'-preprocessed, as in training.
-)";
+FlagTable predict_flags(PredictOptions& o) {
+  FlagTable t("predict", "classify images with a train_cifar checkpoint or a Keras model.");
+  t.usage("(--checkpoint FILE | --model FILE) [FLAGS] IMAGE...");
+  t.add(text_flag("--checkpoint", o.checkpoint, "FILE",
+                  "a checkpoint written by train_cifar; this or --model is required"));
+  t.add(text_flag("--model", o.checkpoint, "FILE",
+                  "a whole Keras model, ResNet50 + the reference head: .keras, .weights.h5 or .h5 "
+                  "(Keras 3, tf_keras, or a tl export); its 10 outputs are named as CIFAR-10's "
+                  "classes"));
+  t.add(int_flag("--image-size", o.image_size, {.min = 32, .max = kMaxImageSize},
+                 "the Keras model's input size where its file does not say it (.h5 / .weights.h5 "
+                 "with average pooling)")
+            .shows_default("224"));
+  t.add(int_flag("--top-k", o.top_k, {.min = 1},
+                 "print the K most probable classes of each image"));
+  t.add(choice_flag("--device", o.device, {"cpu", "cuda", "auto"},
+                    "auto: cuda when a GPU is usable"));
+  t.add(positional_args("IMAGE", o.images, "the image files to classify (at least one)"));
+  t.add_help_flags(o.help, o.help_markdown);
+  t.notes(
+      "Images are JPEG, PNG or binary PPM/PGM of any size up to 89,478,485 pixels (Pillow's limit; "
+      "set TL_MAX_IMAGE_PIXELS to change it); each is resized bilinearly to the checkpoint's input "
+      "size and 'caffe'-preprocessed, as in training.");
+  return t;
+}
 
 int run(int argc, char** argv) {
-  std::string checkpoint, device = "cpu";
-  int64_t keras_image_size = 0;
-  int64_t top_k = 3;
-  std::vector<std::string> images;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) fail(a, ": missing value");
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") return std::cout << kHelp, 0;
-    else if (a == "--checkpoint" || a == "--model") checkpoint = value();
-    else if (a == "--image-size") keras_image_size = parse_int(a, value(), 32);
-    else if (a == "--device") device = value();
-    else if (a == "--top-k") top_k = parse_int(a, value(), 1);
-    else if (a.rfind("--", 0) == 0) fail("unknown flag '", a, "'; run with --help to see the flags");
-    else images.push_back(a);
-  }
-  if (checkpoint.empty()) fail("--checkpoint FILE (or --model FILE) is required (see --help)");
-  if (images.empty()) fail("no image files given (see --help)");
-  device_from_flag(device);  // checks the value before the model is read
+  PredictOptions opts;
+  if (parse_or_print_help(predict_flags(opts), argc, argv, opts.help, opts.help_markdown)) return 0;
+  if (opts.checkpoint.empty()) fail("--checkpoint FILE (or --model FILE) is required (see --help)");
+  if (opts.images.empty()) fail("no image files given (see --help)");
 
   ModelRecord record;
-  auto model = load_classifier(checkpoint, record, keras_image_size);
-  check_class_names_fit_head(record, checkpoint);  // predict reads no labels: the names are all it can check
-  const std::unique_ptr<Context> context = open_context(device_from_flag(device));
+  auto model = load_classifier(opts.checkpoint, record, opts.image_size);
+  check_class_names_fit_head(record, opts.checkpoint);  // predict reads no labels: the names are all it can check
+  const std::unique_ptr<Context> context = open_context(device_from_flag(opts.device));
   Context& ctx = *context;
   model->to(ctx);
   model->eval();
   NoGradGuard no_grad(ctx);
   const int64_t size = record.model.input_size, classes = record.model.classes;
-  top_k = std::min(top_k, classes);
-  for (const std::string& path : images) {
+  const int64_t top_k = std::min(opts.top_k, classes);
+  for (const std::string& path : opts.images) {
     const Tensor rgb = read_image_rgb(path);  // (H, W, 3)
     const Tensor batch = rgb.view({1, rgb.size(0), rgb.size(1), 3});
     const Tensor logits = model->forward(ctx, ops::preprocess_caffe(ctx, ctx.to_device(batch), size, size));

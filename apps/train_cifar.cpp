@@ -1,5 +1,5 @@
 // train_cifar: fine-tune an ImageNet-pretrained ResNet50 on CIFAR-10.
-// The flags are in apps/options.cpp (--help); the loop in apps/trainer.cpp.
+// The flags are in apps/options.cpp (--help, docs/flags.md); the loop in apps/trainer.cpp.
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -125,10 +125,8 @@ std::string interrupted_line(const TrainResult& r, int argc, char** argv) {
 
 int run(int argc, char** argv) {
   const TrainOptions o = parse_train_options(argc, argv);
-  if (o.help) {
-    std::cout << train_help_text();
-    return 0;
-  }
+  TrainOptions defaults;  // --help shows the defaults, not this command line's values
+  if (print_help_if_asked(train_flags(defaults), o.help, o.help_markdown)) return 0;
   const CheckpointPolicy checkpoints = checkpoint_policy(h5::hdf5_available(), o);
   make_writable_dir(o.output_dir, "--output-dir");
   make_writable_dir(o.checkpoint_dir, "--checkpoint-dir");
