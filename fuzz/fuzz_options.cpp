@@ -67,27 +67,6 @@ std::vector<std::string> shell_split(const std::string& line) {
   return words;
 }
 
-// Known finding (docs/fuzzing.md, "options-resume-as-value"): when the VALUE
-// of a flag is "--resume" or "--resume=...", e.g. `--data-dir --resume`,
-// resume_command_line drops it as if it were the flag, and the line it
-// prints is another command. True for such a command line; reading the
-// flags the way parse_train_options does.
-bool resume_taken_as_value(const std::vector<std::string>& args) {
-  static const std::vector<std::string> switches = {"--no-augment", "--require-weights", "--resume-inexact",
-                                                    "--nesterov",   "--quick",           "--help", "-h"};
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    const bool has_eq = a.rfind("--", 0) == 0 && a.find('=') != std::string::npos;
-    if (a == "--resume") {
-      if (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) ++i;
-    } else if (!has_eq && std::find(switches.begin(), switches.end(), a) == switches.end() && i + 1 < args.size()) {
-      ++i;  // a flag that takes the next argument as its value
-      if (args[i] == "--resume" || args[i].rfind("--resume=", 0) == 0) return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -121,8 +100,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const std::string& flag : o.quick_defaults) (void)flag_origin(o, flag);
 
   // The resume line: split as a shell would, parsed again, the same run.
-  // Under TL_FUZZ_LENIENT the known finding above is stepped over.
-  if (tl::fuzz::lenient() && resume_taken_as_value(args)) return 0;
   const std::string line = resume_command_line(argc, argv.data());
   std::vector<std::string> words = shell_split(line);
   TL_FUZZ_REQUIRE(!words.empty() && words[0] == "train_cifar", line);
