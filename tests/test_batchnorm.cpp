@@ -1,7 +1,9 @@
 // batchnorm (training and inference, with and without the fused ReLU):
-// gradient checks of the double kernels, PyTorch parity of ops::batchnorm
-// (y, dx, dgamma, dbeta and the Keras running-statistics update), and the
-// running statistics' contract (inference never writes them).
+// gradient checks of the plain reference kernels (double), PyTorch parity of
+// ops::batchnorm on both CPU tiers (y, dx, dgamma, dbeta and the Keras
+// running-statistics update), and the running statistics' contract
+// (inference never writes them). The fast path's tiles against the
+// reference: tests/test_cpu_fast_vs_reference.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,7 +15,9 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "kernels/batchnorm.h"
+#include "kernels/reference/batchnorm.h"
 #include "tests/support/compare.h"
+#include "tests/support/cpu_tiers.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/npy.h"
 
@@ -32,7 +36,7 @@ constexpr Tolerance kRunningTol{1e-6, 1e-6};
 // Hand-computed float32 results of size ~1-4: a few ulps.
 constexpr double kHandTol = 1e-6;
 
-// ---- gradient checks (double kernels) ------------------------------------
+// ---- gradient checks (the reference kernels, in double) ------------------
 
 constexpr BatchNormGeometry kGeom{12, 3};  // e.g. (N=2, H=3, W=2, C=3)
 constexpr double kEps = 1e-3;
@@ -50,19 +54,19 @@ void gradcheck_bn_train(bool relu) {
   const auto c = static_cast<size_t>(kGeom.channels);
   ForwardFn f = [&](const Buffers& in) {
     std::vector<double> y(n), mean(c), invstd(c);
-    batchnorm_forward_train_cpu<double>(y.data(), mean.data(), invstd.data(), nullptr, nullptr,
-                                        in[0].data(), in[1].data(), in[2].data(), kGeom, kEps,
-                                        0.99, relu);
+    batchnorm_forward_train_reference<double>(y.data(), mean.data(), invstd.data(), nullptr,
+                                              nullptr, in[0].data(), in[1].data(), in[2].data(),
+                                              kGeom, kEps, 0.99, relu);
     return y;
   };
   BackwardFn b = [&](const Buffers& in, const std::vector<double>& dy) {
     std::vector<double> y(n), mean(c), invstd(c), dx(n), dgamma(c), dbeta(c);
-    batchnorm_forward_train_cpu<double>(y.data(), mean.data(), invstd.data(), nullptr, nullptr,
-                                        in[0].data(), in[1].data(), in[2].data(), kGeom, kEps,
-                                        0.99, relu);
-    batchnorm_backward_train_cpu<double>(dx.data(), dgamma.data(), dbeta.data(), dy.data(),
-                                         in[0].data(), in[1].data(), in[2].data(), mean.data(),
-                                         invstd.data(), kGeom, relu);
+    batchnorm_forward_train_reference<double>(y.data(), mean.data(), invstd.data(), nullptr,
+                                              nullptr, in[0].data(), in[1].data(), in[2].data(),
+                                              kGeom, kEps, 0.99, relu);
+    batchnorm_backward_train_reference<double>(dx.data(), dgamma.data(), dbeta.data(), dy.data(),
+                                               in[0].data(), in[1].data(), in[2].data(),
+                                               mean.data(), invstd.data(), kGeom, relu);
     return Buffers{dx, dgamma, dbeta};
   };
   EXPECT_TRUE(gradcheck(f, b, bn_inputs(relu ? 21 : 11)));
@@ -75,15 +79,16 @@ void gradcheck_bn_infer(bool relu) {
   const std::vector<double> rvar = random_doubles(c, 32, 0.5, 2.0);
   ForwardFn f = [&](const Buffers& in) {
     std::vector<double> y(n);
-    batchnorm_forward_infer_cpu<double>(y.data(), in[0].data(), in[1].data(), in[2].data(),
-                                        rmean.data(), rvar.data(), kGeom, kEps, relu);
+    batchnorm_forward_infer_reference<double>(y.data(), in[0].data(), in[1].data(),
+                                              in[2].data(), rmean.data(), rvar.data(), kGeom,
+                                              kEps, relu);
     return y;
   };
   BackwardFn b = [&](const Buffers& in, const std::vector<double>& dy) {
     std::vector<double> dx(n), dgamma(c), dbeta(c);
-    batchnorm_backward_infer_cpu<double>(dx.data(), dgamma.data(), dbeta.data(), dy.data(),
-                                         in[0].data(), in[1].data(), in[2].data(), rmean.data(),
-                                         rvar.data(), kGeom, kEps, relu);
+    batchnorm_backward_infer_reference<double>(dx.data(), dgamma.data(), dbeta.data(), dy.data(),
+                                               in[0].data(), in[1].data(), in[2].data(),
+                                               rmean.data(), rvar.data(), kGeom, kEps, relu);
     return Buffers{dx, dgamma, dbeta};
   };
   EXPECT_TRUE(gradcheck(f, b, bn_inputs(relu ? 41 : 51)));
@@ -94,29 +99,44 @@ TEST(GradCheck, BatchNormTrainRelu) { gradcheck_bn_train(true); }
 TEST(GradCheck, BatchNormInfer) { gradcheck_bn_infer(false); }
 TEST(GradCheck, BatchNormInferRelu) { gradcheck_bn_infer(true); }
 
+// ---- kernel contracts, on both CPU tiers ---------------------------------
+
+// The training kernels of one CPU tier.
+template <typename T>
+struct TrainKernels {
+  decltype(&batchnorm_forward_train_cpu<T>) forward;
+  decltype(&batchnorm_backward_train_cpu<T>) backward;
+};
+template <typename T>
+TrainKernels<T> train_kernels(CpuKernels tier) {
+  if (tier == CpuKernels::Reference)
+    return {batchnorm_forward_train_reference<T>, batchnorm_backward_train_reference<T>};
+  return {batchnorm_forward_train_cpu<T>, batchnorm_backward_train_cpu<T>};
+}
+
 // A null gradient pointer skips that gradient and leaves the others unchanged.
 TEST(BatchNorm, BackwardComputesOnlyRequestedGradients) {
   const auto n = static_cast<size_t>(kGeom.rows * kGeom.channels);
   const auto c = static_cast<size_t>(kGeom.channels);
   const Buffers in = bn_inputs(61);
   const std::vector<double> dy = random_doubles(n, 62);
-  std::vector<double> y(n), mean(c), invstd(c);
-  batchnorm_forward_train_cpu<double>(y.data(), mean.data(), invstd.data(), nullptr, nullptr,
-                                      in[0].data(), in[1].data(), in[2].data(), kGeom, kEps, 0.99,
-                                      true);
-  std::vector<double> dx(n), dgamma(c), dbeta(c);
-  batchnorm_backward_train_cpu<double>(dx.data(), dgamma.data(), dbeta.data(), dy.data(),
-                                       in[0].data(), in[1].data(), in[2].data(), mean.data(),
-                                       invstd.data(), kGeom, true);
-  std::vector<double> dx_only(n, -7.0), dgamma_only(c, -7.0);
-  batchnorm_backward_train_cpu<double>(dx_only.data(), nullptr, nullptr, dy.data(), in[0].data(),
-                                       in[1].data(), in[2].data(), mean.data(), invstd.data(),
-                                       kGeom, true);
-  batchnorm_backward_train_cpu<double>(nullptr, dgamma_only.data(), nullptr, dy.data(),
-                                       in[0].data(), in[1].data(), in[2].data(), mean.data(),
-                                       invstd.data(), kGeom, true);
-  EXPECT_EQ(dx_only, dx);
-  EXPECT_EQ(dgamma_only, dgamma);
+  for (CpuKernels tier : kCpuTiers) {
+    SCOPED_TRACE(tier_name(tier));
+    const TrainKernels<double> bn = train_kernels<double>(tier);
+    std::vector<double> y(n), mean(c), invstd(c);
+    bn.forward(y.data(), mean.data(), invstd.data(), nullptr, nullptr, in[0].data(), in[1].data(),
+               in[2].data(), kGeom, kEps, 0.99, true);
+    std::vector<double> dx(n), dgamma(c), dbeta(c);
+    bn.backward(dx.data(), dgamma.data(), dbeta.data(), dy.data(), in[0].data(), in[1].data(),
+                in[2].data(), mean.data(), invstd.data(), kGeom, true);
+    std::vector<double> dx_only(n, -7.0), dgamma_only(c, -7.0);
+    bn.backward(dx_only.data(), nullptr, nullptr, dy.data(), in[0].data(), in[1].data(),
+                in[2].data(), mean.data(), invstd.data(), kGeom, true);
+    bn.backward(nullptr, dgamma_only.data(), nullptr, dy.data(), in[0].data(), in[1].data(),
+                in[2].data(), mean.data(), invstd.data(), kGeom, true);
+    EXPECT_EQ(dx_only, dx);
+    EXPECT_EQ(dgamma_only, dgamma);
+  }
 }
 
 // The two-pass variance keeps its digits when the mean dwarfs the spread
@@ -125,66 +145,21 @@ TEST(BatchNorm, VarianceOfLargeMeanChannel) {
   const int64_t rows = 4096;
   std::vector<float> x(rows), y(rows);
   for (int64_t r = 0; r < rows; ++r) x[r] = 1000.0f + ((r % 2) ? 0.25f : -0.25f);
-  const float gamma = 1, beta = 0;
-  float mean = 0, invstd = 0, rmean = 0, rvar = 1;
-  batchnorm_forward_train_cpu<float>(y.data(), &mean, &invstd, &rmean, &rvar, x.data(), &gamma,
-                                     &beta, BatchNormGeometry{rows, 1}, 1e-5f, 0.0f, false);
-  // Float ulps: 6e-5 at 1000, 5e-7 at 4. A lost variance would be off by O(1).
-  constexpr double kMeanTol = 1e-4, kTol = 2e-6;
-  EXPECT_NEAR(rvar, 0.0625, kTol);  // momentum 0: the running var is the batch var
-  EXPECT_NEAR(mean, 1000.0, kMeanTol);
-  EXPECT_NEAR(invstd, 1.0 / std::sqrt(0.0625 + 1e-5), kTol);
-  const double y1 = 0.25 / std::sqrt(0.0625 + 1e-5);  // xhat of x = 1000.25
-  EXPECT_NEAR(y[0], -y1, kTol);
-  EXPECT_NEAR(y[1], y1, kTol);
-}
-
-// A shape spanning several row and channel tiles of the reductions (512 x 256)
-// and large enough to take the OpenMP path, against plain double loops.
-TEST(BatchNorm, TiledReductionMatchesPlainLoops) {
-  const int64_t rows = 1100, C = 300;
-  const BatchNormGeometry geom{rows, C};
-  // Float32 kernel vs double loops: y and dx are O(1), a few float ulps apart.
-  constexpr double kElemTol = 1e-5;
-  // dgamma and dbeta are sums over 1100 rows (magnitude ~30), rounded to float.
-  constexpr double kSumTol = 1e-4;
-  std::vector<float> x = random_floats(rows * C, 71, -1.0f, 3.0f);
-  std::vector<float> dy = random_floats(rows * C, 72);
-  std::vector<float> gamma = random_floats(C, 73, 0.5f, 1.5f), beta = random_floats(C, 74);
-  std::vector<float> y(rows * C), mean(C), invstd(C), dx(rows * C), dgamma(C), dbeta(C);
-  batchnorm_forward_train_cpu<float>(y.data(), mean.data(), invstd.data(), nullptr, nullptr,
-                                     x.data(), gamma.data(), beta.data(), geom, 1e-3f, 0.99f,
-                                     true);
-  batchnorm_backward_train_cpu<float>(dx.data(), dgamma.data(), dbeta.data(), dy.data(),
-                                      x.data(), gamma.data(), beta.data(), mean.data(),
-                                      invstd.data(), geom, true);
-  int64_t bad = 0;
-  for (int64_t c = 0; c < C; ++c) {
-    double m = 0, v = 0, sg = 0, sgx = 0;
-    for (int64_t r = 0; r < rows; ++r) m += x[r * C + c];
-    m /= rows;
-    for (int64_t r = 0; r < rows; ++r) v += (x[r * C + c] - m) * (x[r * C + c] - m);
-    const double is = 1.0 / std::sqrt(v / rows + 1e-3);
-    std::vector<double> g(rows), xhat(rows);
-    for (int64_t r = 0; r < rows; ++r) {
-      xhat[r] = (x[r * C + c] - m) * is;
-      const double yr = gamma[c] * xhat[r] + beta[c];
-      g[r] = yr > 0 ? dy[r * C + c] : 0.0;
-      sg += g[r];
-      sgx += g[r] * xhat[r];
-      if (std::fabs(y[r * C + c] - std::max(yr, 0.0)) > kElemTol) ++bad;
-    }
-    for (int64_t r = 0; r < rows; ++r) {
-      const double d = gamma[c] * is * (g[r] - sg / rows - xhat[r] * sgx / rows);
-      // Skip the rare element whose pre-activation sits within float
-      // rounding of 0: float and double may disagree on the ReLU mask there.
-      if (std::fabs(gamma[c] * xhat[r] + beta[c]) < kElemTol) continue;
-      if (std::fabs(dx[r * C + c] - d) > kElemTol) ++bad;
-    }
-    if (std::fabs(mean[c] - m) > kElemTol * 0.1 || std::fabs(invstd[c] - is) > kElemTol * is) ++bad;
-    if (std::fabs(dbeta[c] - sg) > kSumTol || std::fabs(dgamma[c] - sgx) > kSumTol) ++bad;
+  for (CpuKernels tier : kCpuTiers) {
+    SCOPED_TRACE(tier_name(tier));
+    const float gamma = 1, beta = 0;
+    float mean = 0, invstd = 0, rmean = 0, rvar = 1;
+    train_kernels<float>(tier).forward(y.data(), &mean, &invstd, &rmean, &rvar, x.data(), &gamma,
+                                       &beta, BatchNormGeometry{rows, 1}, 1e-5f, 0.0f, false);
+    // Float ulps: 6e-5 at 1000, 5e-7 at 4. A lost variance would be off by O(1).
+    constexpr double kMeanTol = 1e-4, kTol = 2e-6;
+    EXPECT_NEAR(rvar, 0.0625, kTol);  // momentum 0: the running var is the batch var
+    EXPECT_NEAR(mean, 1000.0, kMeanTol);
+    EXPECT_NEAR(invstd, 1.0 / std::sqrt(0.0625 + 1e-5), kTol);
+    const double y1 = 0.25 / std::sqrt(0.0625 + 1e-5);  // xhat of x = 1000.25
+    EXPECT_NEAR(y[0], -y1, kTol);
+    EXPECT_NEAR(y[1], y1, kTol);
   }
-  EXPECT_EQ(bad, 0);
 }
 
 // ---- parity with PyTorch (float32 ops vs float64 torch) -------------------
@@ -199,8 +174,10 @@ float scalar(const std::string& name, const char* what) {
   return load_reference(name, what).to_vector().at(0);
 }
 
-void check_bn_case(const std::string& name, bool training) {
+void check_bn_case_on(CpuKernels tier, const std::string& name, bool training) {
+  SCOPED_TRACE(tier_name(tier));
   Context ctx(Device::CPU);
+  ctx.set_cpu_kernels(tier);
   ctx.set_poison_allocations(true);
   Tensor x = param(load_reference(name, "x"));
   Tensor gamma = param(load_reference(name, "gamma"));
@@ -226,6 +203,10 @@ void check_bn_case(const std::string& name, bool training) {
   EXPECT_TRUE(all_close(beta.grad(), load_reference(name, "dbeta"), kBnGradTol, name + " dbeta"));
 }
 
+void check_bn_case(const std::string& name, bool training) {
+  for (CpuKernels tier : kCpuTiers) check_bn_case_on(tier, name, training);
+}
+
 TEST(Parity, BatchNormTrain4dReluResNetEps) { check_bn_case("bn_train_4d_relu", true); }
 TEST(Parity, BatchNormTrain4dKerasEps) { check_bn_case("bn_train_4d", true); }
 TEST(Parity, BatchNormTrain2dReluKerasEps) { check_bn_case("bn_train_2d_relu", true); }
@@ -238,8 +219,10 @@ TEST(Parity, BatchNormInfer2d) { check_bn_case("bn_infer_2d", false); }
 // x: (N=4, C=2); channel 0 = {1, 2, 3, 6}, channel 1 = {-1, -1, 1, 5}.
 const std::vector<float> kX = {1, -1, 2, -1, 3, 1, 6, 5};
 
-TEST(BatchNorm, InferenceLeavesRunningStatisticsUntouched) {
+void inference_leaves_running_statistics_untouched(CpuKernels tier) {
+  SCOPED_TRACE(tier_name(tier));
   Context ctx(Device::CPU);
+  ctx.set_cpu_kernels(tier);
   Tensor x = param(Tensor::from_vector({4, 2}, kX));
   Tensor gamma = param(Tensor::from_vector({2}, {1.5f, 0.5f}));
   Tensor beta = param(Tensor::from_vector({2}, {0.1f, -0.2f}));
@@ -260,8 +243,14 @@ TEST(BatchNorm, InferenceLeavesRunningStatisticsUntouched) {
   EXPECT_NEAR(y.to_vector()[0], y00, kHandTol);
 }
 
-TEST(BatchNorm, TrainingUpdatesRunningStatisticsKerasStyle) {
+TEST(BatchNorm, InferenceLeavesRunningStatisticsUntouched) {
+  for (CpuKernels tier : kCpuTiers) inference_leaves_running_statistics_untouched(tier);
+}
+
+void training_updates_running_statistics_keras_style(CpuKernels tier) {
+  SCOPED_TRACE(tier_name(tier));
   Context ctx(Device::CPU);
+  ctx.set_cpu_kernels(tier);
   Tensor x = Tensor::from_vector({4, 2}, kX);
   Tensor gamma = Tensor::from_vector({2}, {1.0f, 1.0f});
   Tensor beta = Tensor::from_vector({2}, {0.0f, 0.0f});
@@ -293,9 +282,15 @@ TEST(BatchNorm, TrainingUpdatesRunningStatisticsKerasStyle) {
   }
 }
 
+TEST(BatchNorm, TrainingUpdatesRunningStatisticsKerasStyle) {
+  for (CpuKernels tier : kCpuTiers) training_updates_running_statistics_keras_style(tier);
+}
+
 // Frozen gamma and beta get no gradient; x still does.
-TEST(BatchNorm, FrozenAffineGetsNoGradient) {
+void frozen_affine_gets_no_gradient(CpuKernels tier) {
+  SCOPED_TRACE(tier_name(tier));
   Context ctx(Device::CPU);
+  ctx.set_cpu_kernels(tier);
   Tensor x = param(Tensor::from_vector({4, 2}, kX));
   Tensor gamma = Tensor::from_vector({2}, {1.0f, 2.0f});
   Tensor beta = Tensor::from_vector({2}, {0.0f, 0.5f});
@@ -305,6 +300,10 @@ TEST(BatchNorm, FrozenAffineGetsNoGradient) {
   EXPECT_TRUE(x.grad().defined());
   EXPECT_FALSE(gamma.grad().defined());
   EXPECT_FALSE(beta.grad().defined());
+}
+
+TEST(BatchNorm, FrozenAffineGetsNoGradient) {
+  for (CpuKernels tier : kCpuTiers) frozen_affine_gets_no_gradient(tier);
 }
 
 TEST(BatchNorm, RejectsBadShapes) {
@@ -345,8 +344,10 @@ NanCase run_nan_case(Context& ctx, bool training) {
   return c;
 }
 
-TEST(BatchNorm, FusedReluPropagatesNaNInInference) {
+void fused_relu_propagates_nan_in_inference(CpuKernels tier) {
+  SCOPED_TRACE(tier_name(tier));
   Context ctx(Device::CPU);
+  ctx.set_cpu_kernels(tier);
   const NanCase c = run_nan_case(ctx, /*training=*/false);
   const std::vector<float> y = c.y.to_vector(), dx = c.x.grad().to_vector();
   const double s = 1.0 / std::sqrt(1.0 + 1e-5);
@@ -361,8 +362,14 @@ TEST(BatchNorm, FusedReluPropagatesNaNInInference) {
   EXPECT_EQ(dx[3], 0.0f);
 }
 
-TEST(BatchNorm, FusedReluPropagatesNaNInTraining) {
+TEST(BatchNorm, FusedReluPropagatesNaNInInference) {
+  for (CpuKernels tier : kCpuTiers) fused_relu_propagates_nan_in_inference(tier);
+}
+
+void fused_relu_propagates_nan_in_training(CpuKernels tier) {
+  SCOPED_TRACE(tier_name(tier));
   Context ctx(Device::CPU);
+  ctx.set_cpu_kernels(tier);
   const NanCase c = run_nan_case(ctx, /*training=*/true);
   const std::vector<float> y = c.y.to_vector(), dx = c.x.grad().to_vector();
   EXPECT_TRUE(std::isnan(y[0]) && std::isnan(y[2])) << y[0] << " " << y[2];
@@ -371,6 +378,10 @@ TEST(BatchNorm, FusedReluPropagatesNaNInTraining) {
   // Channel 1 ({2, -3}) is untouched by channel 0's NaN: y = [1, 0] (to eps).
   EXPECT_NEAR(y[1], 1.0, 1e-5);
   EXPECT_EQ(y[3], 0.0f);
+}
+
+TEST(BatchNorm, FusedReluPropagatesNaNInTraining) {
+  for (CpuKernels tier : kCpuTiers) fused_relu_propagates_nan_in_training(tier);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
-// conv2d: gradient checks of the CPU kernels (double), the chunked im2col
-// path against the single-chunk one, PyTorch parity through ops::conv2d
-// (float32 vs torch float64), frozen inputs, and argument validation.
+// conv2d: gradient checks of the plain reference kernels (double), the fast
+// path's chunked im2col against its single-chunk run, PyTorch parity through
+// ops::conv2d on both CPU tiers (float32 vs torch float64), frozen inputs,
+// and argument validation. The fast path against the reference:
+// tests/test_cpu_fast_vs_reference.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,7 +13,9 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "kernels/conv2d.h"
+#include "kernels/reference/conv2d.h"
 #include "tests/support/compare.h"
+#include "tests/support/cpu_tiers.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/npy.h"
 
@@ -21,7 +25,8 @@ namespace {
 // ---- tolerances ------------------------------------------------------------
 // Forward and dx: float32 sums of at most 147 products of O(1) terms (w is
 // scaled by 1/sqrt(fan-in)) against float64 torch; seen <= 1e-6 with OpenBLAS,
-// the margin covers the built-in loop's plain sequential summation.
+// the margin covers the built-in loop's plain sequential summation (the
+// reference, summing in double, is closer still).
 constexpr Tolerance kConvTol{2e-5, 2e-5};
 // dw and dbias sum over every output pixel of the batch (up to 84 products of
 // randn x randn, |dw| up to 30), so the absolute error is larger: seen 8e-6.
@@ -46,21 +51,20 @@ int64_t image_columns_bytes(const Conv2dGeometry& g) {
 }
 constexpr int64_t kDefaultBudget = int64_t(16) << 20;  // as in conv2d.cpp
 
-// Checks dx, dw and dbias by central differences; the gradient buffers start
-// as NaN so an element the kernel does not overwrite fails.
-::testing::AssertionResult conv_gradcheck(const Conv2dGeometry& g, uint64_t seed,
-                                          int64_t budget = kDefaultBudget) {
+// Checks the reference's dx, dw and dbias by central differences; the
+// gradient buffers start as NaN so an element the kernel does not overwrite fails.
+::testing::AssertionResult conv_gradcheck(const Conv2dGeometry& g, uint64_t seed) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   ForwardFn forward = [&](const Buffers& in) {
     std::vector<double> y(y_size(g), nan);
-    conv2d_forward_cpu(y.data(), in[0].data(), in[1].data(), in[2].data(), g, budget);
+    conv2d_forward_reference(y.data(), in[0].data(), in[1].data(), in[2].data(), g);
     return y;
   };
   BackwardFn backward = [&](const Buffers& in, const std::vector<double>& dy) {
     Buffers d{std::vector<double>(x_size(g), nan), std::vector<double>(w_size(g), nan),
               std::vector<double>(size_t(g.out_c), nan)};
-    conv2d_backward_cpu(d[0].data(), d[1].data(), d[2].data(), dy.data(), in[0].data(),
-                        in[1].data(), g, budget);
+    conv2d_backward_reference(d[0].data(), d[1].data(), d[2].data(), dy.data(), in[0].data(),
+                              in[1].data(), g);
     return d;
   };
   return gradcheck(forward, backward,
@@ -77,7 +81,7 @@ TEST(GradCheck, Conv2d3x3Stride2Pad1) {
 TEST(GradCheck, Conv2d1x1Stride2) {  // ResNet's downsampling shortcut
   EXPECT_TRUE(conv_gradcheck(make_geometry(2, 5, 6, 4, 3, 1, 2, 0), 31));
 }
-TEST(GradCheck, Conv2d1x1Stride1) {  // the pointwise path: no im2col
+TEST(GradCheck, Conv2d1x1Stride1) {  // the fast path's pointwise case: no im2col
   EXPECT_TRUE(conv_gradcheck(make_geometry(2, 4, 3, 4, 3, 1, 1, 0), 41));
 }
 TEST(GradCheck, Conv2d7x7Stride2Pad3) {  // the stem, small
@@ -86,13 +90,10 @@ TEST(GradCheck, Conv2d7x7Stride2Pad3) {  // the stem, small
 TEST(GradCheck, Conv2dPadWiderThanKernel) {  // whole patch rows/columns of padding
   EXPECT_TRUE(conv_gradcheck(make_geometry(2, 3, 2, 2, 2, 3, 2, 3), 81));
 }
-TEST(GradCheck, Conv2dChunked) {  // one image per chunk: dw accumulates across chunks
-  const Conv2dGeometry g = make_geometry(3, 5, 5, 2, 3, 3, 1, 1);
-  EXPECT_TRUE(conv_gradcheck(g, 61, image_columns_bytes(g)));
-}
 
-// A small column budget (several chunks) gives the single-chunk result, and
-// each gradient is the same when the others are skipped (null).
+// The fast path: a small column budget (several chunks) gives the
+// single-chunk result, and each gradient is the same when the others are
+// skipped (null). (FastVsReference.Conv2d* compare both with the reference.)
 void check_small_budget(const Conv2dGeometry& g, int64_t budget, uint64_t seed) {
   const std::vector<double> x = random_doubles(x_size(g), seed),
                             w = random_doubles(w_size(g), seed + 1),
@@ -171,8 +172,10 @@ Loaded load_case(const std::string& name, bool has_bias) {
   return l;
 }
 
-void check_parity(const std::string& name, bool has_bias = true) {
+void check_parity_on(CpuKernels tier, const std::string& name, bool has_bias) {
+  SCOPED_TRACE(tier_name(tier));
   Context ctx(Device::CPU);
+  ctx.set_cpu_kernels(tier);
   ctx.set_poison_allocations(true);
   Loaded l = load_case(name, has_bias);
   Tensor x = param(l.x), w = param(l.w), b = has_bias ? param(l.b) : Tensor();
@@ -186,6 +189,10 @@ void check_parity(const std::string& name, bool has_bias = true) {
   }
 }
 
+void check_parity(const std::string& name, bool has_bias = true) {
+  for (CpuKernels tier : kCpuTiers) check_parity_on(tier, name, has_bias);
+}
+
 TEST(Parity, Conv2d3x3Stride1Pad1) { check_parity("conv2d_3x3_s1_p1"); }
 TEST(Parity, Conv2d3x3Stride2Pad1) { check_parity("conv2d_3x3_s2_p1"); }
 TEST(Parity, Conv2d1x1Stride2) { check_parity("conv2d_1x1_s2_p0"); }
@@ -194,10 +201,12 @@ TEST(Parity, Conv2d7x7Stride2Pad3) { check_parity("conv2d_7x7_s2_p3"); }
 TEST(Parity, Conv2dNoBias) { check_parity("conv2d_3x3_s1_p1_nobias", /*has_bias=*/false); }
 
 // Frozen tensors get no gradient, and the ones that do are still right.
-TEST(Conv2dOp, FrozenInputsGetNoGradient) {
+void check_frozen_inputs(CpuKernels tier) {
+  SCOPED_TRACE(tier_name(tier));
   const std::string name = "conv2d_3x3_s1_p1";
   {
     Context ctx(Device::CPU);
+    ctx.set_cpu_kernels(tier);
     ctx.set_poison_allocations(true);
     Loaded l = load_case(name, true);
     Tensor w = param(l.w), b = param(l.b);  // x is data: no gradient
@@ -209,6 +218,7 @@ TEST(Conv2dOp, FrozenInputsGetNoGradient) {
   }
   {
     Context ctx(Device::CPU);
+    ctx.set_cpu_kernels(tier);
     ctx.set_poison_allocations(true);
     Loaded l = load_case(name, true);
     Tensor x = param(l.x);  // frozen layer, gradient flows to its input only
@@ -224,6 +234,10 @@ TEST(Conv2dOp, FrozenInputsGetNoGradient) {
     Tensor y = ops::conv2d(ctx, l.x, l.w, l.b, l.stride, l.pad);
     EXPECT_FALSE(y.requires_grad());  // nothing trainable: no node recorded
   }
+}
+
+TEST(Conv2dOp, FrozenInputsGetNoGradient) {
+  for (CpuKernels tier : kCpuTiers) check_frozen_inputs(tier);
 }
 
 // Each bad argument throws a tl::Error that names conv2d and the shapes.

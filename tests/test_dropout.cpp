@@ -1,6 +1,7 @@
 // Dropout and the Philox generator under it: Random123's known answers,
-// mask determinism per (seed, stream), kept fractions, gradient check, and
-// PyTorch parity against a mask drawn by an independent Python Philox.
+// mask determinism per (seed, stream), kept fractions, a gradient check of
+// the plain reference kernels, and PyTorch parity (both CPU tiers) against a
+// mask drawn by an independent Python Philox.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,7 +10,9 @@
 #include "engine/ops.h"
 #include "runtime/philox.h"
 #include "kernels/dropout.h"
+#include "kernels/reference/dropout.h"
 #include "tests/support/compare.h"
+#include "tests/support/cpu_tiers.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/npy.h"
 
@@ -100,12 +103,12 @@ TEST(GradCheck, Dropout) {
   const int64_t n = 50;
   ForwardFn f = [&](const Buffers& in) {
     std::vector<double> y(n);
-    dropout_forward_cpu(y.data(), in[0].data(), n, 0.4f, 99, 5);
+    dropout_forward_reference(y.data(), in[0].data(), n, 0.4f, 99, 5);
     return y;
   };
   BackwardFn b = [&](const Buffers&, const std::vector<double>& dy) {
     std::vector<double> dx(n);
-    dropout_backward_cpu(dx.data(), dy.data(), n, 0.4f, 99, 5);
+    dropout_backward_reference(dx.data(), dy.data(), n, 0.4f, 99, 5);
     return Buffers{dx};
   };
   EXPECT_TRUE(gradcheck(f, b, {random_doubles(n, 17)}));
@@ -117,8 +120,10 @@ Tensor param(const Tensor& t) {
   return p;
 }
 
-void check_parity(const std::string& name, uint64_t stream) {
+void check_parity_on(CpuKernels tier, const std::string& name, uint64_t stream) {
+  SCOPED_TRACE(tier_name(tier));
   Context ctx(Device::CPU, kRefSeed);
+  ctx.set_cpu_kernels(tier);
   ctx.set_poison_allocations(true);
   ctx.set_random_stream_position(stream);
   Tensor x = param(load_reference(name, "x"));
@@ -139,6 +144,10 @@ void check_parity(const std::string& name, uint64_t stream) {
   EXPECT_TRUE(all_close(y, load_reference(name, "y"), kDropoutTol, name + " y"));
   backward(ctx, y, load_reference(name, "dy"));
   EXPECT_TRUE(all_close(x.grad(), load_reference(name, "dx"), kDropoutTol, name + " dx"));
+}
+
+void check_parity(const std::string& name, uint64_t stream) {
+  for (CpuKernels tier : kCpuTiers) check_parity_on(tier, name, stream);
 }
 
 TEST(Parity, Dropout) { check_parity("dropout", 5); }

@@ -1,4 +1,6 @@
 // relu, add, add_relu: gradient checks (double) and PyTorch parity (float32).
+// Their CPU kernels are one plain loop each, so they are their own reference
+// (docs/cpu_reference.md): the checks below run them on both counts.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,11 +1,13 @@
-// linear (Keras Dense, w stored (in, out)): gradient checks (double) and
-// PyTorch parity (float32), with and without a bias.
+// linear (Keras Dense, w stored (in, out)): gradient checks of the plain
+// reference kernels (double) and PyTorch parity (float32) on both CPU tiers,
+// with and without a bias.
 #include <gtest/gtest.h>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "kernels/linear.h"
+#include "kernels/reference/linear.h"
 #include "tests/support/compare.h"
+#include "tests/support/cpu_tiers.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/npy.h"
 
@@ -21,14 +23,15 @@ constexpr int64_t kBatch = 3, kIn = 5, kOut = 4;
 TEST(GradCheck, Linear) {
   ForwardFn f = [](const Buffers& in) {
     std::vector<double> y(kBatch * kOut);
-    linear_forward_cpu(y.data(), in[0].data(), in[1].data(), in[2].data(), kBatch, kIn, kOut);
+    linear_forward_reference(y.data(), in[0].data(), in[1].data(), in[2].data(), kBatch, kIn,
+                             kOut);
     return y;
   };
   BackwardFn b = [](const Buffers& in, const std::vector<double>& dy) {
     Buffers d{std::vector<double>(kBatch * kIn), std::vector<double>(kIn * kOut),
               std::vector<double>(kOut)};
-    linear_backward_cpu(d[0].data(), d[1].data(), d[2].data(), dy.data(), in[0].data(),
-                        in[1].data(), kBatch, kIn, kOut);
+    linear_backward_reference(d[0].data(), d[1].data(), d[2].data(), dy.data(), in[0].data(),
+                              in[1].data(), kBatch, kIn, kOut);
     return d;
   };
   EXPECT_TRUE(gradcheck(f, b,
@@ -39,14 +42,15 @@ TEST(GradCheck, Linear) {
 TEST(GradCheck, LinearNoBias) {
   ForwardFn f = [](const Buffers& in) {
     std::vector<double> y(kBatch * kOut);
-    linear_forward_cpu<double>(y.data(), in[0].data(), in[1].data(), nullptr, kBatch, kIn, kOut);
+    linear_forward_reference<double>(y.data(), in[0].data(), in[1].data(), nullptr, kBatch, kIn,
+                                     kOut);
     return y;
   };
   // Only dx is asked for: the kernel must accept null dw and db.
   BackwardFn b = [](const Buffers& in, const std::vector<double>& dy) {
     Buffers d{std::vector<double>(kBatch * kIn), std::vector<double>(kIn * kOut)};
-    linear_backward_cpu<double>(d[0].data(), nullptr, nullptr, dy.data(), in[0].data(),
-                                in[1].data(), kBatch, kIn, kOut);
+    linear_backward_reference<double>(d[0].data(), nullptr, nullptr, dy.data(), in[0].data(),
+                                      in[1].data(), kBatch, kIn, kOut);
     return d;
   };
   GradCheckOptions options;
@@ -61,8 +65,10 @@ Tensor param(const Tensor& t) {
   return p;
 }
 
-TEST(Parity, Linear) {
+void check_linear_parity(CpuKernels tier) {
+  SCOPED_TRACE(tier_name(tier));
   Context ctx(Device::CPU);
+  ctx.set_cpu_kernels(tier);
   ctx.set_poison_allocations(true);
   Tensor x = param(load_reference("linear", "x"));
   Tensor w = param(load_reference("linear", "w"));
@@ -75,8 +81,14 @@ TEST(Parity, Linear) {
   EXPECT_TRUE(all_close(b.grad(), load_reference("linear", "db"), kLinearTol, "linear db"));
 }
 
-TEST(Parity, LinearNoBias) {
+TEST(Parity, Linear) {
+  for (CpuKernels tier : kCpuTiers) check_linear_parity(tier);
+}
+
+void check_linear_nobias_parity(CpuKernels tier) {
+  SCOPED_TRACE(tier_name(tier));
   Context ctx(Device::CPU);
+  ctx.set_cpu_kernels(tier);
   ctx.set_poison_allocations(true);
   Tensor x = param(load_reference("linear_nobias", "x"));
   Tensor w = param(load_reference("linear_nobias", "w"));
@@ -85,6 +97,10 @@ TEST(Parity, LinearNoBias) {
   backward(ctx, y, load_reference("linear_nobias", "dy"));
   EXPECT_TRUE(all_close(x.grad(), load_reference("linear_nobias", "dx"), kLinearTol, "dx"));
   EXPECT_TRUE(all_close(w.grad(), load_reference("linear_nobias", "dw"), kLinearTol, "dw"));
+}
+
+TEST(Parity, LinearNoBias) {
+  for (CpuKernels tier : kCpuTiers) check_linear_nobias_parity(tier);
 }
 
 TEST(Linear, FrozenWeightGetsNoGradient) {

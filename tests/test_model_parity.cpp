@@ -1,6 +1,7 @@
 // The whole model against PyTorch: ResNet50 + reference head, loaded from the
 // SAME Keras-layout .h5 file the reference script wrote and used, at batch 4,
-// 64x64 (see tests/reference/ref_model.py).
+// 64x64 (see tests/reference/ref_model.py), on the fast CPU kernels (what
+// training runs) and on the plain reference kernels (docs/cpu_reference.md).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "engine/ops.h"
 #include "layers/classifier.h"
 #include "tests/support/compare.h"
+#include "tests/support/cpu_tiers.h"
 #include "tests/support/npy.h"
 #include "weights/model_weights.h"
 
@@ -74,10 +76,12 @@ Tensor find(Module& model, const std::string& name) {
   return Tensor();
 }
 
-TEST(ModelParity, InferenceLogits) {
+void check_inference_logits(CpuKernels tier) {
+  std::cout << "  on the " << tier_name(tier) << ":\n";
   auto model = load_model();
   model->eval();
   Context ctx(Device::CPU, kDropoutSeed);
+  ctx.set_cpu_kernels(tier);
   ctx.set_poison_allocations(true);
   NoGradGuard no_grad(ctx);
   Tensor logits = model->forward(ctx, load_reference(kCase, "x"));
@@ -85,10 +89,17 @@ TEST(ModelParity, InferenceLogits) {
   expect_close_and_print(logits, expected, scaled_tolerance(expected), "inference logits");
 }
 
-TEST(ModelParity, TrainingLogitsLossAndGradients) {
+TEST(ModelParity, InferenceLogits) { check_inference_logits(CpuKernels::Fast); }
+TEST(ModelParity, InferenceLogitsOnReferenceKernels) {
+  check_inference_logits(CpuKernels::Reference);
+}
+
+void check_training_step(CpuKernels tier) {
+  std::cout << "  on the " << tier_name(tier) << ":\n";
   auto model = load_model();
   model->train();
   Context ctx(Device::CPU, kDropoutSeed);
+  ctx.set_cpu_kernels(tier);
   ctx.set_poison_allocations(true);
   Tensor logits = model->forward(ctx, load_reference(kCase, "x"));
   const Tensor expected_logits = load_reference(kCase, "logits_train");
@@ -129,6 +140,11 @@ TEST(ModelParity, TrainingLogitsLossAndGradients) {
       << "d conv1_conv/bias should vanish before a training-mode BN";
   std::cout << "  d conv1_conv/bias: max " << max_abs(dbias) << " (" << max_abs(dbias) / kernel_scale
             << " of d kernel's largest)\n";
+}
+
+TEST(ModelParity, TrainingLogitsLossAndGradients) { check_training_step(CpuKernels::Fast); }
+TEST(ModelParity, TrainingLogitsLossAndGradientsOnReferenceKernels) {
+  check_training_step(CpuKernels::Reference);
 }
 
 }  // namespace

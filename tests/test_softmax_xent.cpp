@@ -1,13 +1,15 @@
-// softmax_cross_entropy: gradient check (double), PyTorch parity (float32)
-// including logits of +-1e4, and the error for a label out of range.
+// softmax_cross_entropy: gradient check of the plain reference kernels
+// (double), PyTorch parity (float32) on both CPU tiers including logits of
+// +-1e4, and the error for a label out of range.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "kernels/softmax_xent.h"
+#include "kernels/reference/softmax_xent.h"
 #include "tests/support/compare.h"
+#include "tests/support/cpu_tiers.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/npy.h"
 
@@ -26,19 +28,21 @@ TEST(GradCheck, SoftmaxCrossEntropy) {
   ForwardFn f = [&](const Buffers& in) {
     std::vector<double> probs(n * c);
     return std::vector<double>{
-        softmax_xent_forward_cpu(probs.data(), in[0].data(), labels.data(), n, c)};
+        softmax_xent_forward_reference(probs.data(), in[0].data(), labels.data(), n, c)};
   };
   BackwardFn b = [&](const Buffers& in, const std::vector<double>& dloss) {
     std::vector<double> probs(n * c), dz(n * c);
-    softmax_xent_forward_cpu(probs.data(), in[0].data(), labels.data(), n, c);
-    softmax_xent_backward_cpu(dz.data(), probs.data(), labels.data(), dloss[0], n, c);
+    softmax_xent_forward_reference(probs.data(), in[0].data(), labels.data(), n, c);
+    softmax_xent_backward_reference(dz.data(), probs.data(), labels.data(), dloss[0], n, c);
     return Buffers{dz};
   };
   EXPECT_TRUE(gradcheck(f, b, {random_doubles(n * c, 41, -3.0, 3.0)}));
 }
 
-void check_parity(const std::string& name, Tolerance tol) {
+void check_parity_on(CpuKernels tier, const std::string& name, Tolerance tol) {
+  SCOPED_TRACE(tier_name(tier));
   Context ctx(Device::CPU);
+  ctx.set_cpu_kernels(tier);
   ctx.set_poison_allocations(true);
   Tensor logits = load_reference(name, "logits");
   logits.set_requires_grad(true);
@@ -51,22 +55,30 @@ void check_parity(const std::string& name, Tolerance tol) {
   EXPECT_TRUE(all_close(logits.grad(), load_reference(name, "dlogits"), tol, name + " dlogits"));
 }
 
+void check_parity(const std::string& name, Tolerance tol) {
+  for (CpuKernels tier : kCpuTiers) check_parity_on(tier, name, tol);
+}
+
 TEST(Parity, SoftmaxCrossEntropy) { check_parity("softmax_xent", kXentTol); }
 TEST(Parity, SoftmaxCrossEntropyHugeLogits) { check_parity("softmax_xent_big", kXentBigTol); }
 
 TEST(SoftmaxCrossEntropy, LabelOutOfRangeNamesTheSample) {
-  Context ctx(Device::CPU);
-  Tensor logits = Tensor::zeros({3, 10});
-  for (int32_t bad : {10, -1}) {
-    Tensor labels = Tensor::zeros({3}, DType::I32);
-    labels.data<int32_t>()[2] = bad;
-    try {
-      ops::softmax_cross_entropy(ctx, logits, labels);
-      ADD_FAILURE() << "label " << bad << " was accepted";
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      EXPECT_NE(what.find("sample 2"), std::string::npos) << what;
-      EXPECT_NE(what.find("label " + std::to_string(bad)), std::string::npos) << what;
+  for (CpuKernels tier : kCpuTiers) {
+    SCOPED_TRACE(tier_name(tier));
+    Context ctx(Device::CPU);
+    ctx.set_cpu_kernels(tier);
+    Tensor logits = Tensor::zeros({3, 10});
+    for (int32_t bad : {10, -1}) {
+      Tensor labels = Tensor::zeros({3}, DType::I32);
+      labels.data<int32_t>()[2] = bad;
+      try {
+        ops::softmax_cross_entropy(ctx, logits, labels);
+        ADD_FAILURE() << "label " << bad << " was accepted";
+      } catch (const Error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("sample 2"), std::string::npos) << what;
+        EXPECT_NE(what.find("label " + std::to_string(bad)), std::string::npos) << what;
+      }
     }
   }
 }

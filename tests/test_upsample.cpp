@@ -1,11 +1,14 @@
-// upsample_bilinear (half-pixel centres): the taps, gradient checks (double)
-// and PyTorch parity (float32) for integer factors and mixed up/down sizes.
+// upsample_bilinear (half-pixel centres): the taps, gradient checks of the
+// plain reference kernels (double) and PyTorch parity (float32) on both CPU
+// tiers, for integer factors and mixed up/down sizes.
 #include <gtest/gtest.h>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "kernels/reference/upsample.h"
 #include "kernels/upsample.h"
 #include "tests/support/compare.h"
+#include "tests/support/cpu_tiers.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/npy.h"
 
@@ -47,12 +50,12 @@ void gradcheck_geometry(const UpsampleGeometry& g, uint64_t seed) {
   const size_t n_out = static_cast<size_t>(g.batch * g.out_h * g.out_w * g.channels);
   ForwardFn f = [&](const Buffers& in) {
     std::vector<double> y(n_out);
-    upsample_bilinear_forward_cpu(y.data(), in[0].data(), g);
+    upsample_bilinear_forward_reference(y.data(), in[0].data(), g);
     return y;
   };
   BackwardFn b = [&](const Buffers&, const std::vector<double>& dy) {
     std::vector<double> dx(n_in, 123.0);  // the kernel must overwrite, not accumulate
-    upsample_bilinear_backward_cpu(dx.data(), dy.data(), g);
+    upsample_bilinear_backward_reference(dx.data(), dy.data(), g);
     return Buffers{dx};
   };
   EXPECT_TRUE(gradcheck(f, b, {random_doubles(n_in, seed)}));
@@ -77,13 +80,17 @@ Tensor param(const Tensor& t) {
 }
 
 void check_parity(const std::string& name, int64_t out_h, int64_t out_w) {
-  Context ctx(Device::CPU);
-  ctx.set_poison_allocations(true);
-  Tensor x = param(load_reference(name, "x"));
-  Tensor y = ops::upsample_bilinear(ctx, x, out_h, out_w);
-  EXPECT_TRUE(all_close(y, load_reference(name, "y"), kForwardTol, name + " y"));
-  backward(ctx, y, load_reference(name, "dy"));
-  EXPECT_TRUE(all_close(x.grad(), load_reference(name, "dx"), kBackwardTol, name + " dx"));
+  for (CpuKernels tier : kCpuTiers) {
+    SCOPED_TRACE(tier_name(tier));
+    Context ctx(Device::CPU);
+    ctx.set_cpu_kernels(tier);
+    ctx.set_poison_allocations(true);
+    Tensor x = param(load_reference(name, "x"));
+    Tensor y = ops::upsample_bilinear(ctx, x, out_h, out_w);
+    EXPECT_TRUE(all_close(y, load_reference(name, "y"), kForwardTol, name + " y"));
+    backward(ctx, y, load_reference(name, "dy"));
+    EXPECT_TRUE(all_close(x.grad(), load_reference(name, "dx"), kBackwardTol, name + " dx"));
+  }
 }
 
 TEST(Parity, UpsampleBilinearX7) { check_parity("upsample_x7", 28, 28); }

@@ -2,8 +2,11 @@
 // GradientChecker.
 //
 // The op under test is a forward f(inputs) -> output and a backward
-// (inputs, dout) -> dinputs, both on double arrays (the CPU kernels are
-// templates instantiated for double exactly for this). The scalar checked is
+// (inputs, dout) -> dinputs, both on double arrays. In the suite these are
+// the plain reference kernels of kernels/reference/ (templates instantiated
+// for double exactly for this): the gradient checks judge the reference, and
+// tests/test_cpu_fast_vs_reference.cpp holds the fast path against it
+// (docs/cpu_reference.md). The scalar checked is
 // L = sum_i dout_i * out_i with a fixed random dout, so every output element
 // contributes. For each input element x_j:
 //    numeric_j = (L(x + h e_j) - L(x - h e_j)) / 2h
