@@ -18,9 +18,14 @@
 #include <iosfwd>
 
 #include "apps/options.h"
-#include "apps/trainer.h"
+#include "data/dataset.h"
 
 namespace tl::app {
+
+// The three sets of a run, as load_data splits them.
+struct DataSplits {
+  ImageSet train, val, test;  // val may be empty (numel 0)
+};
 
 // Logs what it chose and why (e.g. where it looked for CIFAR-10 before
 // falling back to the synthetic set) to `log`.

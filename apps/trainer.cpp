@@ -14,8 +14,7 @@
 #include "apps/schedule.h"
 #include "data/device_loader.h"
 #include "data/loader.h"
-#include "engine/autograd.h"
-#include "engine/ops.h"
+#include "layers/training_step.h"
 
 namespace tl::app {
 namespace {
@@ -170,64 +169,195 @@ CheckpointPolicy checkpoint_policy(bool hdf5_available, const TrainOptions& o) {
 
 // ---- the training loop ---------------------------------------------------------------
 
-TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const DataSplits& data,
-                  const TrainOptions& o, const TrainSetup& setup) {
-  namespace fs = std::filesystem;
-  TrainResult result;
-  RunSummary& run = result.summary;
-  run.config_json = setup.config_json;
-  const std::string last_path = o.checkpoint_dir + "/last.h5";
-  const RaiseHook raise_hook = raise_hook_from_environment();
+namespace {
 
+Schedule schedule_of(const TrainOptions& o) {
   Schedule schedule;
   schedule.kind = o.schedule;
   schedule.warmup_epochs = o.warmup_epochs;
   schedule.total_epochs = double(o.epochs);
   schedule.step_epochs = o.step_epochs;
   schedule.step_gamma = o.step_gamma;
+  return schedule;
+}
+
+// Every group's rate at `factor` of its base rate (the rate it was built with).
+void set_learning_rates(Optimizer& optimizer, const std::vector<float>& base_lr, double factor) {
+  for (size_t g = 0; g < base_lr.size(); ++g)
+    optimizer.set_lr(g, static_cast<float>(base_lr[g] * factor));
+}
+
+// The training batches: reshuffled (and augmented, unless --no-augment)
+// each epoch, from the run's seed.
+LoaderOptions training_loader_options(const TrainOptions& o, int64_t n_train) {
+  LoaderOptions options;
+  options.batch_size = o.batch_size;
+  options.seed = o.seed;
+  options.augment = o.augment;
+  options.shuffle = true;
+  // A last batch of one sample would give the head's BNs a variance of 0
+  // (and pull their running variance towards it): drop it.
+  options.drop_last = n_train % o.batch_size == 1;
+  return options;
+}
+
+// Where a run starts: at the beginning, or where its checkpoint left off.
+struct StartPoint {
+  int64_t epochs_done = 0;
+  int64_t step = 0;                     // optimiser steps taken
+  std::optional<PartialEpoch> partial;  // the interrupted epoch to finish first
+};
+
+// Restores from the checkpoint what it holds besides the weights (the
+// optimiser's state, the random stream position, the completed epochs'
+// metrics, into `epochs`) and says where the run continues.
+StartPoint resume_from(Context& ctx, Optimizer& optimizer, const LoadedCheckpoint& resume,
+                       bool exact_resume, int64_t batch_size, int64_t num_batches,
+                       std::vector<EpochMetrics>& epochs) {
+  StartPoint start;
+  start.epochs_done = resume.progress.epoch;
+  start.step = resume.progress.step;
+  TrainingHistory history =
+      parse_training_history(resume.progress.history_json, "checkpoint history");
+  epochs = std::move(history.epochs);
+  start.partial = history.partial;
+  std::optional<PartialEpoch>& partial = start.partial;
+  optimizer.load_state(ctx, resume.optimizer_state, resume.optimizer_steps);
+  ctx.set_random_stream_position(resume.progress.random_stream_position);
+  if (!partial) {
+    std::cout << "Resuming after epoch " << start.epochs_done << " (step " << start.step << ")"
+              << std::endl;
+    return start;
+  }
+  if (partial->epoch != start.epochs_done + 1)
+    fail("checkpoint history: its partial epoch is ", partial->epoch, ", but it holds ",
+         start.epochs_done, " complete epochs");
+  // Exact: the same batches, so continue at the next one. Inexact (other
+  // batch size or data): at the first sample not yet seen, as near as the
+  // new batches allow.
+  if (!exact_resume) partial->batches_done = std::min(partial->seen / batch_size, num_batches);
+  else if (partial->batches_done >= num_batches)
+    fail("checkpoint history: ", partial->batches_done, " batches of epoch ", partial->epoch,
+         " were done, but its epochs have ", num_batches, " batches now");
+  std::cout << "Resuming epoch " << partial->epoch << " at batch " << partial->batches_done + 1
+            << " of " << num_batches << " (step " << start.step << ")" << std::endl;
+  return start;
+}
+
+// One epoch's batches: from the training set on the host, or on the GPU
+// gathered and augmented on the device from its copy of the set
+// (data/device_loader.h).
+class EpochBatches {
+ public:
+  EpochBatches(Context& ctx, const ImageSet& train, const DeviceImageSet* train_on_device,
+               const LoaderOptions& options, int64_t epoch) {
+    if (train_on_device)
+      device_ = std::make_unique<DeviceBatchIterator>(ctx, *train_on_device, options, epoch);
+    else
+      host_ = std::make_unique<BatchIterator>(train, options, epoch);
+  }
+  bool next(Batch& batch) { return device_ ? device_->next(batch) : host_->next(batch); }
+  void seek(int64_t batch) {
+    if (device_) device_->seek(batch);
+    else host_->seek(batch);
+  }
+
+ private:
+  std::unique_ptr<BatchIterator> host_;
+  std::unique_ptr<DeviceBatchIterator> device_;
+};
+
+// The running sums an epoch's training loss and accuracy are made of.
+struct EpochSums {
+  int64_t seen = 0, correct = 0;
+  double loss_sum = 0;  // each batch's mean loss times its size
+
+  void add(const StepResult& step) {
+    loss_sum += double(step.loss) * double(step.samples);
+    correct += step.correct;
+    seen += step.samples;
+  }
+  double mean_loss() const { return loss_sum / double(seen); }
+  double accuracy() const { return double(correct) / double(seen); }
+};
+
+std::string progress_text(const EpochSums& sums) {
+  char text[64];
+  std::snprintf(text, sizeof text, "loss %.4f  acc %s", sums.mean_loss(),
+                percent(sums.accuracy()).c_str());
+  return text;
+}
+
+// Epoch `epoch` (0-based)'s training figures; validate_and_report adds the
+// validation set's.
+EpochMetrics training_metrics(int64_t epoch, const EpochSums& sums, const Optimizer& optimizer,
+                              double seconds) {
+  EpochMetrics m;
+  m.epoch = epoch + 1;
+  m.train_loss = sums.mean_loss();
+  m.train_accuracy = sums.accuracy();
+  m.learning_rate = optimizer.num_groups() > 2 ? optimizer.lr(2) : optimizer.lr(0);  // the head's
+  m.seconds = seconds;
+  m.images_per_second = seconds > 0 ? double(sums.seen) / seconds : 0.0;
+  return m;
+}
+
+[[noreturn]] void fail_on_non_finite_loss(float loss, int64_t epoch, int64_t step,
+                                          const std::string& last_path) {
+  std::cout << "\n";  // below the progress bar
+  fail("the loss became ", loss, " at epoch ", epoch + 1, ", step ", step + 1,
+       "; stopped without saving. The last good checkpoint is ",
+       std::filesystem::exists(last_path) ? last_path : std::string("(none yet)"),
+       ". Try a lower --lr or --backbone-lr, or a warm-up (--warmup-epochs 1).");
+}
+
+// Completes m with the validation set's loss and accuracy, when there is
+// one, and prints the epoch's line. Flushed: a log redirected to a file
+// must hold every finished epoch, however the process ends afterwards.
+void validate_and_report(Context& ctx, Classifier& model, const ImageSet& val,
+                         const TrainOptions& o, EpochMetrics& m) {
+  std::string line = "epoch " + std::to_string(m.epoch) + ": train loss " +
+                     std::to_string(m.train_loss) + ", accuracy " + percent(m.train_accuracy);
+  if (val.images.defined() && val.images.size(0) > 0) {
+    const Evaluation v = evaluate(ctx, model, val, o.batch_size, o.image_size);
+    m.val_loss = v.loss;
+    m.val_accuracy = v.accuracy;
+    line += "; validation loss " + std::to_string(v.loss) + ", accuracy " + percent(v.accuracy);
+  }
+  std::cout << line << std::endl;
+}
+
+}  // namespace
+
+TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const DataSplits& data,
+                  const TrainOptions& o, const TrainSetup& setup) {
+  // The training step resizes the images to the model's input size, the
+  // validation to --image-size: they must be one size.
+  TL_CHECK(model.config().input_size == o.image_size, "train: the model takes ",
+           model.config().input_size, "x", model.config().input_size, " images, --image-size is ",
+           o.image_size);
+  TrainResult result;
+  RunSummary& run = result.summary;
+  run.config_json = setup.config_json;
+  const std::string last_path = o.checkpoint_dir + "/last.h5";
+  const RaiseHook raise_hook = raise_hook_from_environment();
+
+  const Schedule schedule = schedule_of(o);
   std::vector<float> base_lr;
   for (size_t g = 0; g < optimizer.num_groups(); ++g) base_lr.push_back(optimizer.lr(g));
 
-  LoaderOptions loader_options;
-  loader_options.batch_size = o.batch_size;
-  loader_options.seed = o.seed;
-  loader_options.augment = o.augment;
-  loader_options.shuffle = true;
   const int64_t n_train = data.train.images.size(0);
-  // A last batch of one sample would give the head's BNs a variance of 0
-  // (and pull their running variance towards it): drop it.
-  loader_options.drop_last = n_train % o.batch_size == 1;
+  const LoaderOptions loader_options = training_loader_options(o, n_train);
   const int64_t num_batches = DataLoader(data.train, loader_options).num_batches();
   result.batches_per_epoch = num_batches;
 
-  int64_t first_epoch = 0, step = 0;
-  std::optional<PartialEpoch> partial;  // the interrupted epoch to finish first
-  if (const LoadedCheckpoint* resume = setup.resume) {
-    first_epoch = resume->progress.epoch;
-    step = resume->progress.step;
-    TrainingHistory history = parse_training_history(resume->progress.history_json, "checkpoint history");
-    run.epochs = std::move(history.epochs);
-    partial = history.partial;
-    optimizer.load_state(ctx, resume->optimizer_state, resume->optimizer_steps);
-    ctx.set_random_stream_position(resume->progress.random_stream_position);
-    if (partial) {
-      if (partial->epoch != first_epoch + 1)
-        fail("checkpoint history: its partial epoch is ", partial->epoch, ", but it holds ", first_epoch,
-             " complete epochs");
-      // Exact: the same batches, so continue at the next one. Inexact (other
-      // batch size or data): at the first sample not yet seen, as near as the
-      // new batches allow.
-      if (!setup.exact_resume) partial->batches_done = std::min(partial->seen / o.batch_size, num_batches);
-      else if (partial->batches_done >= num_batches)
-        fail("checkpoint history: ", partial->batches_done, " batches of epoch ", partial->epoch,
-             " were done, but its epochs have ", num_batches, " batches now");
-      std::cout << "Resuming epoch " << partial->epoch << " at batch " << partial->batches_done + 1 << " of "
-                << num_batches << " (step " << step << ")" << std::endl;
-    } else {
-      std::cout << "Resuming after epoch " << first_epoch << " (step " << step << ")" << std::endl;
-    }
-  }
-  if (loader_options.drop_last && first_epoch == 0 && !partial)
+  StartPoint start;
+  if (setup.resume)
+    start = resume_from(ctx, optimizer, *setup.resume, setup.exact_resume, o.batch_size, num_batches,
+                        run.epochs);
+  int64_t step = start.step;
+  std::optional<PartialEpoch> partial = start.partial;
+  if (loader_options.drop_last && start.epochs_done == 0 && !partial)
     std::cout << "Dropping the last training batch of each epoch: it would hold one image\n";
 
   // Saves where the run stands: after an epoch (partial empty) or within one.
@@ -252,99 +382,48 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
   };
 
   int64_t epochs_this_run = 0;
-  // On the GPU the training set lives on the device and batches are
-  // gathered and augmented there (data/device_loader.h).
+  // On the GPU the training set lives on the device.
   std::unique_ptr<DeviceImageSet> device_train;
   if (ctx.device() == Device::CUDA)
     device_train = std::make_unique<DeviceImageSet>(DeviceImageSet::upload(ctx, data.train));
 
-  for (int64_t epoch = first_epoch; epoch < o.epochs; ++epoch) {
-    model.train();
-    std::unique_ptr<BatchIterator> host_batches;
-    std::unique_ptr<DeviceBatchIterator> device_batches;
-    if (device_train)
-      device_batches = std::make_unique<DeviceBatchIterator>(ctx, *device_train, loader_options, epoch);
-    else
-      host_batches = std::make_unique<BatchIterator>(data.train, loader_options, epoch);
-    auto next_batch = [&](Batch& b) { return device_batches ? device_batches->next(b) : host_batches->next(b); };
-
-    // The running sums of the epoch's metrics; a resumed epoch starts from
-    // the interrupted run's, at its next batch.
-    double loss_sum = 0, earlier_seconds = 0;
-    int64_t correct = 0, seen = 0;
+  for (int64_t epoch = start.epochs_done; epoch < o.epochs; ++epoch) {
+    EpochBatches batches(ctx, data.train, device_train.get(), loader_options, epoch);
+    // A resumed epoch starts from the interrupted run's sums, at its next batch.
+    EpochSums sums;
+    double earlier_seconds = 0;
     if (partial && partial->epoch == epoch + 1) {
-      if (device_batches) device_batches->seek(partial->batches_done);
-      else host_batches->seek(partial->batches_done);
-      loss_sum = partial->loss_sum;
-      correct = partial->correct;
-      seen = partial->seen;
+      batches.seek(partial->batches_done);
+      sums = {partial->seen, partial->correct, partial->loss_sum};
       earlier_seconds = partial->seconds;
       partial.reset();
     }
     ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
-                    loader_options.drop_last ? n_train - 1 : n_train, seen);
-    for (Batch batch; next_batch(batch);) {
+                    loader_options.drop_last ? n_train - 1 : n_train, sums.seen);
+    for (Batch batch; batches.next(batch);) {
       const double position = double(epoch) + double(batch.index) / double(num_batches);
-      const double factor = schedule.factor(position);
-      for (size_t g = 0; g < base_lr.size(); ++g) optimizer.set_lr(g, static_cast<float>(base_lr[g] * factor));
-
-      optimizer.zero_grad();
-      const Tensor x = ops::preprocess_caffe(ctx, ctx.to_device(batch.images), o.image_size, o.image_size);
-      const Tensor logits = model.forward(ctx, x);
-      const Tensor loss = ops::softmax_cross_entropy(ctx, logits, ctx.to_device(batch.labels));
-      const float loss_value = loss.to_vector()[0];
-      if (!std::isfinite(loss_value)) {
-        std::cout << "\n";
-        fail("the loss became ", loss_value, " at epoch ", epoch + 1, ", step ", step + 1,
-             "; stopped without saving. The last good checkpoint is ",
-             fs::exists(last_path) ? last_path : std::string("(none yet)"),
-             ". Try a lower --lr or --backbone-lr, or a warm-up (--warmup-epochs 1).");
-      }
-      backward(ctx, loss);
-      optimizer.step(ctx);
+      set_learning_rates(optimizer, base_lr, schedule.factor(position));
+      const StepResult trained = training_step(ctx, model, optimizer, batch.images, batch.labels);
+      if (!trained.updated) fail_on_non_finite_loss(trained.loss, epoch, step, last_path);
       ++step;
-
-      const int64_t b = batch.labels.numel();
-      loss_sum += double(loss_value) * double(b);
-      const std::vector<int32_t> predicted = argmax_rows(logits);
-      const Tensor labels = ctx.to_host(batch.labels);  // for the running accuracy only
-      for (int64_t i = 0; i < b; ++i) correct += predicted[static_cast<size_t>(i)] == labels.data<int32_t>()[i];
-      seen += b;
-      char extra[64];
-      std::snprintf(extra, sizeof extra, "loss %.4f  acc %s", loss_sum / double(seen),
-                    percent(double(correct) / double(seen)).c_str());
-      bar.update(seen, extra);
+      sums.add(trained);
+      bar.update(sums.seen, progress_text(sums));
 
       if (step == raise_hook.step)
         for (int sig : raise_hook.signals) std::raise(sig);
       // Interrupted: save this step (the epoch's last batch instead ends the
       // epoch as usual, below) and stop.
-      if (const int sig = InterruptHandler::requested(); sig != 0 && batch.index + 1 < num_batches) {
+      const int sig = InterruptHandler::requested();
+      if (sig != 0 && batch.index + 1 < num_batches) {
         bar.finish();
-        save(epoch, PartialEpoch{epoch + 1, batch.index + 1, seen, correct, loss_sum,
+        save(epoch, PartialEpoch{epoch + 1, batch.index + 1, sums.seen, sums.correct, sums.loss_sum,
                                  earlier_seconds + bar.seconds()});
         return stop_here(sig, epoch, batch.index + 1);
       }
     }
-    EpochMetrics m;
-    m.epoch = epoch + 1;
-    m.train_loss = loss_sum / double(seen);
-    m.train_accuracy = double(correct) / double(seen);
-    m.learning_rate = optimizer.num_groups() > 2 ? optimizer.lr(2) : optimizer.lr(0);
-    m.seconds = earlier_seconds + bar.seconds();
-    m.images_per_second = m.seconds > 0 ? double(seen) / m.seconds : 0.0;
+    EpochMetrics m = training_metrics(epoch, sums, optimizer, earlier_seconds + bar.seconds());
     bar.finish();
-    std::string line = "epoch " + std::to_string(m.epoch) + ": train loss " +
-                       std::to_string(m.train_loss) + ", accuracy " + percent(m.train_accuracy);
-    if (data.val.images.defined() && data.val.images.size(0) > 0) {
-      const Evaluation v = evaluate(ctx, model, data.val, o.batch_size, o.image_size);
-      m.val_loss = v.loss;
-      m.val_accuracy = v.accuracy;
-      line += "; validation loss " + std::to_string(v.loss) + ", accuracy " + percent(v.accuracy);
-    }
-    // Flushed: a log redirected to a file must hold every finished epoch,
-    // however the process ends afterwards.
-    std::cout << line << std::endl;
+    validate_and_report(ctx, model, data.val, o, m);
     run.epochs.push_back(m);
 
     save(epoch + 1, std::nullopt);
@@ -353,10 +432,13 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
     // Interrupted during the epoch's last batch, its validation or its
     // checkpoint: stop now that the epoch is saved (after the last epoch
     // too: --resume then runs only the test evaluation).
-    if (const int sig = InterruptHandler::requested(); sig != 0) return stop_here(sig, epoch + 1, 0);
-    if (o.stop_after_epochs > 0 && ++epochs_this_run >= o.stop_after_epochs && epoch + 1 < o.epochs) {
+    if (const int sig = InterruptHandler::requested(); sig != 0)
+      return stop_here(sig, epoch + 1, 0);
+    if (o.stop_after_epochs > 0 && ++epochs_this_run >= o.stop_after_epochs &&
+        epoch + 1 < o.epochs) {
       result.stopped_early = true;
-      std::cout << "Stopping after " << epochs_this_run << " epoch(s) as asked; continue with --resume" << std::endl;
+      std::cout << "Stopping after " << epochs_this_run
+                << " epoch(s) as asked; continue with --resume" << std::endl;
       return result;
     }
   }

@@ -11,18 +11,14 @@
 #include <optional>
 #include <string>
 
+#include "apps/data_setup.h"
 #include "apps/metrics.h"
 #include "apps/options.h"
-#include "data/dataset.h"
 #include "engine/optimizer.h"
 #include "layers/classifier.h"
 #include "weights/checkpoint.h"
 
 namespace tl::app {
-
-struct DataSplits {
-  ImageSet train, val, test;  // val may be empty (numel 0)
-};
 
 // Four groups: backbone and head (each with its own learning rate), each
 // split into parameters with weight decay (conv and dense kernels) and

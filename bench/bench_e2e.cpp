@@ -1,9 +1,10 @@
 // End-to-end speed of ResNet50 + the reference head on the CPU, in images/s,
-// measured the way apps/trainer.cpp runs a step:
+// of the training step apps/trainer.cpp runs (layers/training_step.h):
 //   ops::preprocess_caffe (uint8 32x32 RGB -> the model's resolution, BGR
 //   minus the ImageNet means) -> model.forward -> ops::softmax_cross_entropy
 //   -> backward -> optimizer.step (Adam, lr 1e-3)
-// and apps/evaluation.cpp runs inference (eval mode, no autograd recording).
+// and of inference as apps/evaluation.cpp runs it (eval mode, no autograd
+// recording).
 //
 // Cases (bench/compare_torch.py runs the same ones in PyTorch):
 //   train32   training step, 32x32 input, batch 64   (the CPU acceptance recipe)
@@ -34,13 +35,13 @@
 #include <vector>
 
 #include "bench/bench_env.h"
-#include "engine/autograd.h"
-#include "runtime/check.h"
 #include "engine/context.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "kernels/gemm.h"
 #include "layers/classifier.h"
+#include "layers/training_step.h"
+#include "runtime/check.h"
 
 namespace {
 
@@ -186,13 +187,7 @@ Result measure(const Case& c, const Options& o) {
 
   auto step = [&] {
     if (c.train) {
-      adam.zero_grad();
-      const tl::Tensor x = tl::ops::preprocess_caffe(ctx, images, c.image_size, c.image_size);
-      const tl::Tensor logits = model.forward(ctx, x);
-      const tl::Tensor loss = tl::ops::softmax_cross_entropy(ctx, logits, labels);
-      r.last_loss = loss.to_vector()[0];
-      tl::backward(ctx, loss);
-      adam.step(ctx);
+      r.last_loss = tl::training_step(ctx, model, adam, images, labels).loss;
     } else {
       tl::NoGradGuard no_grad(ctx);
       const tl::Tensor x = tl::ops::preprocess_caffe(ctx, images, c.image_size, c.image_size);

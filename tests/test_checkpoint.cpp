@@ -10,6 +10,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "layers/classifier.h"
+#include "layers/training_step.h"
 #include "tests/support/compare.h"
 #include "tests/support/file_size_limit.h"
 #include "tests/support/gradcheck.h"
@@ -47,17 +48,16 @@ std::unique_ptr<Adam> make_adam(Module& model) {
   return std::make_unique<Adam>(std::vector<AdamGroup>{group});
 }
 
-// One training step on a fixed batch; returns the loss.
-float train_step(Context& ctx, Classifier& model, Optimizer& opt) {
-  const Tensor x = Tensor::from_vector({4, 32, 32, 3}, random_floats(4 * 32 * 32 * 3, 5, -50, 50));
+// One training step (layers/training_step.h) on a fixed batch of four
+// images; returns the loss.
+float step_on_fixed_batch(Context& ctx, Classifier& model, Optimizer& opt) {
+  Tensor images = Tensor::empty({4, 32, 32, 3}, DType::U8);
+  const std::vector<float> noise = random_floats(static_cast<size_t>(images.numel()), 5, 0, 255);
+  for (size_t i = 0; i < noise.size(); ++i)
+    images.data<uint8_t>()[i] = static_cast<uint8_t>(noise[i]);
   Tensor labels = Tensor::empty({4}, DType::I32);
   for (int i = 0; i < 4; ++i) labels.data<int32_t>()[i] = i * 2;
-  model.train();
-  opt.zero_grad();
-  Tensor loss = ops::softmax_cross_entropy(ctx, model.forward(ctx, x), labels);
-  backward(ctx, loss);
-  opt.step(ctx);
-  return loss.to_vector()[0];
+  return training_step(ctx, model, opt, images, labels).loss;
 }
 
 TEST(Checkpoint, ResumeContinuesBitForBit) {
@@ -66,10 +66,10 @@ TEST(Checkpoint, ResumeContinuesBitForBit) {
   Classifier a(small_config());
   auto opt_a = make_adam(a);
   Context ctx_a(Device::CPU, 99);
-  train_step(ctx_a, a, *opt_a);
+  step_on_fixed_batch(ctx_a, a, *opt_a);
   TrainingProgress progress{1, 1, 99, ctx_a.random_stream_position(), "{\"test\": true}"};
   save_checkpoint(path, a, opt_a.get(), progress);
-  const float loss_a = train_step(ctx_a, a, *opt_a);
+  const float loss_a = step_on_fixed_batch(ctx_a, a, *opt_a);
 
   // Run B: a fresh model (other init seed) resumed from the checkpoint.
   ClassifierConfig other = small_config();
@@ -85,7 +85,7 @@ TEST(Checkpoint, ResumeContinuesBitForBit) {
   Context ctx_b(Device::CPU, loaded.progress.seed);
   ctx_b.set_random_stream_position(loaded.progress.random_stream_position);
   opt_b->load_state(ctx_b, loaded.optimizer_state, loaded.optimizer_steps);
-  const float loss_b = train_step(ctx_b, b, *opt_b);
+  const float loss_b = step_on_fixed_batch(ctx_b, b, *opt_b);
 
   EXPECT_EQ(loss_a, loss_b);
   const auto pa = a.named_parameters(), pb = b.named_parameters();

@@ -3,10 +3,13 @@
 // same seed (so the same weights), one moved to the GPU; the same input,
 // labels and dropout streams (both Contexts have seed 0 and start at stream
 // 0, and the CUDA dropout draws the CPU's Philox mask bit for bit), so the
-// two runs compute the same function. A step compares the logits, the loss,
-// a BN's moving statistics, a few gradients (the first conv kernel, middle
-// BN gammas, the head's first and last Dense) and the SGD update. Every op
-// runs on the GPU here: this is the end-to-end check of the CUDA backend.
+// two runs compute the same function. A step is the training step of
+// layers/training_step.h, the one train_cifar runs (uint8 CIFAR-sized images
+// preprocessed to the model's size, forward, loss, backward, SGD update); it
+// compares the logits, the loss, a BN's moving statistics, a few gradients
+// (the first conv kernel, middle BN gammas, the head's first and last Dense)
+// and the SGD update. Every op runs on the GPU here: this is the end-to-end
+// check of the CUDA backend.
 //
 //   OneTrainingStepMatchesCpu        64x64, batch 4 (quick, every op)
 //   RecipeSizeTrainingStepMatchesCpu 224x224, batch 8, the Flatten head
@@ -23,10 +26,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/autograd.h"
-#include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "layers/classifier.h"
+#include "layers/training_step.h"
 #include "tests/gpu/gpu_test.h"
 #include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"
@@ -82,7 +84,7 @@ Tensor labels_tensor(const std::vector<int32_t>& labels) {
 }
 
 // Everything one step produced, on the host.
-struct StepResult {
+struct StepReadings {
   std::vector<float> logits, loss;
   std::vector<std::vector<float>> stats, grads, updates;
 };
@@ -132,21 +134,22 @@ Sgd make_sgd(Module& model) {
   return Sgd({SgdGroup{trainable(model), hyper}});
 }
 
-// forward -> loss -> backward -> SGD step, on ctx's device. `gradients`:
-// the parameters whose gradients are compared (each must have one).
-StepResult training_step(Context& ctx, Classifier& model, Sgd& sgd, const Tensor& x_host,
-                         const Tensor& labels_host,
-                         const std::vector<std::string>& gradients = {std::begin(kGradients),
-                                                                      std::end(kGradients)}) {
-  model.train();
-  sgd.zero_grad();
-  Tensor logits = model.forward(ctx, ctx.to_device(x_host));
-  Tensor loss = ops::softmax_cross_entropy(ctx, logits, ctx.to_device(labels_host));
-  backward(ctx, loss);
+// One training step (layers/training_step.h) on ctx's device, and what it
+// produced, read back. The gradients are read after the update: the step
+// leaves them on the parameters. `gradients`: the parameters whose gradients
+// are compared (each must have one).
+StepReadings step_and_read(Context& ctx, Classifier& model, Sgd& sgd, const Tensor& images_host,
+                           const Tensor& labels_host,
+                           const std::vector<std::string>& gradients = {std::begin(kGradients),
+                                                                        std::end(kGradients)}) {
+  std::vector<std::vector<float>> before;
+  for (const char* name : kUpdated) before.push_back(find(model, name).to_vector());
+  const StepResult step = training_step(ctx, model, sgd, images_host, labels_host);
+  EXPECT_TRUE(step.updated) << "the loss was " << step.loss << " on " << device_name(ctx.device());
 
-  StepResult r;
-  r.logits = logits.to_vector();
-  r.loss = loss.to_vector();
+  StepReadings r;
+  r.logits = step.logits.to_vector();
+  r.loss = {step.loss};
   expect_conv1_bias_gradient_vanishes(model, ctx);
   for (const char* name : kStats) r.stats.push_back(find(model, name).to_vector());
   for (const std::string& name : gradients) {
@@ -154,9 +157,6 @@ StepResult training_step(Context& ctx, Classifier& model, Sgd& sgd, const Tensor
     EXPECT_TRUE(g.defined()) << name << " has no gradient on " << device_name(ctx.device());
     r.grads.push_back(g.defined() ? g.to_vector() : std::vector<float>());
   }
-  std::vector<std::vector<float>> before;
-  for (const char* name : kUpdated) before.push_back(find(model, name).to_vector());
-  sgd.step(ctx);
   for (size_t i = 0; i < std::size(kUpdated); ++i) {
     std::vector<float> after = find(model, kUpdated[i]).to_vector();
     for (size_t j = 0; j < after.size(); ++j) after[j] -= before[i][j];
@@ -165,8 +165,8 @@ StepResult training_step(Context& ctx, Classifier& model, Sgd& sgd, const Tensor
   return r;
 }
 
-void expect_step_close(const StepResult& actual, const StepResult& expected, double forward_scale,
-                       double gradient_scale,
+void expect_step_close(const StepReadings& actual, const StepReadings& expected,
+                       double forward_scale, double gradient_scale,
                        const std::vector<std::string>& gradients = {std::begin(kGradients),
                                                                     std::end(kGradients)}) {
   expect_close_and_print(actual.logits, expected.logits, forward_scale, "logits");
@@ -185,6 +185,16 @@ Tensor random_images(int64_t batch, int64_t size, uint64_t seed) {
                              random_floats(size_t(batch * size * size * 3), seed, -2.0f, 2.0f));
 }
 
+// A batch of uint8 32x32 RGB images, as the CIFAR-10 loader hands them to
+// the training step (which resizes them to the model's input size).
+Tensor random_cifar_images(int64_t batch, uint64_t seed) {
+  Tensor images = Tensor::empty({batch, 32, 32, 3}, DType::U8);
+  const std::vector<float> noise = random_floats(static_cast<size_t>(images.numel()), seed, 0, 255);
+  for (size_t i = 0; i < noise.size(); ++i)
+    images.data<uint8_t>()[i] = static_cast<uint8_t>(noise[i]);
+  return images;
+}
+
 Tensor labels_for(int64_t batch) {
   std::vector<int32_t> labels;
   for (int64_t i = 0; i < batch; ++i) labels.push_back(static_cast<int32_t>((2 * i + 1) % 10));
@@ -201,13 +211,13 @@ TEST(CudaModel, OneTrainingStepMatchesCpu) {
   gpu_model.to(*gpu);
   Sgd cpu_sgd = make_sgd(cpu_model), gpu_sgd = make_sgd(gpu_model);
 
-  const Tensor x = random_images(kBatch, kSize, 99);
+  const Tensor x = random_cifar_images(kBatch, 99);
   const Tensor labels = labels_tensor({1, 3, 5, 7});
 
   Context cpu(Device::CPU, /*seed=*/0);  // the GPU test Context has seed 0 too
   ASSERT_EQ(gpu->seed(), cpu.seed());
-  const StepResult expected = training_step(cpu, cpu_model, cpu_sgd, x, labels);
-  const StepResult actual = training_step(*gpu, gpu_model, gpu_sgd, x, labels);
+  const StepReadings expected = step_and_read(cpu, cpu_model, cpu_sgd, x, labels);
+  const StepReadings actual = step_and_read(*gpu, gpu_model, gpu_sgd, x, labels);
   EXPECT_EQ(gpu->random_stream_position(), cpu.random_stream_position())
       << "the two runs drew a different number of dropout streams";
   expect_step_close(actual, expected, kForwardScaled, kGradientScaled);
@@ -227,11 +237,11 @@ TEST(CudaModel, RecipeSizeTrainingStepMatchesCpu) {
   Classifier cpu_model(config), gpu_model(config);
   gpu_model.to(*gpu);
   Sgd cpu_sgd = make_sgd(cpu_model), gpu_sgd = make_sgd(gpu_model);
-  const Tensor x = random_images(kRecipeBatch, kRecipeSize, 101);
+  const Tensor x = random_cifar_images(kRecipeBatch, 101);
   const Tensor labels = labels_for(kRecipeBatch);
   Context cpu(Device::CPU, 0);
-  const StepResult expected = training_step(cpu, cpu_model, cpu_sgd, x, labels);
-  const StepResult actual = training_step(*gpu, gpu_model, gpu_sgd, x, labels);
+  const StepReadings expected = step_and_read(cpu, cpu_model, cpu_sgd, x, labels);
+  const StepReadings actual = step_and_read(*gpu, gpu_model, gpu_sgd, x, labels);
   expect_step_close(actual, expected, kForwardScaled, kGradientScaled);
 }
 
@@ -256,10 +266,10 @@ TEST(CudaModel, Tf32StepsTrackFp32Cpu) {
   for (int step = 0; step < 3; ++step) {
     SCOPED_TRACE("step " + std::to_string(step + 1));
     std::cout << "TF32 step " << step + 1 << ":\n";
-    const Tensor x = random_images(kBatch, kSize, 200 + step);
+    const Tensor x = random_cifar_images(kBatch, 200 + step);
     const Tensor labels = labels_for(kBatch);
-    const StepResult expected = training_step(cpu, cpu_model, cpu_sgd, x, labels);
-    const StepResult actual = training_step(*gpu, gpu_model, gpu_sgd, x, labels);
+    const StepReadings expected = step_and_read(cpu, cpu_model, cpu_sgd, x, labels);
+    const StepReadings actual = step_and_read(*gpu, gpu_model, gpu_sgd, x, labels);
     expect_step_close(actual, expected, kTf32ForwardScaled, kTf32GradientScaled);
   }
 }
@@ -285,11 +295,11 @@ TEST(CudaModel, FrozenBackboneStepMatchesCpu) {
   Sgd cpu_sgd = make_sgd(cpu_model), gpu_sgd = make_sgd(gpu_model);
   const std::vector<std::string> head_gradients = {"batch_normalization/gamma", "dense/kernel",
                                                    "dense_3/kernel", "dense_3/bias"};
-  const Tensor x = random_images(kBatch, kSize, 301);
+  const Tensor x = random_cifar_images(kBatch, 301);
   const Tensor labels = labels_tensor({1, 3, 5, 7});
   Context cpu(Device::CPU, 0);
-  const StepResult expected = training_step(cpu, cpu_model, cpu_sgd, x, labels, head_gradients);
-  const StepResult actual = training_step(*gpu, gpu_model, gpu_sgd, x, labels, head_gradients);
+  const StepReadings expected = step_and_read(cpu, cpu_model, cpu_sgd, x, labels, head_gradients);
+  const StepReadings actual = step_and_read(*gpu, gpu_model, gpu_sgd, x, labels, head_gradients);
   // kUpdated includes backbone tensors: their update must be exactly 0 on both.
   expect_step_close(actual, expected, kForwardScaled, kGradientScaled, head_gradients);
 

@@ -1,0 +1,51 @@
+// One step of training, the one the trainer, the tests and the benchmarks
+// all run: a batch of uint8 images and their labels in, the weights updated
+// once, the batch's loss and hits out.
+//
+//   preprocess -> forward -> loss -> backward -> update
+//
+// What is not here belongs to the caller: the learning-rate schedule (set it
+// on the optimiser before the step), running averages, progress, checkpoints.
+// Works on any device: the model and the optimiser's state live on ctx's.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/context.h"
+#include "engine/optimizer.h"
+#include "engine/tensor.h"
+#include "layers/classifier.h"
+
+namespace tl {
+
+struct StepResult {
+  // The batch's mean softmax cross-entropy, as computed before the update.
+  float loss = 0;
+  // false: the loss was NaN or infinite, so the step stopped there: no
+  // backward, no update, the parameters as they were (the forward has moved
+  // the BNs' running statistics already), correct left at 0.
+  bool updated = false;
+  int64_t samples = 0;  // the batch size
+  int64_t correct = 0;  // samples whose largest logit is at their label
+  Tensor logits;        // (samples, classes) on ctx's device
+};
+
+// One step on (images, labels):
+//   images  (N, H, W, 3) uint8 RGB, on the host or on ctx's device; resized
+//           to the model's input size (model.config().input_size) here.
+//   labels  (N) int32 class indices, on the host or on ctx's device.
+// Puts the model in training mode (dropout on; BNs on the batch's
+// statistics, but those frozen in inference mode, FreezeSpec). Each
+// dropout draws one random stream from ctx, so a Context at the same stream
+// position repeats the step bit for bit. The gradients stay on the
+// parameters after the step (for a caller that inspects them) until the
+// next step drops them.
+StepResult training_step(Context& ctx, Classifier& model, Optimizer& optimizer,
+                         const Tensor& images, const Tensor& labels);
+
+// How many rows of `logits` (N, classes; on any device) have their largest
+// value (the first one, on a tie) at the row's label; labels (N) int32 on
+// the host.
+int64_t count_correct(const Tensor& logits, const Tensor& labels);
+
+}  // namespace tl

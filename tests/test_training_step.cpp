@@ -1,0 +1,179 @@
+// The training step (layers/training_step.h) that train_cifar, the tests and
+// the benchmarks share: it is exactly the sequence preprocess -> forward ->
+// loss -> backward -> update written out op by op, it learns a batch it
+// sees again, it leaves the parameters alone when the loss is not finite,
+// and it counts hits as the trainer's running accuracy needs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "engine/optimizer.h"
+#include "layers/classifier.h"
+#include "layers/training_step.h"
+#include "tests/support/compare.h"
+#include "tests/support/gradcheck.h"
+
+namespace tl::test {
+namespace {
+
+constexpr Tolerance kBitIdentical{0.0, 0.0};
+
+// ResNet50 at a small input and with the average-pool head (2,048 features
+// into the head instead of Flatten's), so that a step takes a fraction of a
+// second on the CPU.
+ClassifierConfig small_config(int64_t input_size) {
+  ClassifierConfig config;
+  config.input_size = input_size;
+  config.pool = HeadPool::kAverage;
+  config.seed = 21;
+  return config;
+}
+
+// A batch of uint8 RGB images, as the loaders hand them out (CIFAR-10's are 32x32).
+Tensor random_images(int64_t batch, uint64_t seed, int64_t size = 32) {
+  Tensor images = Tensor::empty({batch, size, size, 3}, DType::U8);
+  const std::vector<float> noise = random_floats(static_cast<size_t>(images.numel()), seed, 0, 255);
+  for (size_t i = 0; i < noise.size(); ++i)
+    images.data<uint8_t>()[i] = static_cast<uint8_t>(noise[i]);
+  return images;
+}
+
+Tensor labels_tensor(const std::vector<int32_t>& labels) {
+  Tensor t = Tensor::empty({static_cast<int64_t>(labels.size())}, DType::I32);
+  for (size_t i = 0; i < labels.size(); ++i) t.data<int32_t>()[i] = labels[i];
+  return t;
+}
+
+std::unique_ptr<Adam> make_adam(Module& model) {
+  AdamGroup group;
+  for (auto& nt : model.named_parameters()) group.params.push_back(nt.tensor);
+  group.hyper.lr = 1e-3f;
+  return std::make_unique<Adam>(std::vector<AdamGroup>{group});
+}
+
+// The step written out op by op, as a reader of docs/WALKTHROUGH.md would.
+struct HandWritten {
+  float loss;
+  Tensor logits;
+};
+HandWritten hand_written_step(Context& ctx, Classifier& model, Optimizer& optimizer,
+                              const Tensor& images, const Tensor& labels) {
+  model.train();
+  optimizer.zero_grad();
+  const int64_t size = model.config().input_size;
+  const Tensor x = ops::preprocess_caffe(ctx, images, size, size);
+  const Tensor logits = model.forward(ctx, x);
+  const Tensor loss = ops::softmax_cross_entropy(ctx, logits, labels);
+  backward(ctx, loss);
+  optimizer.step(ctx);
+  return {loss.to_vector()[0], logits};
+}
+
+void expect_same_state(Module& actual, Module& expected) {
+  const auto pa = actual.named_parameters(), pe = expected.named_parameters();
+  ASSERT_EQ(pa.size(), pe.size());
+  for (size_t i = 0; i < pa.size(); ++i)
+    ASSERT_TRUE(all_close(pa[i].tensor, pe[i].tensor, kBitIdentical, pa[i].name));
+  const auto ba = actual.named_buffers(), be = expected.named_buffers();
+  ASSERT_EQ(ba.size(), be.size());
+  for (size_t i = 0; i < ba.size(); ++i)
+    ASSERT_TRUE(all_close(ba[i].tensor, be[i].tensor, kBitIdentical, ba[i].name));
+}
+
+// The images (16x16) are smaller than the model's input (32x32), so the step
+// must resize them to the model's size; two steps, so a gradient the step failed to
+// drop would change the second update; the models start in eval mode, so a
+// step that did not switch to training mode would skip dropout and use the
+// BNs' running statistics. Any of these changes bits that are compared.
+TEST(TrainingStep, IsTheHandWrittenSequenceBitForBit) {
+  Classifier stepped(small_config(32)), by_hand(small_config(32));
+  stepped.eval();
+  by_hand.eval();
+  auto stepped_adam = make_adam(stepped), by_hand_adam = make_adam(by_hand);
+  Context stepped_ctx(Device::CPU, 7), by_hand_ctx(Device::CPU, 7);
+  for (int i = 0; i < 2; ++i) {
+    SCOPED_TRACE("step " + std::to_string(i + 1));
+    const Tensor images = random_images(4, 30 + i, /*size=*/16);
+    const Tensor labels = labels_tensor({1, 4, 7, 9});
+    const StepResult result = training_step(stepped_ctx, stepped, *stepped_adam, images, labels);
+    const HandWritten expected =
+        hand_written_step(by_hand_ctx, by_hand, *by_hand_adam, images, labels);
+    EXPECT_TRUE(result.updated);
+    EXPECT_EQ(result.loss, expected.loss);  // exact
+    EXPECT_TRUE(all_close(result.logits, expected.logits, kBitIdentical, "logits"));
+    EXPECT_EQ(result.samples, 4);
+    EXPECT_EQ(result.correct, count_correct(expected.logits, labels));
+    EXPECT_EQ(stepped_ctx.random_stream_position(), by_hand_ctx.random_stream_position());
+  }
+  EXPECT_EQ(stepped_adam->steps(), 2);
+  expect_same_state(stepped, by_hand);
+}
+
+// Seeing the same batch again, the model fits it better. Dropout off, so
+// that each step sees the same function of the weights and the loss can
+// only fall through learning.
+TEST(TrainingStep, RepeatedBatchLowersTheLoss) {
+  ClassifierConfig config = small_config(32);
+  config.dropout = 0.0f;
+  Classifier model(config);
+  auto adam = make_adam(model);
+  Context ctx(Device::CPU, 3);
+  const Tensor images = random_images(4, 40);
+  const Tensor labels = labels_tensor({0, 2, 5, 8});
+  const StepResult first = training_step(ctx, model, *adam, images, labels);
+  StepResult last = first;
+  for (int i = 0; i < 3; ++i) last = training_step(ctx, model, *adam, images, labels);
+  ASSERT_TRUE(first.updated && last.updated);
+  EXPECT_LT(last.loss, 0.8f * first.loss) << "first " << first.loss << ", fourth " << last.loss;
+}
+
+// A NaN in a weight makes the loss NaN: the step stops before backward, so
+// no gradient reaches the parameters and the optimiser does not move them.
+TEST(TrainingStep, NonFiniteLossLeavesTheParametersAlone) {
+  Classifier model(small_config(32));
+  auto adam = make_adam(model);
+  for (auto& nt : model.named_parameters())
+    if (nt.name == "dense_3/bias")
+      nt.tensor.data<float>()[0] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<std::vector<float>> before;
+  for (auto& nt : model.named_parameters()) before.push_back(nt.tensor.to_vector());
+
+  Context ctx(Device::CPU, 0);
+  const StepResult result =
+      training_step(ctx, model, *adam, random_images(4, 50), labels_tensor({0, 1, 2, 3}));
+  EXPECT_FALSE(result.updated);
+  EXPECT_TRUE(std::isnan(result.loss)) << result.loss;
+  EXPECT_EQ(result.correct, 0);
+  EXPECT_EQ(adam->steps(), 0);
+  const auto params = model.named_parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::vector<float> after = params[i].tensor.to_vector();
+    // Bytes, not values: the NaN must still be the same NaN.
+    EXPECT_EQ(std::memcmp(after.data(), before[i].data(), after.size() * sizeof(float)), 0)
+        << params[i].name << " changed";
+    EXPECT_FALSE(params[i].tensor.grad().defined()) << params[i].name << " got a gradient";
+  }
+}
+
+// The trainer's running accuracy: a row is a hit when its largest logit is
+// at the label; on a tie the first largest counts.
+TEST(TrainingStep, CountCorrectTakesTheFirstLargestLogit) {
+  const Tensor logits = Tensor::from_vector({4, 3}, {1, 3, 2,  //
+                                                     5, 5, 0,  // a tie: class 0
+                                                     0, 0, 1,  //
+                                                     -1, -2, -3});
+  EXPECT_EQ(count_correct(logits, labels_tensor({1, 1, 2, 0})), 3);
+  EXPECT_EQ(count_correct(logits, labels_tensor({1, 0, 2, 0})), 4);
+  EXPECT_EQ(count_correct(logits, labels_tensor({0, 2, 1, 1})), 0);
+  EXPECT_THROW(count_correct(logits, labels_tensor({0, 1})), Error);
+}
+
+}  // namespace
+}  // namespace tl::test
