@@ -14,17 +14,26 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// --dataset auto: CIFAR-10 when --data-dir holds it, else the synthetic set
-// (saying where it looked and how to get CIFAR-10).
+// --dataset auto: CIFAR-10 when --data-dir holds it, else the real CIFAR-10
+// sample that ships with tl (saying where it looked and how to get the full
+// set), else, when the sample too is missing (a moved binary), the synthetic set.
 std::string resolve_dataset(const TrainOptions& o, std::ostream& log) {
   if (o.dataset != "auto") return o.dataset;
   try {
     find_cifar10_dir(o.data_dir);
     return "cifar10";
   } catch (const Error& e) {
-    log << e.what() << "\nUsing the built-in synthetic 10-class set instead (--dataset synthetic).\n";
-    return "synthetic";
+    log << e.what() << "\n";
   }
+  const std::string sample = cifar10_sample_dir();
+  if (fs::exists(fs::path(sample) / "train.bin")) {
+    log << "Using the real CIFAR-10 sample that ships with tl instead (--dataset cifar10-sample: "
+        << kCifar10SampleTrain << " training and " << kCifar10SampleTest << " test images, " << sample << ").\n";
+    return "cifar10-sample";
+  }
+  log << "The CIFAR-10 sample that ships with tl is missing too (" << sample << "; set TL_CIFAR10_SAMPLE). "
+      << "Using the built-in synthetic 10-class set instead (--dataset synthetic).\n";
+  return "synthetic";
 }
 
 // Labels are positions in the sorted class list, so a test/ folder missing
@@ -47,7 +56,8 @@ std::pair<ImageSet, ImageSet> hold_out_test(const TrainOptions& o) {
 }
 
 void check_known_kind(const std::string& kind) {
-  if (kind != "folder") fail("--dataset: expected cifar10, folder or synthetic, got '", kind, "'");
+  if (kind != "folder")
+    fail("--dataset: expected cifar10, cifar10-sample, folder or synthetic, got '", kind, "'");
 }
 
 bool has_train_folder(const TrainOptions& o) { return fs::is_directory(fs::path(o.data_dir) / "train"); }
@@ -63,6 +73,8 @@ std::pair<ImageSet, ImageSet> synthetic_train_test(const TrainOptions& o) {
 // checked.
 std::pair<ImageSet, ImageSet> load_train_test(const std::string& kind, const TrainOptions& o) {
   if (kind == "cifar10") return {read_cifar10_train(o.data_dir), read_cifar10_test(o.data_dir)};
+  if (kind == "cifar10-sample")
+    return {read_cifar10_sample_train(cifar10_sample_dir()), read_cifar10_sample_test(cifar10_sample_dir())};
   if (kind == "synthetic") return synthetic_train_test(o);
   check_known_kind(kind);
   // An image folder: root/train/<class>/... and root/test/<class>/..., or one
@@ -89,6 +101,7 @@ std::pair<ImageSet, ImageSet> load_train_test(const std::string& kind, const Tra
 // checkpoint would say so.
 ImageSet load_test_only(const std::string& kind, const TrainOptions& o) {
   if (kind == "cifar10") return read_cifar10_test(o.data_dir);
+  if (kind == "cifar10-sample") return read_cifar10_sample_test(cifar10_sample_dir());
   if (kind == "synthetic") return synthetic_train_test(o).second;
   check_known_kind(kind);
   const fs::path test = fs::path(o.data_dir) / "test";
@@ -151,6 +164,8 @@ void check_every_class_trains(const ImageSet& train, const ImageSet& before_subs
 std::string order_note(const std::string& kind, const TrainOptions& o) {
   if (kind == "folder") return "shuffled with seed " + std::to_string(o.seed) + ", stratified by class";
   if (kind == "cifar10") return "official order; validation is its last part, as Keras's validation_split";
+  if (kind == "cifar10-sample")
+    return "the sample shipped with tl, official order; validation is its last part";
   return "generated order";
 }
 

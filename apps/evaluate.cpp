@@ -43,9 +43,10 @@ FlagTable evaluate_flags(EvaluateOptions& o) {
                  "the Keras model's input size where its file does not say it (.h5 / .weights.h5 "
                  "with average pooling)")
             .shows_default("224"));
-  t.add(choice_flag("--dataset", o.dataset, {"cifar10", "folder", "synthetic"},
+  t.add(choice_flag("--dataset", o.dataset, {"cifar10", "cifar10-sample", "folder", "synthetic"},
                     "the kind of data to test on")
-            .shows_default("synthetic for a checkpoint of the synthetic set, else cifar10"));
+            .shows_default("the kind the checkpoint was trained on (synthetic, cifar10-sample), "
+                           "else cifar10"));
   t.add(text_flag("--data-dir", o.data_dir, "DIR",
                   "CIFAR-10 (cifar-10-batches-bin/) or an image folder, laid out as for "
                   "train_cifar: DIR/test/<class>/..., or one DIR/<class>/... tree whose held-out "
@@ -81,7 +82,8 @@ int run(int argc, char** argv) {
   TrainOptions o;
   o.dataset = opts.dataset;
   const bool synthetic = record.dataset.rfind("synthetic", 0) == 0;
-  if (o.dataset.empty()) o.dataset = synthetic ? "synthetic" : "cifar10";
+  const bool sample = record.dataset.find("cifar10-sample") != std::string::npos;
+  if (o.dataset.empty()) o.dataset = synthetic ? "synthetic" : sample ? "cifar10-sample" : "cifar10";
   o.data_dir = opts.data_dir;
   o.image_size = record.model.input_size;
   o.seed = record.seed;

@@ -79,8 +79,9 @@ FlagTable train_flags(TrainOptions& o) {
           "ImageNet weights, the reference head (Flatten -> 3 x [BN -> Dense ReLU -> Dropout 0.5] "
           "-> Dense 10), 10 epochs of end-to-end fine-tuning.");
   t.section("Data");
-  t.add(choice_flag("--dataset", o.dataset, {"auto", "cifar10", "folder", "synthetic"},
-                    "auto: CIFAR-10 if found under --data-dir, else the built-in synthetic set"));
+  t.add(choice_flag("--dataset", o.dataset, {"auto", "cifar10", "cifar10-sample", "folder", "synthetic"},
+                    "auto: CIFAR-10 if found under --data-dir, else cifar10-sample: the 2,000 training "
+                    "and 1,000 test images of real CIFAR-10 that ship with tl (datasets/cifar10-sample)"));
   t.add(text_flag("--data-dir", o.data_dir, "DIR",
                   "CIFAR-10 (DIR/cifar-10-batches-bin/) or an image folder (DIR/<class>/*.jpg|png, "
                   "or DIR/train/<class>/... and DIR/test/<class>/...)"));

@@ -401,16 +401,32 @@ TEST(DataChecks, ConfusionMatrixColumnsAreReadable) {
   }
 }
 
-TEST(DataChecks, NoCifarFallbackSaysNotFoundOnce) {
+TEST(DataChecks, NoCifarFallsBackToTheShippedRealSampleSayingNotFoundOnce) {
   DataTempDir tmp;
+  app::TrainOptions o;
+  o.data_dir = (tmp.path() / "nowhere").string();  // --dataset auto
+  o.batch_size = 2;
+  std::ostringstream log;
+  const app::DataSplits data = app::load_data(o, log);
+  EXPECT_EQ(count_of(log.str(), "found"), 1) << log.str();
+  expect_contains(log.str(), {o.data_dir, "cifar10-sample"});
+  // The sample's 2,000 training images, less the default 10% validation, and its 1,000 test images.
+  EXPECT_EQ(data.train.size(), 1800);
+  EXPECT_EQ(data.val.size(), 200);
+  EXPECT_EQ(data.test.size(), 1000);
+  EXPECT_EQ(data.train.class_names, cifar10_class_names());
+}
+
+TEST(DataChecks, NoCifarAndNoSampleFallsBackToTheSyntheticSetSayingWhy) {
+  DataTempDir tmp;
+  const ScopedEnv moved("TL_CIFAR10_SAMPLE", (tmp.path() / "no-sample").c_str());
   app::TrainOptions o;
   o.data_dir = (tmp.path() / "nowhere").string();  // --dataset auto
   o.synthetic_size = 60;
   o.batch_size = 2;
   std::ostringstream log;
   app::load_data(o, log);
-  EXPECT_EQ(count_of(log.str(), "found"), 1) << log.str();
-  expect_contains(log.str(), {o.data_dir, "synthetic"});
+  expect_contains(log.str(), {o.data_dir, "no-sample", "TL_CIFAR10_SAMPLE", "synthetic"});
 }
 
 TEST(DataChecks, SymlinkLoopIsOneErrorNamingTheLink) {
