@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "engine/ops.h"
+#include "layers/feature_cache.h"
 
 namespace tl::app {
 
@@ -31,9 +32,15 @@ std::vector<int32_t> argmax_rows(const Tensor& logits) {
   return out;
 }
 
-Evaluation evaluate(Context& ctx, Classifier& model, const ImageSet& set, int64_t batch_size,
-                    int64_t image_size, const std::function<void(int64_t, int64_t)>& progress) {
-  const int64_t n = set.images.size(0);
+namespace {
+
+// Loss, accuracy and confusion over n samples in batches; logits_of(begin,
+// end) computes one batch's logits in inference mode.
+template <typename LogitsOf>
+Evaluation evaluate_batches(Context& ctx, Classifier& model, const Tensor& labels, int64_t batch_size,
+                            LogitsOf&& logits_of,
+                            const std::function<void(int64_t, int64_t)>& progress) {
+  const int64_t n = labels.numel();
   const int64_t classes = model.config().classes;
   Evaluation e;
   e.confusion.assign(static_cast<size_t>(classes), std::vector<int64_t>(static_cast<size_t>(classes), 0));
@@ -43,14 +50,14 @@ Evaluation evaluate(Context& ctx, Classifier& model, const ImageSet& set, int64_
   int64_t correct = 0;
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     const int64_t end = std::min(n, begin + batch_size);
-    const ImageSet batch = slice(set, begin, end);
-    const Tensor x = ops::preprocess_caffe(ctx, ctx.to_device(batch.images), image_size, image_size);
-    const Tensor logits = model.forward(ctx, x);
-    const Tensor loss = ops::softmax_cross_entropy(ctx, logits, ctx.to_device(batch.labels));
+    Tensor batch_labels = Tensor::empty({end - begin}, DType::I32);
+    std::copy(labels.data<int32_t>() + begin, labels.data<int32_t>() + end, batch_labels.data<int32_t>());
+    const Tensor logits = logits_of(begin, end);
+    const Tensor loss = ops::softmax_cross_entropy(ctx, logits, ctx.to_device(batch_labels));
     loss_sum += double(loss.to_vector()[0]) * double(end - begin);
     const std::vector<int32_t> predicted = argmax_rows(logits);
     for (int64_t i = 0; i < end - begin; ++i) {
-      const int32_t truth = batch.labels.data<int32_t>()[i];
+      const int32_t truth = batch_labels.data<int32_t>()[i];
       correct += predicted[static_cast<size_t>(i)] == truth;
       if (truth >= 0 && truth < classes) ++e.confusion[truth][predicted[static_cast<size_t>(i)]];
     }
@@ -60,6 +67,27 @@ Evaluation evaluate(Context& ctx, Classifier& model, const ImageSet& set, int64_
   e.loss = n ? loss_sum / double(n) : 0;
   e.accuracy = n ? double(correct) / double(n) : 0;
   return e;
+}
+
+}  // namespace
+
+Evaluation evaluate(Context& ctx, Classifier& model, const ImageSet& set, int64_t batch_size,
+                    int64_t image_size, const std::function<void(int64_t, int64_t)>& progress) {
+  return evaluate_batches(ctx, model, set.labels, batch_size, [&](int64_t begin, int64_t end) {
+    const ImageSet batch = slice(set, begin, end);
+    const Tensor x = ops::preprocess_caffe(ctx, ctx.to_device(batch.images), image_size, image_size);
+    return model.forward(ctx, x);
+  }, progress);
+}
+
+Evaluation evaluate_features(Context& ctx, Classifier& model, const Tensor& features,
+                             const Tensor& labels, int64_t batch_size) {
+  std::vector<int64_t> rows;
+  return evaluate_batches(ctx, model, labels, batch_size, [&](int64_t begin, int64_t end) {
+    rows.resize(static_cast<size_t>(end - begin));
+    for (int64_t i = begin; i < end; ++i) rows[static_cast<size_t>(i - begin)] = i;
+    return model.head().forward(ctx, ctx.to_device(gather_rows(features, rows)));
+  }, {});
 }
 
 void check_class_names_fit_head(const ModelRecord& record, const std::string& checkpoint) {

@@ -26,6 +26,12 @@ struct Evaluation {
 Evaluation evaluate(Context& ctx, Classifier& model, const ImageSet& set, int64_t batch_size,
                     int64_t image_size, const std::function<void(int64_t, int64_t)>& progress = {});
 
+// The same over cached backbone outputs (layers/feature_cache.h): features
+// (N, h, w, 2048) float32 on the host, labels (N) int32; only the head runs.
+// Equal, bit for bit, to evaluate() on the images the features came from.
+Evaluation evaluate_features(Context& ctx, Classifier& model, const Tensor& features,
+                             const Tensor& labels, int64_t batch_size);
+
 // Index of the largest logit in each row of a (N, C) host tensor.
 std::vector<int32_t> argmax_rows(const Tensor& logits);
 

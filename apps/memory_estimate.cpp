@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 
 #include "runtime/check.h"
 
@@ -42,6 +43,15 @@ void check_memory_fits(double needed, int64_t available, const std::string& wher
        flag_origin(o, "--batch-size"), ": a training step needs about ", gib(needed), " (estimate), more than the ",
        gib(double(available)), " of ", where, "; use a smaller --image-size or --batch-size",
        o.pool == "flatten" ? " (or --pool avg, whose head does not grow with the input)" : "");
+}
+
+int64_t available_host_memory() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  int64_t kib = 0;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return -1;
 }
 
 }  // namespace tl::app

@@ -27,4 +27,8 @@ double minimum_training_bytes(const TrainOptions& o);
 // unknown, nothing checked.
 void check_memory_fits(double needed, int64_t available, const std::string& where, const TrainOptions& o);
 
+// The host's available memory (MemAvailable: free plus reclaimable cache),
+// in bytes; -1 when unknown.
+int64_t available_host_memory();
+
 }  // namespace tl::app

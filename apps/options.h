@@ -30,6 +30,7 @@ struct TrainOptions {
   std::string export_keras;      // write the trained model for Keras here (.keras, .weights.h5, .h5)
   std::string freeze = "none";   // none | backbone | up-to:<stage>
   std::string frozen_bn = "inference";  // inference | train
+  std::string feature_cache = "auto";   // auto | on | off (layers/feature_cache.h)
   float dropout = 0.5f;
   float bn_momentum = 0.99f;     // Keras's default
   // optimisation

@@ -58,13 +58,8 @@ std::pair<int64_t, std::string> available_memory(const Context& ctx) {
     return {-1, ""};
   }
 #endif
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  int64_t kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit)
-    if (key == "MemAvailable:") return {kib * 1024, "available RAM"};
-  return {-1, ""};
+  const int64_t host = available_host_memory();
+  return {host, host < 0 ? "" : "available RAM"};
 }
 
 // Takes the output folders for this run alone (a second run on them fails at

@@ -1,5 +1,6 @@
 #include "apps/trainer.h"
 
+#include <chrono>
 #include <csignal>
 #include <cmath>
 #include <cstdio>
@@ -10,10 +11,12 @@
 #include "apps/evaluation.h"
 #include "apps/interrupts.h"
 #include "apps/json.h"
+#include "apps/memory_estimate.h"
 #include "apps/progress.h"
 #include "apps/schedule.h"
 #include "data/device_loader.h"
 #include "data/loader.h"
+#include "layers/feature_cache.h"
 #include "layers/training_step.h"
 
 namespace tl::app {
@@ -311,15 +314,74 @@ EpochMetrics training_metrics(int64_t epoch, const EpochSums& sums, const Optimi
        ". Try a lower --lr or --backbone-lr, or a warm-up (--warmup-epochs 1).");
 }
 
+// ---- frozen-backbone feature caching (layers/feature_cache.h) ----------------
+
+// The backbone's outputs for the training and validation images, computed
+// once before the first epoch.
+struct CachedFeatures {
+  Tensor train, val;
+};
+
+std::string mebibytes(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", double(bytes) / double(1 << 20));
+  return text;
+}
+
+// Why this run cannot cache the backbone's outputs ("" when it can).
+std::string why_no_feature_cache(Classifier& model, const DataSplits& data, bool augment) {
+  if (!model.backbone_is_fixed())
+    return "the backbone is being trained or its BNs use batch statistics; caching needs "
+           "--freeze backbone with --frozen-bn inference";
+  if (augment) return "augmentation changes every image each epoch; caching needs --no-augment";
+  const int64_t n = data.train.size() + (data.val.images.defined() ? data.val.size() : 0);
+  const int64_t bytes = backbone_feature_bytes(model, n);
+  const int64_t available = available_host_memory();
+  if (available >= 0 && bytes > available / 2)
+    return "the backbone outputs of " + std::to_string(n) + " images take " + mebibytes(bytes) +
+           ", more than half the available RAM (" + mebibytes(available) + ")";
+  return "";
+}
+
+// --feature-cache auto|on|off: the cached features, or nothing (saying why
+// when the backbone is fixed but the cache still cannot be used).
+std::optional<CachedFeatures> cache_features(Context& ctx, Classifier& model, const DataSplits& data,
+                                             const TrainOptions& o, bool augment) {
+  if (o.feature_cache == "off") return std::nullopt;
+  const std::string why_not = why_no_feature_cache(model, data, augment);
+  if (!why_not.empty()) {
+    if (o.feature_cache == "on") fail("--feature-cache on: ", why_not);
+    if (model.backbone_is_fixed()) std::cout << "Feature cache: off (" << why_not << ")\n";
+    return std::nullopt;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  CachedFeatures cache;
+  cache.train = compute_backbone_features(ctx, model, data.train.images, o.batch_size);
+  if (data.val.images.defined() && data.val.size() > 0)
+    cache.val = compute_backbone_features(ctx, model, data.val.images, o.batch_size);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int64_t bytes = cache.train.numel() * 4 + (cache.val.defined() ? cache.val.numel() * 4 : 0);
+  std::printf("Feature cache: the frozen backbone's outputs for %lld training and %lld validation "
+              "images, computed once in %.1f s (%s); each epoch trains the head alone\n",
+              static_cast<long long>(data.train.size()),
+              static_cast<long long>(cache.val.defined() ? data.val.size() : 0), seconds,
+              mebibytes(bytes).c_str());
+  std::fflush(stdout);
+  return cache;
+}
+
 // Completes m with the validation set's loss and accuracy, when there is
 // one, and prints the epoch's line. Flushed: a log redirected to a file
 // must hold every finished epoch, however the process ends afterwards.
 void validate_and_report(Context& ctx, Classifier& model, const ImageSet& val,
-                         const TrainOptions& o, EpochMetrics& m) {
+                         const std::optional<CachedFeatures>& cache, const TrainOptions& o,
+                         EpochMetrics& m) {
   std::string line = "epoch " + std::to_string(m.epoch) + ": train loss " +
                      std::to_string(m.train_loss) + ", accuracy " + percent(m.train_accuracy);
   if (val.images.defined() && val.images.size(0) > 0) {
-    const Evaluation v = evaluate(ctx, model, val, o.batch_size, o.image_size);
+    const Evaluation v = cache ? evaluate_features(ctx, model, cache->val, val.labels, o.batch_size)
+                               : evaluate(ctx, model, val, o.batch_size, o.image_size);
     m.val_loss = v.loss;
     m.val_accuracy = v.accuracy;
     line += "; validation loss " + std::to_string(v.loss) + ", accuracy " + percent(v.accuracy);
@@ -382,9 +444,13 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
   };
 
   int64_t epochs_this_run = 0;
-  // On the GPU the training set lives on the device.
+  const std::optional<CachedFeatures> cache =
+      start.epochs_done < o.epochs ? cache_features(ctx, model, data, o, loader_options.augment)
+                                   : std::nullopt;
+  // On the GPU the training set lives on the device (unless the head trains
+  // on cached features: their batches are gathered on the host).
   std::unique_ptr<DeviceImageSet> device_train;
-  if (ctx.device() == Device::CUDA)
+  if (ctx.device() == Device::CUDA && !cache)
     device_train = std::make_unique<DeviceImageSet>(DeviceImageSet::upload(ctx, data.train));
 
   for (int64_t epoch = start.epochs_done; epoch < o.epochs; ++epoch) {
@@ -403,7 +469,10 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
     for (Batch batch; batches.next(batch);) {
       const double position = double(epoch) + double(batch.index) / double(num_batches);
       set_learning_rates(optimizer, base_lr, schedule.factor(position));
-      const StepResult trained = training_step(ctx, model, optimizer, batch.images, batch.labels);
+      const StepResult trained =
+          cache ? head_training_step(ctx, model, optimizer, gather_rows(cache->train, batch.indices),
+                                     batch.labels)
+                : training_step(ctx, model, optimizer, batch.images, batch.labels);
       if (!trained.updated) fail_on_non_finite_loss(trained.loss, epoch, step, last_path);
       ++step;
       sums.add(trained);
@@ -423,7 +492,7 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
     }
     EpochMetrics m = training_metrics(epoch, sums, optimizer, earlier_seconds + bar.seconds());
     bar.finish();
-    validate_and_report(ctx, model, data.val, o, m);
+    validate_and_report(ctx, model, data.val, cache, o, m);
     run.epochs.push_back(m);
 
     save(epoch + 1, std::nullopt);

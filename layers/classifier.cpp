@@ -70,6 +70,15 @@ void Classifier::apply_freeze(const FreezeSpec& spec) {
   }
 }
 
+bool Classifier::backbone_is_fixed() {
+  for (const NamedTensor& p : backbone_->named_parameters())
+    if (p.tensor.requires_grad()) return false;
+  for (Module* m : backbone_->leaf_modules())
+    if (auto* bn = dynamic_cast<BatchNorm*>(m); bn && bn->mode() != BatchNormMode::kInference)
+      return false;
+  return true;
+}
+
 void print_summary(std::ostream& os, const Module& model, const Shape& input) {
   const auto rows = model.summary(input);
   os << std::left << std::setw(28) << "Layer" << std::setw(24) << "Kind" << std::setw(18)

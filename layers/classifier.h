@@ -46,6 +46,11 @@ class Classifier : public Module {
   const ClassifierConfig& config() const { return config_; }
 
   void apply_freeze(const FreezeSpec& spec);
+  // True when the backbone's output depends on the image alone: every
+  // backbone parameter frozen and every backbone BN in inference mode
+  // (--freeze backbone with --frozen-bn inference). Its outputs can then be
+  // computed once and reused (layers/feature_cache.h).
+  bool backbone_is_fixed();
 
  private:
   ClassifierConfig config_;

@@ -9,6 +9,31 @@
 
 namespace tl {
 
+namespace {
+
+// Stages 3-5, shared by both steps: the loss of `result.logits`, backward,
+// the update, and the batch's hits.
+void loss_backward_update(Context& ctx, Optimizer& optimizer, const Tensor& labels,
+                          StepResult& result) {
+  // 3. Loss: softmax cross-entropy, averaged over the batch. Read back here
+  //    (on a GPU this waits for the forward) because it decides step 4.
+  const Tensor loss = ops::softmax_cross_entropy(ctx, result.logits, ctx.to_device(labels));
+  result.loss = loss.to_vector()[0];
+  if (!std::isfinite(result.loss)) return;  // its gradients would poison every weight
+
+  // 4. Backward: d loss / d parameter into each trainable parameter's .grad.
+  backward(ctx, loss);
+
+  // 5. Update: the optimiser moves each parameter against its gradient.
+  optimizer.step(ctx);
+  result.updated = true;
+
+  // What the batch says about the model as it was before the update.
+  result.correct = count_correct(result.logits, ctx.to_host(labels));
+}
+
+}  // namespace
+
 StepResult training_step(Context& ctx, Classifier& model, Optimizer& optimizer,
                          const Tensor& images, const Tensor& labels) {
   model.train();          // dropout on; BNs on the batch's statistics (unless frozen)
@@ -25,21 +50,20 @@ StepResult training_step(Context& ctx, Classifier& model, Optimizer& optimizer,
   // 2. Forward: the logits, with every op recorded for backward.
   result.logits = model.forward(ctx, x);
 
-  // 3. Loss: softmax cross-entropy, averaged over the batch. Read back here
-  //    (on a GPU this waits for the forward) because it decides step 4.
-  const Tensor loss = ops::softmax_cross_entropy(ctx, result.logits, ctx.to_device(labels));
-  result.loss = loss.to_vector()[0];
-  if (!std::isfinite(result.loss)) return result;  // its gradients would poison every weight
+  loss_backward_update(ctx, optimizer, labels, result);
+  return result;
+}
 
-  // 4. Backward: d loss / d parameter into each trainable parameter's .grad.
-  backward(ctx, loss);
-
-  // 5. Update: the optimiser moves each parameter against its gradient.
-  optimizer.step(ctx);
-  result.updated = true;
-
-  // What the batch says about the model as it was before the update.
-  result.correct = count_correct(result.logits, ctx.to_host(labels));
+StepResult head_training_step(Context& ctx, Classifier& model, Optimizer& optimizer,
+                              const Tensor& features, const Tensor& labels) {
+  model.train();
+  optimizer.zero_grad();
+  StepResult result;
+  result.samples = labels.numel();
+  // Stages 1 and 2 up to the head's input were done once, when the features
+  // were cached; the head runs exactly as inside model.forward.
+  result.logits = model.head().forward(ctx, ctx.to_device(features));
+  loss_backward_update(ctx, optimizer, labels, result);
   return result;
 }
 

@@ -43,6 +43,14 @@ struct StepResult {
 StepResult training_step(Context& ctx, Classifier& model, Optimizer& optimizer,
                          const Tensor& images, const Tensor& labels);
 
+// The same step for a model whose backbone is fixed
+// (Classifier::backbone_is_fixed), given the backbone's outputs for the
+// batch instead of its images (layers/feature_cache.h): the head alone runs
+// forward and backward. With the same features it is the same step, bit for
+// bit, as training_step on the images.
+StepResult head_training_step(Context& ctx, Classifier& model, Optimizer& optimizer,
+                              const Tensor& features, const Tensor& labels);
+
 // How many rows of `logits` (N, classes; on any device) have their largest
 // value (the first one, on a tie) at the row's label; labels (N) int32 on
 // the host.
