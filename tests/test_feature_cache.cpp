@@ -104,20 +104,6 @@ const std::string kFrozenRun =
     "--weights none --optimizer adam --lr 1e-3 --val-split 0.2 --test-subset 8 --seed 5 "
     "--freeze backbone --no-augment --epochs 2 ";
 
-// Parameters and buffers of two checkpoints, bit for bit.
-void expect_same_checkpoints(const std::string& a, const std::string& b) {
-  app::ModelRecord ra, rb;
-  auto model_a = app::load_classifier(a, ra);
-  auto model_b = app::load_classifier(b, rb);
-  const auto pa = model_a->named_parameters(), pb = model_b->named_parameters();
-  ASSERT_EQ(pa.size(), pb.size());
-  for (size_t i = 0; i < pa.size(); ++i)
-    ASSERT_TRUE(all_close(pb[i].tensor, pa[i].tensor, {0.0, 0.0}, pa[i].name));
-  const auto ba = model_a->named_buffers(), bb = model_b->named_buffers();
-  for (size_t i = 0; i < ba.size(); ++i)
-    ASSERT_TRUE(all_close(bb[i].tensor, ba[i].tensor, {0.0, 0.0}, ba[i].name));
-}
-
 // metrics.csv up to the learning rate (the columns that do not hold times).
 std::vector<std::string> deterministic_metrics(const std::string& path) {
   std::ifstream in(path);
@@ -141,7 +127,7 @@ TEST(FeatureCacheCli, CachedRunEqualsTheRunOnImagesBitForBit) {
   const RunResult off = run_train_cifar(kFrozenRun + "--feature-cache off --output-dir " + plain);
   ASSERT_EQ(off.exit_code, 0) << off.output;
   EXPECT_EQ(off.output.find("Feature cache:"), std::string::npos) << off.output;
-  expect_same_checkpoints(cached + "/checkpoints/last.h5", plain + "/checkpoints/last.h5");
+  cli::expect_same_model_state(cached + "/checkpoints/last.h5", plain + "/checkpoints/last.h5");
   const auto rows_on = deterministic_metrics(cached + "/metrics.csv");
   EXPECT_EQ(rows_on.size(), 3u);  // the header and two epochs
   EXPECT_EQ(rows_on, deterministic_metrics(plain + "/metrics.csv"));
