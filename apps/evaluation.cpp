@@ -6,6 +6,7 @@
 
 #include "engine/ops.h"
 #include "layers/feature_cache.h"
+#include "layers/training_step.h"  // argmax_rows
 
 namespace tl::app {
 
@@ -17,19 +18,6 @@ std::vector<double> Evaluation::per_class_accuracy() const {
     acc.push_back(total ? double(confusion[c][c]) / double(total) : 0.0);
   }
   return acc;
-}
-
-std::vector<int32_t> argmax_rows(const Tensor& logits) {
-  const int64_t n = logits.size(0), c = logits.size(1);
-  const std::vector<float> v = logits.to_vector();
-  std::vector<int32_t> out(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t best = 0;
-    for (int64_t j = 1; j < c; ++j)
-      if (v[i * c + j] > v[i * c + best]) best = j;
-    out[static_cast<size_t>(i)] = static_cast<int32_t>(best);
-  }
-  return out;
 }
 
 namespace {

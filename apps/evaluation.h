@@ -32,9 +32,6 @@ Evaluation evaluate(Context& ctx, Classifier& model, const ImageSet& set, int64_
 Evaluation evaluate_features(Context& ctx, Classifier& model, const Tensor& features,
                              const Tensor& labels, int64_t batch_size);
 
-// Index of the largest logit in each row of a (N, C) host tensor.
-std::vector<int32_t> argmax_rows(const Tensor& logits);
-
 // Throws tl::Error naming `checkpoint` unless its class list names one class
 // per output of its head.
 void check_class_names_fit_head(const ModelRecord& record, const std::string& checkpoint);

@@ -67,23 +67,28 @@ StepResult head_training_step(Context& ctx, Classifier& model, Optimizer& optimi
   return result;
 }
 
+std::vector<int32_t> argmax_rows(const Tensor& logits) {
+  TL_CHECK(logits.dim() == 2, "argmax_rows: logits (N, classes) expected, got ",
+           shape_str(logits.shape()));
+  const int64_t n = logits.size(0), classes = logits.size(1);
+  const std::vector<float> v = logits.to_vector();
+  std::vector<int32_t> best(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 1; j < classes; ++j)
+      if (v[i * classes + j] > v[i * classes + best[i]]) best[i] = static_cast<int32_t>(j);
+  return best;
+}
+
 int64_t count_correct(const Tensor& logits, const Tensor& labels) {
   TL_CHECK(logits.dim() == 2 && labels.dim() == 1 && labels.size(0) == logits.size(0),
            "count_correct: logits (N, classes) and labels (N) expected, got ",
            shape_str(logits.shape()), " and ", shape_str(labels.shape()));
   TL_CHECK(labels.device() == Device::CPU && labels.dtype() == DType::I32,
            "count_correct: labels must be int32 on the host");
-  const int64_t n = logits.size(0), classes = logits.size(1);
-  const std::vector<float> v = logits.to_vector();
+  const std::vector<int32_t> predicted = argmax_rows(logits);
   const int32_t* label = labels.data<int32_t>();
   int64_t correct = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const float* row = v.data() + i * classes;
-    int64_t best = 0;
-    for (int64_t j = 1; j < classes; ++j)
-      if (row[j] > row[best]) best = j;
-    correct += best == label[i];
-  }
+  for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == label[i];
   return correct;
 }
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "engine/context.h"
 #include "engine/optimizer.h"
@@ -50,6 +51,10 @@ StepResult training_step(Context& ctx, Classifier& model, Optimizer& optimizer,
 // bit, as training_step on the images.
 StepResult head_training_step(Context& ctx, Classifier& model, Optimizer& optimizer,
                               const Tensor& features, const Tensor& labels);
+
+// Index of the largest value of each row of logits (N, classes; on any
+// device); the first one on a tie.
+std::vector<int32_t> argmax_rows(const Tensor& logits);
 
 // How many rows of `logits` (N, classes; on any device) have their largest
 // value (the first one, on a tie) at the row's label; labels (N) int32 on
