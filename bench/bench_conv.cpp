@@ -75,7 +75,7 @@ void conv_forward(benchmark::State& state, const ConvShape& s, int64_t budget_mb
   std::vector<float> y(static_cast<size_t>(g.batch * g.out_h() * g.out_w() * g.out_c));
   for (auto _ : state) {
     if (budget_mb > 0)
-      tl::conv2d_forward_cpu(y.data(), x.data(), w.data(), b.data(), g, budget_mb << 20);
+      tl::conv2d_forward_im2col_cpu(y.data(), x.data(), w.data(), b.data(), g, budget_mb << 20);
     else
       tl::conv2d_forward_cpu(y.data(), x.data(), w.data(), b.data(), g);
     benchmark::DoNotOptimize(y.data());

@@ -235,7 +235,7 @@ cmake_args=(-S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTL_CUDA
 if (( rehearse )); then
   # What the GPU machine lacks, hidden here; ccache (absent there) keeps a
   # repeated rehearsal quick on 2 cores.
-  for pkg in GTest HDF5 JPEG PNG BLAS benchmark; do cmake_args+=("-DCMAKE_DISABLE_FIND_PACKAGE_$pkg=ON"); done
+  for pkg in GTest HDF5 JPEG PNG BLAS DNNL benchmark; do cmake_args+=("-DCMAKE_DISABLE_FIND_PACKAGE_$pkg=ON"); done
   if command -v ccache > /dev/null; then
     cmake_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
   fi

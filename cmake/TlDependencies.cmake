@@ -22,6 +22,23 @@ else()
                  "(slow). Install: apt-get install libopenblas-dev")
 endif()
 
+# --- oneDNN: the fast CPU convolutions (kernels/conv2d_onednn.h). Without it
+# conv2d.cpp runs its own im2col + GEMM path, 1.3-1.6x slower at 224x224
+# (bench/RESULTS.md). CMAKE_DISABLE_FIND_PACKAGE_DNNL=ON hides it.
+set(TL_HAVE_ONEDNN OFF)
+if(NOT CMAKE_DISABLE_FIND_PACKAGE_DNNL)
+  find_path(TL_ONEDNN_INCLUDE_DIR oneapi/dnnl/dnnl.hpp)
+  find_library(TL_ONEDNN_LIBRARY NAMES dnnl)
+endif()
+if(TL_ONEDNN_INCLUDE_DIR AND TL_ONEDNN_LIBRARY AND NOT CMAKE_DISABLE_FIND_PACKAGE_DNNL)
+  set(TL_HAVE_ONEDNN ON)
+  target_include_directories(tl_deps INTERFACE ${TL_ONEDNN_INCLUDE_DIR})
+  target_link_libraries(tl_deps INTERFACE ${TL_ONEDNN_LIBRARY})
+else()
+  message(STATUS "tl: no oneDNN found: CPU convolutions use im2col + GEMM (slower). "
+                 "Install: apt-get install libdnnl-dev")
+endif()
+
 # --- OpenMP: parallel loops in the CPU reference kernels (im2col, BN, pooling).
 set(TL_HAVE_OPENMP OFF)
 find_package(OpenMP QUIET)

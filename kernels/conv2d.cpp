@@ -2,6 +2,12 @@
 // are kernels/reference/conv2d.cpp): NHWC activations, OHWI
 // weights, symmetric zero padding, one stride for both axes.
 //
+// float32 goes to oneDNN when the build has it (kernels/conv2d_onednn.h):
+// its JIT-compiled direct convolutions run near the CPU's peak, where
+// im2col + GEMM loses time to copying patches and re-packing them for the
+// GEMM. Everything else (double, or a build without oneDNN) runs the path
+// below, which is also the one to read.
+//
 // Algorithm: im2col + GEMM. Each output pixel's receptive field is copied
 // into one row of a column matrix, ordered (ky, kx, c): exactly the order of
 // a weight row in OHWI, so with M = N*OH*OW and K = KH*KW*C
@@ -19,8 +25,10 @@
 
 #include <algorithm>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/conv2d_onednn.h"
 #include "kernels/gemm.h"
 
 namespace tl {
@@ -163,11 +171,25 @@ void column_sums(T* dbias, const T* dy, int64_t rows, int64_t out_c) {
   for (int64_t o = 0; o < out_c; ++o) dbias[o] = static_cast<T>(acc[o]);
 }
 
+// Where oneDNN beats im2col + OpenBLAS. Timed layer by layer on ResNet50's
+// convolutions (2 cores, AVX-512; bench/RESULTS.md "oneDNN or im2col"):
+// oneDNN is 1.2-6x faster once the output has at least ~1,000 pixels across
+// the batch (N*OH*OW), and up to 7x slower below: with few pixels the work
+// is one skinny GEMM whose cost is the weights, which oneDNN re-lays out on
+// every call and splits across threads by pixels. The stem's weight gradient
+// (3 input channels) is the one large layer where it loses (1.7x).
+constexpr int64_t kOneDnnMinOutputPixels = 1024;
+bool onednn_is_faster(const Conv2dGeometry& g, bool backward) {
+  if (g.batch <= 0 || g.out_h() <= 0 || g.out_w() <= 0 || g.out_c <= 0) return false;
+  if (backward && g.in_c < 8) return false;
+  return g.batch * g.out_h() * g.out_w() >= kOneDnnMinOutputPixels;
+}
+
 }  // namespace
 
 template <typename T>
-void conv2d_forward_cpu(T* y, const T* x, const T* w, const T* bias, const Conv2dGeometry& g,
-                        int64_t column_budget_bytes) {
+void conv2d_forward_im2col_cpu(T* y, const T* x, const T* w, const T* bias,
+                               const Conv2dGeometry& g, int64_t column_budget_bytes) {
   const int64_t O = g.out_c, K = g.patch_size(), pixels = g.out_h() * g.out_w();
   if (g.batch <= 0 || pixels <= 0 || O <= 0) return;
   if (is_pointwise(g)) {  // x is already cols
@@ -196,8 +218,8 @@ void conv2d_forward_cpu(T* y, const T* x, const T* w, const T* bias, const Conv2
 }
 
 template <typename T>
-void conv2d_backward_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const T* w,
-                         const Conv2dGeometry& g, int64_t column_budget_bytes) {
+void conv2d_backward_im2col_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const T* w,
+                                const Conv2dGeometry& g, int64_t column_budget_bytes) {
   const int64_t O = g.out_c, K = g.patch_size(), pixels = g.out_h() * g.out_w();
   if (g.batch <= 0 || pixels <= 0 || O <= 0) {  // empty sums: zero gradients
     if (dx) std::fill_n(dx, std::max<int64_t>(0, g.batch * g.in_h * g.in_w * g.in_c), T(0));
@@ -235,23 +257,34 @@ void conv2d_backward_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const 
 
 template <typename T>
 void conv2d_forward_cpu(T* y, const T* x, const T* w, const T* bias, const Conv2dGeometry& g) {
-  conv2d_forward_cpu(y, x, w, bias, g, kDefaultColumnBudget);
+  if constexpr (std::is_same_v<T, float>) {
+    if (onednn_is_faster(g, false) && conv2d_forward_onednn(y, x, w, bias, g)) return;
+  }
+  conv2d_forward_im2col_cpu(y, x, w, bias, g, kDefaultColumnBudget);
 }
 
 template <typename T>
 void conv2d_backward_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const T* w,
                          const Conv2dGeometry& g) {
-  conv2d_backward_cpu(dx, dw, dbias, dy, x, w, g, kDefaultColumnBudget);
+  if constexpr (std::is_same_v<T, float>) {
+    if (onednn_is_faster(g, true) && onednn_available()) {
+      // The bias gradient in double, as on the im2col path; oneDNN the rest.
+      if (dbias) column_sums(dbias, dy, g.batch * g.out_h() * g.out_w(), g.out_c);
+      if (dx || dw) conv2d_backward_onednn(dx, dw, dy, x, w, g);
+      return;
+    }
+  }
+  conv2d_backward_im2col_cpu(dx, dw, dbias, dy, x, w, g, kDefaultColumnBudget);
 }
 
 #define TL_INSTANTIATE(T)                                                                       \
   template void conv2d_forward_cpu<T>(T*, const T*, const T*, const T*, const Conv2dGeometry&); \
-  template void conv2d_forward_cpu<T>(T*, const T*, const T*, const T*, const Conv2dGeometry&,  \
-                                      int64_t);                                                 \
+  template void conv2d_forward_im2col_cpu<T>(T*, const T*, const T*, const T*,                 \
+                                             const Conv2dGeometry&, int64_t);                   \
   template void conv2d_backward_cpu<T>(T*, T*, T*, const T*, const T*, const T*,                \
                                        const Conv2dGeometry&);                                  \
-  template void conv2d_backward_cpu<T>(T*, T*, T*, const T*, const T*, const T*,                \
-                                       const Conv2dGeometry&, int64_t);
+  template void conv2d_backward_im2col_cpu<T>(T*, T*, T*, const T*, const T*, const T*,         \
+                                              const Conv2dGeometry&, int64_t);
 TL_INSTANTIATE(float)
 TL_INSTANTIATE(double)
 #undef TL_INSTANTIATE

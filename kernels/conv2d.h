@@ -4,9 +4,10 @@
 //   y[n, oy, ox, o] = bias[o] + sum_{ky, kx, c} x[n, oy*s - p + ky, ox*s - p + kx, c]
 //                                               * w[o, ky, kx, c]
 //
-// Fast CPU path: im2col + GEMM. In NHWC a 1x1 stride-1 conv needs no im2col
-// at all: the input already is the (N*H*W, C) matrix. The plain loops of the
-// definition are kernels/reference/conv2d.h.
+// Fast CPU path: oneDNN's convolutions for float32 when the build has it
+// (kernels/conv2d_onednn.h), otherwise im2col + GEMM (in NHWC a 1x1 stride-1
+// conv needs no im2col at all: the input already is the (N*H*W, C) matrix).
+// The plain loops of the definition are kernels/reference/conv2d.h.
 #pragma once
 
 #include <cstdint>
@@ -37,16 +38,16 @@ template <typename T>
 void conv2d_backward_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const T* w,
                          const Conv2dGeometry& g);
 
-// The same two kernels with an explicit bound, in bytes, on the im2col
-// column buffer (the forms above use 16 MB). The batch is processed in
-// chunks of whole images that fit it; tests pass a small bound to run the
-// chunked path on small shapes.
+// The im2col + GEMM path itself, whatever the build has, with an explicit
+// bound in bytes on its column buffer (the forms above use 16 MB when they
+// take this path). The batch is processed in chunks of whole images that fit
+// it; tests pass a small bound to run the chunked path on small shapes.
 template <typename T>
-void conv2d_forward_cpu(T* y, const T* x, const T* w, const T* bias, const Conv2dGeometry& g,
-                        int64_t column_budget_bytes);
+void conv2d_forward_im2col_cpu(T* y, const T* x, const T* w, const T* bias,
+                               const Conv2dGeometry& g, int64_t column_budget_bytes);
 template <typename T>
-void conv2d_backward_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const T* w,
-                         const Conv2dGeometry& g, int64_t column_budget_bytes);
+void conv2d_backward_im2col_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const T* w,
+                                const Conv2dGeometry& g, int64_t column_budget_bytes);
 
 }  // namespace tl
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything tl needs from Debian's packages: the compiler and build
-# tools, the optional libraries (OpenBLAS, HDF5, libjpeg, libpng), the test
+# tools, the optional libraries (OpenBLAS, oneDNN, HDF5, libjpeg, libpng), the test
 # and benchmark frameworks, and Debian's PyTorch / NumPy / h5py, which the
 # reference tests use as the outside judge (run with /usr/bin/python3).
 #
@@ -13,7 +13,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
-  libopenblas-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev
+  libopenblas-dev libdnnl-dev libhdf5-dev hdf5-tools libjpeg-dev libpng-dev
   python3 python3-numpy python3-torch python3-h5py python3-pil
   clang libclang-rt-14-dev
 )

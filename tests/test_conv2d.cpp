@@ -103,8 +103,8 @@ void check_small_budget(const Conv2dGeometry& g, int64_t budget, uint64_t seed) 
   auto run = [&](int64_t budget, bool want_dx, bool want_dw, bool want_db) {
     std::vector<double> y(y_size(g), nan), dx(x_size(g), nan), dw(w_size(g), nan),
         db(size_t(g.out_c), nan);
-    conv2d_forward_cpu(y.data(), x.data(), w.data(), b.data(), g, budget);
-    conv2d_backward_cpu(want_dx ? dx.data() : nullptr, want_dw ? dw.data() : nullptr,
+    conv2d_forward_im2col_cpu(y.data(), x.data(), w.data(), b.data(), g, budget);
+    conv2d_backward_im2col_cpu(want_dx ? dx.data() : nullptr, want_dw ? dw.data() : nullptr,
                         want_db ? db.data() : nullptr, dy.data(), x.data(), w.data(), g, budget);
     return Buffers{y, dx, dw, db};
   };

@@ -35,10 +35,12 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
+#include "kernels/conv2d_onednn.h"
 #include "kernels/dropout.h"
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
@@ -156,10 +158,20 @@ const ConvCase kConvCases[] = {
     {"1x1 s2: strided pointwise through im2col", 2, 8, 8, 16, 12, 1, 2, 0, 0, 0},
     {"1x1 s1: the pointwise path, no im2col, bias in blocks of 7 rows",
      3, 5, 7, 6, 5, 1, 1, 0, 0, 7},
+    {"3x3 s1 p1 with 2x24x24 = 1152 output pixels: where training takes oneDNN",
+     2, 24, 24, 16, 24, 3, 1, 1, 0, 0},
+    {"1x1 s2 with 1152 output pixels, 17 channels: oneDNN's strided pointwise, odd channels",
+     2, 48, 48, 17, 20, 1, 2, 0, 0, 0},
 };
 
+// Im2col: the im2col + GEMM path with each case's column budget. Dispatch:
+// the entry points training uses (oneDNN for float on the cases large enough,
+// when the build has it). OneDnn: oneDNN itself on every case (float only;
+// it leaves the bias gradient to its caller, which sums it as im2col does).
+enum class ConvPath { Im2col, Dispatch, OneDnn };
+
 template <typename T>
-void check_conv2d() {
+void check_conv2d(ConvPath path) {
   uint64_t seed = 100;
   for (const ConvCase& cs : kConvCases) {
     SCOPED_TRACE(std::string(cs.what) + " (" + type_name<T>() + ")");
@@ -178,13 +190,24 @@ void check_conv2d() {
     seed += 10;
 
     std::vector<T> y(ny), y_ref(ny), y_mag(ny);
-    conv2d_forward_cpu(y.data(), x.data(), w.data(), b.data(), g, budget);
+    if (path == ConvPath::Im2col)
+      conv2d_forward_im2col_cpu(y.data(), x.data(), w.data(), b.data(), g, budget);
+    else if (path == ConvPath::Dispatch)
+      conv2d_forward_cpu(y.data(), x.data(), w.data(), b.data(), g);
+    else if constexpr (std::is_same_v<T, float>)
+      ASSERT_TRUE(conv2d_forward_onednn(y.data(), x.data(), w.data(), b.data(), g));
     conv2d_forward_reference(y_ref.data(), x.data(), w.data(), b.data(), g);
     conv2d_forward_reference(y_mag.data(), abs_of(x).data(), abs_of(w).data(), abs_of(b).data(), g);
 
     std::vector<T> dx(nx), dw(nw), db(nb), dx_ref(nx), dw_ref(nw), db_ref(nb);
     std::vector<T> dx_mag(nx), dw_mag(nw), db_mag(nb);
-    conv2d_backward_cpu(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), g, budget);
+    if (path == ConvPath::Im2col)
+      conv2d_backward_im2col_cpu(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(),
+                                 g, budget);
+    else if (path == ConvPath::Dispatch)
+      conv2d_backward_cpu(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), g);
+    else if constexpr (std::is_same_v<T, float>)
+      ASSERT_TRUE(conv2d_backward_onednn(dx.data(), dw.data(), dy.data(), x.data(), w.data(), g));
     conv2d_backward_reference(dx_ref.data(), dw_ref.data(), db_ref.data(), dy.data(), x.data(),
                               w.data(), g);
     conv2d_backward_reference(dx_mag.data(), dw_mag.data(), db_mag.data(), abs_of(dy).data(),
@@ -199,12 +222,20 @@ void check_conv2d() {
     EXPECT_TRUE(within(dx, dx_ref, sum_bound(dx_mag, double(g.out_c * g.kernel_h * g.kernel_w)),
                        "dx"));
     EXPECT_TRUE(within(dw, dw_ref, sum_bound(dw_mag, double(g.batch * pixels)), "dw"));
-    EXPECT_TRUE(within(db, db_ref, relative_bound(db_ref, 1.0, 1e-12), "dbias"));
+    if (path != ConvPath::OneDnn)
+      EXPECT_TRUE(within(db, db_ref, relative_bound(db_ref, 1.0, 1e-12), "dbias"));
   }
 }
 
-TEST(FastVsReference, Conv2dFloat) { check_conv2d<float>(); }
-TEST(FastVsReference, Conv2dDouble) { check_conv2d<double>(); }
+TEST(FastVsReference, Conv2dFloat) { check_conv2d<float>(ConvPath::Im2col); }
+TEST(FastVsReference, Conv2dDouble) { check_conv2d<double>(ConvPath::Im2col); }
+TEST(FastVsReference, Conv2dFloatAsTrainingCallsIt) { check_conv2d<float>(ConvPath::Dispatch); }
+// oneDNN sums in its own order (blocked over channels, its own threads); the
+// bounds above hold for any order, so they hold for it unchanged.
+TEST(FastVsReference, Conv2dFloatOneDnn) {
+  if (!onednn_available()) GTEST_SKIP() << "this build has no oneDNN (libdnnl-dev)";
+  check_conv2d<float>(ConvPath::OneDnn);
+}
 
 // ---- linear ------------------------------------------------------------------
 

@@ -118,7 +118,11 @@ TEST(TrainingStep, IsTheHandWrittenSequenceBitForBit) {
 
 // Seeing the same batch again, the model fits it better. Dropout off, so
 // that each step sees the same function of the weights and the loss can
-// only fall through learning.
+// only fall through learning. Eight steps, not four: with 4 images the
+// last stage's BNs normalise 4 values per channel, so the first steps are
+// chaotic. Measured: rounding the stem's output 1 ulp differently (another
+// convolution kernel, another thread count) moved the 4th loss anywhere in
+// 1.6-3.0 from 2.89, while the 8th stayed in 0.37-1.83.
 TEST(TrainingStep, RepeatedBatchLowersTheLoss) {
   ClassifierConfig config = small_config(32);
   config.dropout = 0.0f;
@@ -129,9 +133,9 @@ TEST(TrainingStep, RepeatedBatchLowersTheLoss) {
   const Tensor labels = labels_tensor({0, 2, 5, 8});
   const StepResult first = training_step(ctx, model, *adam, images, labels);
   StepResult last = first;
-  for (int i = 0; i < 3; ++i) last = training_step(ctx, model, *adam, images, labels);
+  for (int i = 0; i < 7; ++i) last = training_step(ctx, model, *adam, images, labels);
   ASSERT_TRUE(first.updated && last.updated);
-  EXPECT_LT(last.loss, 0.8f * first.loss) << "first " << first.loss << ", fourth " << last.loss;
+  EXPECT_LT(last.loss, 0.8f * first.loss) << "first " << first.loss << ", eighth " << last.loss;
 }
 
 // A NaN in a weight makes the loss NaN: the step stops before backward, so

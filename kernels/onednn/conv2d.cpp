@@ -1,0 +1,170 @@
+// oneDNN convolutions (kernels/conv2d_onednn.h), compiled when CMake finds
+// libdnnl. The steps of every call:
+//   1. describe the tensors: activations NHWC ("nhwc" in oneDNN's
+//      vocabulary, whose dimension order is always N, C, H, W), weights OHWI
+//      ("ohwi"); the weights oneDNN computes with are "any": it picks its
+//      blocked layout;
+//   2. find (or build once) the primitives for this geometry: building one
+//      JIT-compiles its kernel, milliseconds, so they are cached by geometry;
+//   3. reorder the OHWI weights into the chosen layout, run the primitive,
+//      and wait for it (oneDNN's CPU stream runs in the calling thread, on
+//      the OpenMP threads tl's own kernels use).
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <unordered_map>
+
+#include "kernels/conv2d_onednn.h"
+
+namespace tl {
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+// One geometry with its bias flag: what decides every primitive below.
+using GeometryKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                               int64_t, int64_t, bool>;
+GeometryKey key_of(const Conv2dGeometry& g, bool bias) {
+  return {g.batch, g.in_h, g.in_w, g.in_c, g.out_c, g.kernel_h, g.kernel_w, g.stride, g.pad, bias};
+}
+
+struct Descs {
+  memory::desc x, w_user, w_any, bias, y;
+  memory::dims strides, pad;
+};
+Descs descs_of(const Conv2dGeometry& g, bool bias) {
+  const auto f32 = memory::data_type::f32;
+  const memory::dims weights{g.out_c, g.in_c, g.kernel_h, g.kernel_w};
+  return {memory::desc({g.batch, g.in_c, g.in_h, g.in_w}, f32, Tag::nhwc),
+          memory::desc(weights, f32, Tag::ohwi),
+          memory::desc(weights, f32, Tag::any),
+          bias ? memory::desc({g.out_c}, f32, Tag::x) : memory::desc(),
+          memory::desc({g.batch, g.out_c, g.out_h(), g.out_w()}, f32, Tag::nhwc),
+          {g.stride, g.stride},
+          {g.pad, g.pad}};
+}
+
+// The primitives of one geometry, the blocked weight buffers they use, and
+// the reorders in and out of them. Built on first use, kept for the process.
+struct ConvPrimitives {
+  dnnl::convolution_forward::primitive_desc forward_pd;
+  dnnl::convolution_forward forward;
+  memory forward_w;  // weights in forward's layout
+  dnnl::reorder w_to_forward;
+  // Backward, built on the first backward call of this geometry.
+  bool has_backward = false;
+  dnnl::convolution_backward_data backward_data;
+  memory backward_data_w;
+  dnnl::reorder w_to_backward_data;
+  dnnl::convolution_backward_weights backward_weights;
+  memory backward_dw;  // dw in backward-weights' layout
+  dnnl::reorder dw_to_user;
+};
+
+// The engine (the CPU), its stream, and the primitive cache. One mutex guards
+// the cache and the blocked buffers in it: tl runs one op at a time, and two
+// Contexts on two threads simply take turns here.
+struct OneDnn {
+  dnnl::engine cpu{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{cpu};
+  std::mutex mutex;
+  std::map<GeometryKey, ConvPrimitives> cache;
+};
+OneDnn& onednn() {
+  static OneDnn instance;
+  return instance;
+}
+
+ConvPrimitives& primitives_for(OneDnn& dnn, const Conv2dGeometry& g, bool bias) {
+  const GeometryKey key = key_of(g, bias);
+  auto found = dnn.cache.find(key);
+  if (found != dnn.cache.end()) return found->second;
+  const Descs d = descs_of(g, bias);
+  const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training,
+                                             dnnl::algorithm::convolution_direct, d.x, d.w_any,
+                                             d.bias, d.y, d.strides, d.pad, d.pad);
+  ConvPrimitives p;
+  p.forward_pd = dnnl::convolution_forward::primitive_desc(desc, dnn.cpu);
+  p.forward = dnnl::convolution_forward(p.forward_pd);
+  p.forward_w = memory(p.forward_pd.weights_desc(), dnn.cpu);
+  p.w_to_forward = dnnl::reorder(memory(d.w_user, dnn.cpu, DNNL_MEMORY_NONE), p.forward_w);
+  return dnn.cache.emplace(key, std::move(p)).first->second;
+}
+
+void add_backward(OneDnn& dnn, ConvPrimitives& p, const Conv2dGeometry& g) {
+  if (p.has_backward) return;
+  const Descs d = descs_of(g, false);
+  const auto direct = dnnl::algorithm::convolution_direct;
+  const dnnl::convolution_backward_data::primitive_desc data_pd(
+      dnnl::convolution_backward_data::desc(direct, d.x, d.w_any, d.y, d.strides, d.pad, d.pad),
+      dnn.cpu, p.forward_pd);
+  p.backward_data = dnnl::convolution_backward_data(data_pd);
+  p.backward_data_w = memory(data_pd.weights_desc(), dnn.cpu);
+  p.w_to_backward_data =
+      dnnl::reorder(memory(d.w_user, dnn.cpu, DNNL_MEMORY_NONE), p.backward_data_w);
+  const dnnl::convolution_backward_weights::primitive_desc weights_pd(
+      dnnl::convolution_backward_weights::desc(direct, d.x, d.w_any, d.y, d.strides, d.pad, d.pad),
+      dnn.cpu, p.forward_pd);
+  p.backward_weights = dnnl::convolution_backward_weights(weights_pd);
+  p.backward_dw = memory(weights_pd.diff_weights_desc(), dnn.cpu);
+  p.dw_to_user = dnnl::reorder(p.backward_dw, memory(d.w_user, dnn.cpu, DNNL_MEMORY_NONE));
+  p.has_backward = true;
+}
+
+// A oneDNN view of caller memory (no copy). oneDNN's API takes void*.
+memory view(const memory::desc& desc, const dnnl::engine& cpu, const float* data) {
+  return memory(desc, cpu, const_cast<float*>(data));
+}
+
+}  // namespace
+
+bool onednn_available() { return true; }
+
+bool conv2d_forward_onednn(float* y, const float* x, const float* w, const float* bias,
+                           const Conv2dGeometry& g) {
+  OneDnn& dnn = onednn();
+  const std::lock_guard<std::mutex> lock(dnn.mutex);
+  ConvPrimitives& p = primitives_for(dnn, g, bias != nullptr);
+  const Descs d = descs_of(g, bias != nullptr);
+  memory user_w = view(d.w_user, dnn.cpu, w);
+  p.w_to_forward.execute(dnn.stream, user_w, p.forward_w);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, view(d.x, dnn.cpu, x)},
+                                       {DNNL_ARG_WEIGHTS, p.forward_w},
+                                       {DNNL_ARG_DST, view(d.y, dnn.cpu, y)}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, view(d.bias, dnn.cpu, bias));
+  p.forward.execute(dnn.stream, args);
+  dnn.stream.wait();
+  return true;
+}
+
+bool conv2d_backward_onednn(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                            const Conv2dGeometry& g) {
+  OneDnn& dnn = onednn();
+  const std::lock_guard<std::mutex> lock(dnn.mutex);
+  // The forward without bias is the hint both backward primitives need.
+  ConvPrimitives& p = primitives_for(dnn, g, false);
+  add_backward(dnn, p, g);
+  const Descs d = descs_of(g, false);
+  if (dx) {
+    memory user_w = view(d.w_user, dnn.cpu, w);
+    p.w_to_backward_data.execute(dnn.stream, user_w, p.backward_data_w);
+    p.backward_data.execute(dnn.stream, {{DNNL_ARG_DIFF_DST, view(d.y, dnn.cpu, dy)},
+                                         {DNNL_ARG_WEIGHTS, p.backward_data_w},
+                                         {DNNL_ARG_DIFF_SRC, view(d.x, dnn.cpu, dx)}});
+  }
+  if (dw) {
+    p.backward_weights.execute(dnn.stream, {{DNNL_ARG_SRC, view(d.x, dnn.cpu, x)},
+                                            {DNNL_ARG_DIFF_DST, view(d.y, dnn.cpu, dy)},
+                                            {DNNL_ARG_DIFF_WEIGHTS, p.backward_dw}});
+    memory user_dw = view(d.w_user, dnn.cpu, dw);
+    p.dw_to_user.execute(dnn.stream, p.backward_dw, user_dw);
+  }
+  dnn.stream.wait();
+  return true;
+}
+
+}  // namespace tl
