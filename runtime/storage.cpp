@@ -1,15 +1,13 @@
 #include "runtime/storage.h"
 
-#include <cstdlib>
-
 #include "runtime/check.h"
+#include "runtime/host_block_cache.h"
 
 namespace tl {
 
 Storage::Storage(size_t bytes) : bytes_(bytes) {
   if (bytes == 0) return;
-  // aligned_alloc wants a size that is a multiple of the alignment.
-  ptr_ = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  ptr_ = HostBlockCache::instance().allocate(bytes);
   if (!ptr_) fail("out of host memory allocating ", bytes, " bytes");
 }
 
@@ -24,7 +22,7 @@ Storage::~Storage() {
   if (allocator_)
     allocator_->release(ptr_, bytes_);
   else
-    std::free(ptr_);
+    HostBlockCache::instance().release(ptr_, bytes_);
 }
 
 }  // namespace tl
