@@ -28,6 +28,25 @@ Tensor reshape(Context& ctx, const Tensor& x, const Shape& shape);
 Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride,
               int64_t pad);
 
+// A convolution followed by a batch norm on its running statistics (and
+// optionally a ReLU): the value of
+//   batchnorm(ctx, conv2d(ctx, x, w, bias, stride, pad), bn..., {training: false, relu})
+// and exactly that composition whenever an input needs a gradient, on the
+// GPU, on the reference CPU kernels, and for layers the CPU runs on im2col.
+// Otherwise (inference on oneDNN) the BN is folded into the convolution:
+//   conv(x, w * scale) + (bias - mean) * scale + beta,   scale = gamma / sqrt(var + eps)
+// with the scale applied while the weights are re-laid out and the ReLU in
+// the output pass: no pass over the activations for the BN. Equal to the
+// composition up to rounding (the products are rounded in another order;
+// tests/test_conv_batchnorm_inference.cpp bounds it).
+struct InferenceBatchNorm {
+  Tensor gamma, beta, running_mean, running_var;  // (O) each
+  float eps = 1e-3f;
+};
+Tensor conv2d_batchnorm_inference(Context& ctx, const Tensor& x, const Tensor& w,
+                                  const Tensor& bias, int64_t stride, int64_t pad,
+                                  const InferenceBatchNorm& bn, bool relu);
+
 // ---- batch norm (engine/ops_batchnorm.cpp) ----
 // x: (N, H, W, C) or (N, C). gamma, beta, running_mean, running_var: (C).
 // training: batch statistics, running statistics updated in place.

@@ -1,8 +1,12 @@
 // conv2d: 2-D convolution, NHWC activations, OHWI weights, optional bias
-// (kernels/conv2d.h holds the layout and the algorithm).
+// (kernels/conv2d.h holds the layout and the algorithm); and its inference
+// fusion with the batch norm, residual add and ReLU after it.
+#include <vector>
+
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/ops_common.h"
+#include "kernels/batchnorm.h"
 #include "kernels/conv2d.h"
 #include "kernels/reference/conv2d.h"
 
@@ -72,6 +76,67 @@ Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
     });
   }
   return y;
+}
+
+namespace {
+
+// The composition conv2d_batchnorm_inference stands for, op by op (each
+// checks its own arguments and records its own node).
+Tensor conv2d_then_batchnorm(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias,
+                             int64_t stride, int64_t pad, const InferenceBatchNorm& bn, bool relu) {
+  BatchNormOptions options;
+  options.training = false;
+  options.eps = bn.eps;
+  options.relu = relu;
+  return batchnorm(ctx, conv2d(ctx, x, w, bias, stride, pad), bn.gamma, bn.beta,
+                   bn.running_mean, bn.running_var, options);
+}
+
+}  // namespace
+
+Tensor conv2d_batchnorm_inference(Context& ctx, const Tensor& x, const Tensor& w,
+                                  const Tensor& bias, int64_t stride, int64_t pad,
+                                  const InferenceBatchNorm& bn, bool relu) {
+  const bool may_fold = ctx.device() == Device::CPU && ctx.cpu_kernels() == CpuKernels::Fast &&
+                        !any_requires_grad(ctx, {&x, &w, &bias, &bn.gamma, &bn.beta});
+  if (!may_fold) return conv2d_then_batchnorm(ctx, x, w, bias, stride, pad, bn, relu);
+
+  const Conv2dGeometry g = conv2d_geometry(x, w, bias, stride, pad);
+  const char* op = "conv2d_batchnorm_inference";
+  for (const auto& [t, arg] : {std::pair{&bn.gamma, "gamma"}, std::pair{&bn.beta, "beta"},
+                               std::pair{&bn.running_mean, "running_mean"},
+                               std::pair{&bn.running_var, "running_var"}}) {
+    check_float(*t, op, arg, 1);
+    if (t->size(0) != g.out_c)
+      fail(op, ": ", arg, " has ", t->size(0), " values for ", g.out_c, " output channels");
+  }
+  if (!(bn.eps > 0.0f)) fail(op, ": eps must be positive, got ", bn.eps);
+  check_device(ctx, op, {&x, &w, &bias, &bn.gamma, &bn.beta, &bn.running_mean, &bn.running_var});
+
+  // The BN's per-channel scale by its own kernel's rule (1/sqrt(var + eps)
+  // in double, rounded, times gamma in float), and the folded bias, in
+  // double and rounded once.
+  const int64_t O = g.out_c;
+  const float* gamma = bn.gamma.data<float>();
+  const float* beta = bn.beta.data<float>();
+  const float* mean = bn.running_mean.data<float>();
+  const float* var = bn.running_var.data<float>();
+  const float* b = ptr_or_null(bias);
+  std::vector<float> scale(static_cast<size_t>(O)), folded_bias(static_cast<size_t>(O));
+  for (int64_t o = 0; o < O; ++o) {
+    scale[o] = gamma[o] * batchnorm_inference_invstd(var[o], bn.eps);
+    folded_bias[o] = static_cast<float>((double(b ? b[o] : 0.0f) - double(mean[o])) * scale[o] +
+                                        double(beta[o]));
+  }
+  Tensor y = ctx.empty({g.batch, g.out_h(), g.out_w(), O});
+  ConvFold fold;
+  fold.weight_scale = scale.data();
+  fold.relu = relu;
+  if (conv2d_forward_folded_cpu(y.data<float>(), x.data<float>(), w.data<float>(),
+                                folded_bias.data(), g, fold))
+    return y;
+  // This layer runs on im2col (or the build has no oneDNN): no fold there.
+  return conv2d_then_batchnorm(ctx, x, w, bias, stride, pad, bn, relu);
 }
 
 }  // namespace tl::ops

@@ -69,14 +69,6 @@ inline T bn_affine(T x, T mean, T scale, T beta) {
   return (x - mean) * scale + beta;
 }
 
-// 1 / sqrt(running_var + eps), computed in double and rounded once to T;
-// shared by the inference forward and backward for the same reason as bn_affine.
-template <typename T>
-inline T infer_invstd(T running_var, T eps) {
-  const double var = static_cast<double>(running_var) + static_cast<double>(eps);
-  return static_cast<T>(1.0 / std::sqrt(var));
-}
-
 // The ReLU is a template parameter so that each loop below compiles to a
 // branch-free body the compiler vectorises (a runtime flag inside the loop
 // would stop it).
@@ -208,7 +200,8 @@ void batchnorm_forward_infer_cpu(T* y, const T* x, const T* gamma, const T* beta
                                  const BatchNormGeometry& g, T eps, bool relu) {
   const int64_t C = g.channels;
   std::vector<T> scale(C);
-  for (int64_t c = 0; c < C; ++c) scale[c] = gamma[c] * infer_invstd(running_var[c], eps);
+  for (int64_t c = 0; c < C; ++c)
+    scale[c] = gamma[c] * batchnorm_inference_invstd(running_var[c], eps);
   (relu ? affine_rows<true, T> : affine_rows<false, T>)(y, x, running_mean, scale.data(), beta,
                                                         g.rows, C);
 }
@@ -242,7 +235,7 @@ void batchnorm_backward_infer_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const
   const int64_t rows = g.rows, C = g.channels;
   std::vector<T> invstd(C), scale(C);
   for (int64_t c = 0; c < C; ++c) {
-    invstd[c] = infer_invstd(running_var[c], eps);
+    invstd[c] = batchnorm_inference_invstd(running_var[c], eps);
     scale[c] = gamma[c] * invstd[c];
   }
   // dgamma = sum g * (x - running_mean) * invstd, dbeta = sum g: the same

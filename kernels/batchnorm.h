@@ -12,9 +12,20 @@
 //   inference: the same with running_mean / running_var.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 namespace tl {
+
+// 1 / sqrt(running_var + eps), computed in double and rounded once to T: the
+// inference BN's per-channel factor, one rule for its forward, its backward
+// and the convolution it is fused into (ops::conv2d_batchnorm_inference), so
+// that all of them see the same bits.
+template <typename T>
+inline T batchnorm_inference_invstd(T running_var, T eps) {
+  const double var = static_cast<double>(running_var) + static_cast<double>(eps);
+  return static_cast<T>(1.0 / std::sqrt(var));
+}
 
 struct BatchNormGeometry {
   int64_t rows = 0;      // N*H*W

@@ -277,6 +277,11 @@ void conv2d_backward_cpu(T* dx, T* dw, T* dbias, const T* dy, const T* x, const 
   conv2d_backward_im2col_cpu(dx, dw, dbias, dy, x, w, g, kDefaultColumnBudget);
 }
 
+bool conv2d_forward_folded_cpu(float* y, const float* x, const float* w, const float* bias,
+                               const Conv2dGeometry& g, const ConvFold& fold) {
+  return onednn_is_faster(g, false) && conv2d_forward_onednn(y, x, w, bias, g, fold);
+}
+
 #define TL_INSTANTIATE(T)                                                                       \
   template void conv2d_forward_cpu<T>(T*, const T*, const T*, const T*, const Conv2dGeometry&); \
   template void conv2d_forward_im2col_cpu<T>(T*, const T*, const T*, const T*,                 \

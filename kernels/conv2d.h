@@ -31,6 +31,24 @@ struct Conv2dGeometry {
 template <typename T>
 void conv2d_forward_cpu(T* y, const T* x, const T* w, const T* bias, const Conv2dGeometry& g);
 
+// An inference-mode batch norm folded into the convolution, and the ReLU
+// after it:  y = conv(x, w * weight_scale[o]) + bias[o], then max(0, .) with
+// relu. The scale multiplies each output channel's weights while they are
+// re-laid out for oneDNN, a pass that happens anyway, so the BN costs
+// nothing and its pass over the activations is gone
+// (ops::conv2d_batchnorm_inference computes the scale and the folded bias).
+struct ConvFold {
+  const float* weight_scale = nullptr;  // (O)
+  bool relu = false;
+};
+
+// Runs the folded convolution where it is fast, on oneDNN (the layers
+// conv2d_forward_cpu would send there, in a build that has it), and returns
+// true; otherwise returns false having done nothing, and the caller runs the
+// convolution and the batch norm separately.
+bool conv2d_forward_folded_cpu(float* y, const float* x, const float* w, const float* bias,
+                               const Conv2dGeometry& g, const ConvFold& fold);
+
 // Gradients for the given dy: (N, OH, OW, O). Each of dx (N,H,W,C),
 // dw (O,KH,KW,C), dbias (O) may be null and is then not computed (frozen
 // weights, or the first layer's input). Outputs are overwritten.

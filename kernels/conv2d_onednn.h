@@ -20,9 +20,12 @@ namespace tl {
 // Whether this build links oneDNN (CMake found libdnnl: cmake/TlDependencies.cmake).
 bool onednn_available();
 
-// y (N, OH, OW, O) = conv(x, w) + bias; bias may be null.
+// y (N, OH, OW, O) = conv(x, w) + bias; bias may be null. With a fold
+// (conv2d.h), the weights are scaled per output channel as they are re-laid
+// out (a reorder with output scales) and the ReLU is a post-op, applied to
+// each output block before it is stored.
 bool conv2d_forward_onednn(float* y, const float* x, const float* w, const float* bias,
-                           const Conv2dGeometry& g);
+                           const Conv2dGeometry& g, const ConvFold& fold = {});
 
 // dx (N, H, W, C) and dw (O, KH, KW, C) for the given dy; either may be null
 // and is then not computed. The bias gradient is not computed here: the

@@ -44,9 +44,20 @@ Tensor BatchNorm::forward(Context& ctx, const Tensor& x, bool relu) {
                         buffer("moving_variance"), options);
 }
 
+ops::InferenceBatchNorm BatchNorm::inference_statistics() const {
+  return {parameter("gamma"), parameter("beta"), buffer("moving_mean"), buffer("moving_variance"),
+          eps_};
+}
+
 std::string BatchNorm::mode_string() const {
   if (mode_ == BatchNormMode::kInference) return "inference (frozen)";
   return training_ ? "train (batch stats)" : "inference";
+}
+
+Tensor conv_batchnorm(Context& ctx, Conv2d& conv, BatchNorm& bn, const Tensor& x, bool relu) {
+  if (bn.uses_batch_statistics()) return bn.forward(ctx, conv.forward(ctx, x), relu);
+  return ops::conv2d_batchnorm_inference(ctx, x, conv.kernel(), conv.bias(), conv.stride(),
+                                         conv.pad(), bn.inference_statistics(), relu);
 }
 
 Linear::Linear(std::string name, int64_t in_features, int64_t out_features, uint64_t seed)

@@ -20,6 +20,10 @@ class Conv2d : public Module {
   Shape output_shape(const Shape& input) const override;
   int64_t in_channels() const { return in_channels_; }
   int64_t out_channels() const { return out_channels_; }
+  int64_t stride() const { return stride_; }
+  int64_t pad() const { return pad_; }
+  const Tensor& kernel() const { return parameter("kernel"); }
+  const Tensor& bias() const { return parameter("bias"); }
 
  private:
   int64_t in_channels_, out_channels_, kernel_, stride_, pad_;
@@ -44,6 +48,9 @@ class BatchNorm : public Module {
   void set_mode(BatchNormMode mode) { mode_ = mode; }
   BatchNormMode mode() const { return mode_; }
   bool uses_batch_statistics() const { return training_ && mode_ == BatchNormMode::kFollowModel; }
+  // What the inference-mode forward normalises with: gamma, beta, the
+  // running statistics and eps.
+  ops::InferenceBatchNorm inference_statistics() const;
 
  protected:
   std::string mode_string() const override;
@@ -53,6 +60,12 @@ class BatchNorm : public Module {
   float eps_, momentum_;
   BatchNormMode mode_ = BatchNormMode::kFollowModel;
 };
+
+// A convolution, the batch norm after it and optionally a ReLU, as ResNet50
+// chains them. With the BN on its running statistics this is one op, which
+// folds the BN into the convolution when nothing needs a gradient
+// (ops::conv2d_batchnorm_inference); with batch statistics, the two layers.
+Tensor conv_batchnorm(Context& ctx, Conv2d& conv, BatchNorm& bn, const Tensor& x, bool relu);
 
 class Linear : public Module {
  public:

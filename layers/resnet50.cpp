@@ -36,10 +36,11 @@ Bottleneck::Bottleneck(int stage, int block, int64_t in_channels, int64_t filter
 }
 
 Tensor Bottleneck::forward(Context& ctx, const Tensor& x) {
-  Tensor shortcut = shortcut_conv_ ? shortcut_bn_->forward(ctx, shortcut_conv_->forward(ctx, x)) : x;
-  Tensor h = bn1_->forward(ctx, conv1_->forward(ctx, x), /*relu=*/true);
-  h = bn2_->forward(ctx, conv2_->forward(ctx, h), /*relu=*/true);
-  h = bn3_->forward(ctx, conv3_->forward(ctx, h));
+  Tensor shortcut =
+      shortcut_conv_ ? conv_batchnorm(ctx, *shortcut_conv_, *shortcut_bn_, x, /*relu=*/false) : x;
+  Tensor h = conv_batchnorm(ctx, *conv1_, *bn1_, x, /*relu=*/true);
+  h = conv_batchnorm(ctx, *conv2_, *bn2_, h, /*relu=*/true);
+  h = conv_batchnorm(ctx, *conv3_, *bn3_, h, /*relu=*/false);
   return ops::add_relu(ctx, shortcut, h);  // Keras: _add then _out (ReLU), fused
 }
 
@@ -80,7 +81,7 @@ ResNet50::ResNet50(uint64_t seed, float bn_momentum) : Module("resnet50") {
 }
 
 Tensor ResNet50::forward(Context& ctx, const Tensor& x) {
-  Tensor h = stem_bn_->forward(ctx, stem_conv_->forward(ctx, x), /*relu=*/true);
+  Tensor h = conv_batchnorm(ctx, *stem_conv_, *stem_bn_, x, /*relu=*/true);
   h = pool_->forward(ctx, h);
   for (Bottleneck* block : blocks_) h = block->forward(ctx, h);
   return h;

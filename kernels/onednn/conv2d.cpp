@@ -6,7 +6,8 @@
 //      blocked layout;
 //   2. find (or build once) the primitives for this geometry: building one
 //      JIT-compiles its kernel, milliseconds, so they are cached by geometry;
-//   3. reorder the OHWI weights into the chosen layout, run the primitive,
+//   3. reorder the OHWI weights into the chosen layout (scaling them per
+//      output channel when a batch norm is folded in), run the primitive,
 //      and wait for it (oneDNN's CPU stream runs in the calling thread, on
 //      the OpenMP threads tl's own kernels use).
 #include <oneapi/dnnl/dnnl.hpp>
@@ -25,11 +26,13 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 
-// One geometry with its bias flag: what decides every primitive below.
+// One geometry, with whether it has a bias, scales its weights (a folded
+// batch norm) and ends in a ReLU: what decides every primitive below.
 using GeometryKey = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                               int64_t, int64_t, bool>;
-GeometryKey key_of(const Conv2dGeometry& g, bool bias) {
-  return {g.batch, g.in_h, g.in_w, g.in_c, g.out_c, g.kernel_h, g.kernel_w, g.stride, g.pad, bias};
+                               int64_t, int64_t, bool, bool, bool>;
+GeometryKey key_of(const Conv2dGeometry& g, bool bias, const ConvFold& fold) {
+  return {g.batch,  g.in_h, g.in_w, g.in_c, g.out_c, g.kernel_h, g.kernel_w, g.stride, g.pad,
+          bias, fold.weight_scale != nullptr, fold.relu};
 }
 
 struct Descs {
@@ -79,8 +82,9 @@ OneDnn& onednn() {
   return instance;
 }
 
-ConvPrimitives& primitives_for(OneDnn& dnn, const Conv2dGeometry& g, bool bias) {
-  const GeometryKey key = key_of(g, bias);
+ConvPrimitives& primitives_for(OneDnn& dnn, const Conv2dGeometry& g, bool bias,
+                               const ConvFold& fold = {}) {
+  const GeometryKey key = key_of(g, bias, fold);
   auto found = dnn.cache.find(key);
   if (found != dnn.cache.end()) return found->second;
   const Descs d = descs_of(g, bias);
@@ -88,10 +92,19 @@ ConvPrimitives& primitives_for(OneDnn& dnn, const Conv2dGeometry& g, bool bias) 
                                              dnnl::algorithm::convolution_direct, d.x, d.w_any,
                                              d.bias, d.y, d.strides, d.pad, d.pad);
   ConvPrimitives p;
-  p.forward_pd = dnnl::convolution_forward::primitive_desc(desc, dnn.cpu);
+  dnnl::primitive_attr conv_attr;  // the ReLU as a post-op on each output block
+  if (fold.relu) {
+    dnnl::post_ops relu;
+    relu.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    conv_attr.set_post_ops(relu);
+  }
+  p.forward_pd = dnnl::convolution_forward::primitive_desc(desc, conv_attr, dnn.cpu);
   p.forward = dnnl::convolution_forward(p.forward_pd);
   p.forward_w = memory(p.forward_pd.weights_desc(), dnn.cpu);
-  p.w_to_forward = dnnl::reorder(memory(d.w_user, dnn.cpu, DNNL_MEMORY_NONE), p.forward_w);
+  dnnl::primitive_attr reorder_attr;  // the scale per output channel (dimension 0 of OIHW)
+  if (fold.weight_scale) reorder_attr.set_output_scales(1 << 0, {DNNL_RUNTIME_F32_VAL});
+  p.w_to_forward = dnnl::reorder(dnnl::reorder::primitive_desc(
+      dnn.cpu, d.w_user, dnn.cpu, p.forward_pd.weights_desc(), reorder_attr));
   return dnn.cache.emplace(key, std::move(p)).first->second;
 }
 
@@ -125,13 +138,18 @@ memory view(const memory::desc& desc, const dnnl::engine& cpu, const float* data
 bool onednn_available() { return true; }
 
 bool conv2d_forward_onednn(float* y, const float* x, const float* w, const float* bias,
-                           const Conv2dGeometry& g) {
+                           const Conv2dGeometry& g, const ConvFold& fold) {
   OneDnn& dnn = onednn();
   const std::lock_guard<std::mutex> lock(dnn.mutex);
-  ConvPrimitives& p = primitives_for(dnn, g, bias != nullptr);
+  ConvPrimitives& p = primitives_for(dnn, g, bias != nullptr, fold);
   const Descs d = descs_of(g, bias != nullptr);
-  memory user_w = view(d.w_user, dnn.cpu, w);
-  p.w_to_forward.execute(dnn.stream, user_w, p.forward_w);
+  std::unordered_map<int, memory> reorder_args{{DNNL_ARG_FROM, view(d.w_user, dnn.cpu, w)},
+                                               {DNNL_ARG_TO, p.forward_w}};
+  if (fold.weight_scale)
+    reorder_args.emplace(DNNL_ARG_ATTR_OUTPUT_SCALES,
+                         view(memory::desc({g.out_c}, memory::data_type::f32, Tag::x), dnn.cpu,
+                              fold.weight_scale));
+  p.w_to_forward.execute(dnn.stream, reorder_args);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, view(d.x, dnn.cpu, x)},
                                        {DNNL_ARG_WEIGHTS, p.forward_w},
                                        {DNNL_ARG_DST, view(d.y, dnn.cpu, y)}};

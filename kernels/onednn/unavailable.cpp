@@ -7,7 +7,8 @@ namespace tl {
 
 bool onednn_available() { return false; }
 
-bool conv2d_forward_onednn(float*, const float*, const float*, const float*, const Conv2dGeometry&) {
+bool conv2d_forward_onednn(float*, const float*, const float*, const float*, const Conv2dGeometry&,
+                           const ConvFold&) {
   return false;
 }
 
