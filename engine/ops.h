@@ -57,6 +57,14 @@ struct BatchNormOptions {
   float eps = 1e-3f;        // Keras default; ResNet50 uses 1.001e-5
   float momentum = 0.99f;   // Keras convention (see kernels/batchnorm.h)
   bool relu = false;        // fused ReLU after the normalisation
+  // Training only: normalise x + shift (C) without ever adding it. A
+  // per-channel shift cancels in the batch statistics exactly, so the
+  // output is the BN of x, the running mean is updated with mean(x) + shift,
+  // and the shift's gradient is exactly zero (a zero tensor when it requires
+  // one). The bias of the convolution before a BN is such a shift: skipping
+  // it saves a pass over the activations forward and one over the gradient
+  // backward (layers::conv_batchnorm).
+  Tensor shift;
 };
 Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                  const Tensor& running_mean, const Tensor& running_var,

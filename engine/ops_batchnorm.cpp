@@ -52,11 +52,18 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
   check_channel_vector(beta, "beta", channels);
   check_channel_vector(running_mean, "running_mean", channels);
   check_channel_vector(running_var, "running_var", channels);
+  const Tensor& shift = options.shift;
+  if (shift.defined()) {
+    if (!options.training)
+      fail(kOp, ": a shift only cancels in training mode (batch statistics); in inference "
+                "add it to x first");
+    check_channel_vector(shift, "shift", channels);
+  }
   if (!(options.eps > 0.0f)) fail(kOp, ": eps must be positive, got ", options.eps);
   if (!(options.momentum >= 0.0f && options.momentum <= 1.0f))
     fail(kOp, ": momentum must be in [0, 1] (Keras convention, 0.99 keeps 99% of the old "
               "running value), got ", options.momentum);
-  check_device(ctx, kOp, {&x, &gamma, &beta, &running_mean, &running_var});
+  check_device(ctx, kOp, {&x, &gamma, &beta, &running_mean, &running_var, &shift});
 
   const bool relu = options.relu;
   const float eps = options.eps;
@@ -77,12 +84,25 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                                    gamma.data<float>(), beta.data<float>(), geom, eps,
                                    options.momentum, relu);
     }
-    if (any_requires_grad(ctx, {&x, &gamma, &beta})) {
-      attach_node(y, kOp, {x, gamma, beta},
-                  [&ctx, x, gamma, beta, save_mean, save_invstd, geom, relu](const Tensor& dy) {
+    if (shift.defined()) {  // the running mean of x + shift (the kernel saw x)
+      if (ctx.device() == Device::CPU)
+        batchnorm_shift_running_mean_cpu<float>(running_mean.data<float>(), shift.data<float>(),
+                                                channels, options.momentum);
+      else
+        batchnorm_shift_running_mean_cuda(ctx.gpu(), running_mean.data<float>(),
+                                          shift.data<float>(), channels, options.momentum);
+    }
+    if (any_requires_grad(ctx, {&x, &gamma, &beta, &shift})) {
+      attach_node(y, kOp, {x, gamma, beta, shift},
+                  [&ctx, x, gamma, beta, shift, save_mean, save_invstd, geom,
+                   relu](const Tensor& dy) {
                     Tensor dx = gradient_buffer_if(ctx, x.requires_grad(), x);
                     Tensor dgamma = gradient_buffer_if(ctx, gamma.requires_grad(), gamma);
                     Tensor dbeta = gradient_buffer_if(ctx, beta.requires_grad(), beta);
+                    // Exactly zero: the shift cancels in the batch statistics.
+                    Tensor dshift = shift.defined() && shift.requires_grad()
+                                        ? ctx.zeros(shift.shape())
+                                        : Tensor();
                     if (ctx.device() == Device::CPU) {
                       cpu_kernel(ctx, batchnorm_backward_train_cpu<float>,
                                  batchnorm_backward_train_reference<float>)(
@@ -97,7 +117,7 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                           beta.data<float>(), save_mean.data<float>(),
                           save_invstd.data<float>(), geom, relu);
                     }
-                    return std::vector<Tensor>{dx, dgamma, dbeta};
+                    return std::vector<Tensor>{dx, dgamma, dbeta, dshift};
                   });
     }
     return y;

@@ -254,7 +254,18 @@ void batchnorm_backward_infer_cpu(T* dx, T* dgamma, T* dbeta, const T* dy, const
                                                     rows, C);
 }
 
+template <typename T>
+void batchnorm_shift_running_mean_cpu(T* running_mean, const T* shift, int64_t channels,
+                                      T momentum) {
+  // In double and rounded once, like the running update itself.
+  const double keep = 1.0 - static_cast<double>(momentum);
+  for (int64_t c = 0; c < channels; ++c)
+    running_mean[c] = static_cast<T>(static_cast<double>(running_mean[c]) +
+                                     keep * static_cast<double>(shift[c]));
+}
+
 #define TL_INSTANTIATE(T)                                                                     \
+  template void batchnorm_shift_running_mean_cpu<T>(T*, const T*, int64_t, T);                \
   template void batchnorm_forward_train_cpu<T>(T*, T*, T*, T*, T*, const T*, const T*,        \
                                                const T*, const BatchNormGeometry&, T, T, bool); \
   template void batchnorm_forward_infer_cpu<T>(T*, const T*, const T*, const T*, const T*,    \

@@ -48,6 +48,7 @@
 // docs/lab/batchnorm_backward.md.
 #include <type_traits>
 
+#include "runtime/cuda/launch.h"
 #include "runtime/cuda/scratch.h"
 #include "runtime/cuda/check.h"
 #include "runtime/cuda/cuda_state.h"
@@ -378,7 +379,24 @@ void grad_sums(cuda::CudaState& gpu, const ChannelTiling& t, float* dgamma, floa
   TL_LAUNCH_CHECK(gpu);
 }
 
+// running_mean += (1 - momentum) * shift, in double, rounded once (as the CPU).
+__global__ void bn_shift_running_mean_kernel(float* running_mean, const float* shift,
+                                             int64_t C, double keep) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  running_mean[c] = static_cast<float>(
+      add_exact(static_cast<double>(running_mean[c]), mul_exact(keep, static_cast<double>(shift[c]))));
+}
+
 }  // namespace
+
+void batchnorm_shift_running_mean_cuda(cuda::CudaState& gpu, float* running_mean,
+                                       const float* shift, int64_t channels, float momentum) {
+  if (channels == 0) return;
+  bn_shift_running_mean_kernel<<<cuda::blocks_for(channels), cuda::kBlockThreads, 0, gpu.stream>>>(
+      running_mean, shift, channels, 1.0 - static_cast<double>(momentum));
+  TL_LAUNCH_CHECK(gpu);
+}
 
 void batchnorm_forward_train_cuda(cuda::CudaState& gpu, float* y, float* save_mean, float* save_invstd,
                                   float* running_mean, float* running_var, const float* x,

@@ -46,6 +46,15 @@ void batchnorm_forward_infer_cpu(T* y, const T* x, const T* gamma, const T* beta
                                  const T* running_mean, const T* running_var,
                                  const BatchNormGeometry& g, T eps, bool relu);
 
+// running_mean += (1 - momentum) * shift, per channel: the running-mean
+// update a training forward of x + shift would have made, after one of x.
+// A per-channel shift (the bias of the convolution before the BN) cancels
+// in the batch statistics exactly, so the op can skip adding it and only
+// tell the running mean (ops::batchnorm, BatchNormOptions::shift).
+template <typename T>
+void batchnorm_shift_running_mean_cpu(T* running_mean, const T* shift, int64_t channels,
+                                      T momentum);
+
 // Backward of the training forward. mean / invstd are what the forward saved;
 // with relu the mask is recomputed from x (y > 0), so y need not be kept.
 // dx, dgamma, dbeta may each be null (not computed).
@@ -75,6 +84,8 @@ void batchnorm_forward_train_cuda(cuda::CudaState& gpu, float* y, float* save_me
                                   float* running_mean, float* running_var, const float* x,
                                   const float* gamma, const float* beta,
                                   const BatchNormGeometry& g, float eps, float momentum, bool relu);
+void batchnorm_shift_running_mean_cuda(cuda::CudaState& gpu, float* running_mean,
+                                       const float* shift, int64_t channels, float momentum);
 void batchnorm_forward_infer_cuda(cuda::CudaState& gpu, float* y, const float* x, const float* gamma,
                                   const float* beta, const float* running_mean,
                                   const float* running_var, const BatchNormGeometry& g, float eps,

@@ -41,6 +41,9 @@ void batchnorm_forward_train_cuda(cuda::CudaState&, float*, float*, float*, floa
                                   float, bool) {
   no_cuda_kernel("batchnorm_forward_train_cuda");
 }
+void batchnorm_shift_running_mean_cuda(cuda::CudaState&, float*, const float*, int64_t, float) {
+  no_cuda_kernel("batchnorm_shift_running_mean_cuda");
+}
 void batchnorm_forward_infer_cuda(cuda::CudaState&, float*, const float*, const float*, const float*,
                                   const float*, const float*, const BatchNormGeometry&, float,
                                   bool) {

@@ -34,12 +34,13 @@ BatchNorm::BatchNorm(std::string name, int64_t channels, float eps, float moment
   register_buffer("moving_variance", Tensor::full({channels}, 1.0f));
 }
 
-Tensor BatchNorm::forward(Context& ctx, const Tensor& x, bool relu) {
+Tensor BatchNorm::forward(Context& ctx, const Tensor& x, bool relu, const Tensor& shift) {
   ops::BatchNormOptions options;
   options.training = uses_batch_statistics();
   options.eps = eps_;
   options.momentum = momentum_;
   options.relu = relu;
+  options.shift = shift;
   return ops::batchnorm(ctx, x, parameter("gamma"), parameter("beta"), buffer("moving_mean"),
                         buffer("moving_variance"), options);
 }
@@ -55,7 +56,10 @@ std::string BatchNorm::mode_string() const {
 }
 
 Tensor conv_batchnorm(Context& ctx, Conv2d& conv, BatchNorm& bn, const Tensor& x, bool relu) {
-  if (bn.uses_batch_statistics()) return bn.forward(ctx, conv.forward(ctx, x), relu);
+  if (bn.uses_batch_statistics()) {
+    const Tensor y = ops::conv2d(ctx, x, conv.kernel(), Tensor(), conv.stride(), conv.pad());
+    return bn.forward(ctx, y, relu, /*shift=*/conv.bias());
+  }
   return ops::conv2d_batchnorm_inference(ctx, x, conv.kernel(), conv.bias(), conv.stride(),
                                          conv.pad(), bn.inference_statistics(), relu);
 }

@@ -43,7 +43,9 @@ class BatchNorm : public Module {
   const char* kind() const override { return "BatchNormalization"; }
   Tensor forward(Context& ctx, const Tensor& x) override { return forward(ctx, x, false); }
   // With relu = true, the ReLU that follows is fused into the same kernel.
-  Tensor forward(Context& ctx, const Tensor& x, bool relu);
+  // `shift` (C), when given: normalise x + shift without adding it (valid
+  // with batch statistics only; ops::BatchNormOptions::shift).
+  Tensor forward(Context& ctx, const Tensor& x, bool relu, const Tensor& shift = Tensor());
   Shape output_shape(const Shape& input) const override { return input; }
   void set_mode(BatchNormMode mode) { mode_ = mode; }
   BatchNormMode mode() const { return mode_; }
@@ -62,9 +64,11 @@ class BatchNorm : public Module {
 };
 
 // A convolution, the batch norm after it and optionally a ReLU, as ResNet50
-// chains them. With the BN on its running statistics this is one op, which
-// folds the BN into the convolution when nothing needs a gradient
-// (ops::conv2d_batchnorm_inference); with batch statistics, the two layers.
+// chains them. With batch statistics the convolution's bias cancels in the
+// BN exactly, so it is never added: the BN gets it as a shift (only its
+// running mean sees it, its gradient is exactly zero). With the BN on its
+// running statistics this is one op, which folds the BN into the
+// convolution when nothing needs a gradient (ops::conv2d_batchnorm_inference).
 Tensor conv_batchnorm(Context& ctx, Conv2d& conv, BatchNorm& bn, const Tensor& x, bool relu);
 
 class Linear : public Module {

@@ -386,3 +386,83 @@ TEST(BatchNorm, FusedReluPropagatesNaNInTraining) {
 
 }  // namespace
 }  // namespace tl::test
+
+// ---- the shift (a conv bias before a training-mode BN, never added) ------
+
+namespace tl::test {
+namespace {
+
+// BN of (x, shift) against BN of x + shift added by hand: the same output
+// and running variance up to rounding, the running mean moved by the shift,
+// the same gradients for x, gamma, beta; the shift's gradient exactly zero.
+// Tolerances: kBnForwardTol / kBnGradTol / kRunningTol above (the two sides
+// differ only in that one of them rounded x + shift before normalising).
+void shift_cancels_in_training(CpuKernels tier) {
+  SCOPED_TRACE(tier_name(tier));
+  const int64_t N = 3, H = 4, W = 2, C = 5;
+  const std::vector<float> xv = random_floats(size_t(N * H * W * C), 41, -2.0f, 2.0f);
+  const std::vector<float> sv = random_floats(size_t(C), 42, -1.5f, 1.5f);
+  std::vector<float> shifted(xv.size());
+  for (size_t i = 0; i < xv.size(); ++i) shifted[i] = xv[i] + sv[i % size_t(C)];
+  const std::vector<float> dyv = random_floats(xv.size(), 43, -1.0f, 1.0f);
+
+  struct Run {
+    Tensor y, dx, dgamma, dbeta, dshift, running_mean, running_var;
+  };
+  auto run = [&](const std::vector<float>& input, bool pass_shift) {
+    Context ctx(Device::CPU);
+    ctx.set_cpu_kernels(tier);
+    Tensor x = Tensor::from_vector({N, H, W, C}, input);
+    Tensor gamma = Tensor::from_vector({C}, random_floats(size_t(C), 44, 0.5f, 1.5f));
+    Tensor beta = Tensor::from_vector({C}, random_floats(size_t(C), 45, -0.5f, 0.5f));
+    Tensor shift = Tensor::from_vector({C}, sv);
+    x.set_requires_grad(true);
+    gamma.set_requires_grad(true);
+    beta.set_requires_grad(true);
+    shift.set_requires_grad(true);
+    Run r;
+    r.running_mean = Tensor::from_vector({C}, random_floats(size_t(C), 46, -0.3f, 0.3f));
+    r.running_var = Tensor::from_vector({C}, random_floats(size_t(C), 47, 0.5f, 2.0f));
+    ops::BatchNormOptions options;
+    options.eps = 1.001e-5f;
+    options.relu = true;
+    if (pass_shift) options.shift = shift;
+    r.y = ops::batchnorm(ctx, x, gamma, beta, r.running_mean, r.running_var, options);
+    backward(ctx, r.y, Tensor::from_vector(r.y.shape(), dyv));
+    r.dx = x.grad(), r.dgamma = gamma.grad(), r.dbeta = beta.grad(), r.dshift = shift.grad();
+    return r;
+  };
+  const Run by_hand = run(shifted, false), with_shift = run(xv, true);
+  EXPECT_TRUE(all_close(with_shift.y, by_hand.y, kBnForwardTol, "y"));
+  EXPECT_TRUE(all_close(with_shift.running_mean, by_hand.running_mean, kRunningTol, "running mean"));
+  EXPECT_TRUE(all_close(with_shift.running_var, by_hand.running_var, kRunningTol, "running var"));
+  EXPECT_TRUE(all_close(with_shift.dx, by_hand.dx, kBnGradTol, "dx"));
+  EXPECT_TRUE(all_close(with_shift.dgamma, by_hand.dgamma, kBnGradTol, "dgamma"));
+  EXPECT_TRUE(all_close(with_shift.dbeta, by_hand.dbeta, kBnGradTol, "dbeta"));
+  ASSERT_TRUE(with_shift.dshift.defined());
+  for (float v : with_shift.dshift.to_vector()) EXPECT_EQ(v, 0.0f);
+}
+
+TEST(BatchNorm, ShiftCancelsInTrainingAndOnlyMovesTheRunningMean) {
+  for (CpuKernels tier : kCpuTiers) shift_cancels_in_training(tier);
+}
+
+TEST(BatchNorm, ShiftInInferenceIsAnErrorThatSaysWhy) {
+  Context ctx(Device::CPU);
+  const int64_t C = 3;
+  Tensor x = Tensor::full({2, C}, 1.0f);
+  ops::BatchNormOptions options;
+  options.training = false;
+  options.shift = Tensor::full({C}, 0.5f);
+  try {
+    ops::batchnorm(ctx, x, Tensor::full({C}, 1.0f), Tensor::full({C}, 0.0f),
+                   Tensor::full({C}, 0.0f), Tensor::full({C}, 1.0f), options);
+    FAIL() << "a shift in inference mode was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("shift only cancels in training mode"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace tl::test

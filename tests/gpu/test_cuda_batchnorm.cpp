@@ -62,8 +62,9 @@ Tensor copy_on(Context& ctx, const Tensor& host) {
   return ctx.to_device(Tensor::from_vector(host.shape(), host.to_vector()));
 }
 
-BnRun run_bn(Context& ctx, const BnInputs& in, const ops::BatchNormOptions& options) {
+BnRun run_bn(Context& ctx, const BnInputs& in, ops::BatchNormOptions options) {
   Tensor x = copy_on(ctx, in.x), gamma = copy_on(ctx, in.gamma), beta = copy_on(ctx, in.beta);
+  if (options.shift.defined()) options.shift = copy_on(ctx, options.shift);
   x.set_requires_grad(true);
   gamma.set_requires_grad(true);
   beta.set_requires_grad(true);
@@ -81,7 +82,7 @@ BnRun run_bn(Context& ctx, const BnInputs& in, const ops::BatchNormOptions& opti
 }
 
 void compare_bn(Context& gpu, const Shape& shape, bool training, bool relu, uint64_t seed,
-                float offset = 0.0f, float spread = 2.0f) {
+                float offset = 0.0f, float spread = 2.0f, bool shifted = false) {
   const std::string what = std::string(training ? "train" : "infer") + (relu ? "+relu " : " ") +
                            shape_str(shape) + " ";
   Context cpu(Device::CPU);
@@ -92,6 +93,9 @@ void compare_bn(Context& gpu, const Shape& shape, bool training, bool relu, uint
   options.relu = relu;
   options.eps = 1.001e-5f;
   options.momentum = 0.99f;
+  // A conv bias the BN takes as a shift (ops::BatchNormOptions::shift): the
+  // running mean update gains (1 - m) * shift, in double, as on the CPU.
+  if (shifted) options.shift = random_tensor({shape.back()}, seed + 6, -1.0f, 1.0f);
   const BnRun c = run_bn(cpu, in, options);
   const BnRun g = run_bn(gpu, in, options);
   EXPECT_TRUE(all_close(g.y, c.y, kForwardTol, what + "y"));
@@ -111,6 +115,13 @@ TEST(CudaParity, BatchNormTrainConvShape) {
   TL_REQUIRE_GPU(gpu);
   compare_bn(*gpu, {2, 5, 7, 64}, true, false, 1);
   compare_bn(*gpu, {2, 5, 7, 64}, true, true, 2);
+}
+
+// The conv bias as a shift: the running mean moved on the device as on the CPU.
+TEST(CudaParity, BatchNormTrainWithShift) {
+  TL_REQUIRE_GPU(gpu);
+  compare_bn(*gpu, {2, 5, 7, 64}, true, true, 3, 0.0f, 2.0f, /*shifted=*/true);
+  compare_bn(*gpu, {6, 37}, true, false, 4, 0.0f, 2.0f, /*shifted=*/true);
 }
 
 // (6, 37): a 1-D BN after Dense with an odd channel count: scalar lanes.
