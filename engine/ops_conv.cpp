@@ -1,6 +1,6 @@
 // conv2d: 2-D convolution, NHWC activations, OHWI weights, optional bias
 // (kernels/conv2d.h holds the layout and the algorithm); and its inference
-// fusion with the batch norm, residual add and ReLU after it.
+// fusion with the batch norm (and ReLU) after it.
 #include <vector>
 
 #include "engine/autograd.h"

@@ -34,8 +34,9 @@ void conv2d_forward_cpu(T* y, const T* x, const T* w, const T* bias, const Conv2
 // An inference-mode batch norm folded into the convolution, and the ReLU
 // after it:  y = conv(x, w * weight_scale[o]) + bias[o], then max(0, .) with
 // relu. The scale multiplies each output channel's weights while they are
-// re-laid out for oneDNN, a pass that happens anyway, so the BN costs
-// nothing and its pass over the activations is gone
+// re-laid out for oneDNN, a pass that happens anyway (with the scales: 0.49
+// instead of 0.39 ms for 9.4 MB of weights), and the BN's own pass over the
+// activations is gone
 // (ops::conv2d_batchnorm_inference computes the scale and the folded bias).
 struct ConvFold {
   const float* weight_scale = nullptr;  // (O)

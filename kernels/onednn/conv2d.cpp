@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "kernels/conv2d_onednn.h"
+#include "runtime/check.h"
 
 namespace tl {
 
@@ -52,7 +53,9 @@ Descs descs_of(const Conv2dGeometry& g, bool bias) {
 }
 
 // The primitives of one geometry, the blocked weight buffers they use, and
-// the reorders in and out of them. Built on first use, kept for the process.
+// the reorders in and out of them. Built on first use, kept for the process:
+// one entry per distinct geometry (a new batch size, such as an epoch's
+// last partial batch, is a new entry with its own weight buffers).
 struct ConvPrimitives {
   dnnl::convolution_forward::primitive_desc forward_pd;
   dnnl::convolution_forward forward;
@@ -128,6 +131,14 @@ void add_backward(OneDnn& dnn, ConvPrimitives& p, const Conv2dGeometry& g) {
   p.has_backward = true;
 }
 
+// oneDNN reports a failure (no kernel for a shape, out of memory) as a
+// dnnl::error; this turns it into tl's error naming the convolution.
+[[noreturn]] void fail_with(const dnnl::error& e, const char* what, const Conv2dGeometry& g) {
+  fail("oneDNN ", what, " of a ", g.kernel_h, "x", g.kernel_w, " convolution (batch ", g.batch,
+       ", ", g.in_h, "x", g.in_w, "x", g.in_c, " -> ", g.out_c, " channels, stride ", g.stride,
+       ", pad ", g.pad, ") failed: ", e.what(), " (dnnl status ", int(e.status), ")");
+}
+
 // A oneDNN view of caller memory (no copy). oneDNN's API takes void*.
 memory view(const memory::desc& desc, const dnnl::engine& cpu, const float* data) {
   return memory(desc, cpu, const_cast<float*>(data));
@@ -141,21 +152,25 @@ bool conv2d_forward_onednn(float* y, const float* x, const float* w, const float
                            const Conv2dGeometry& g, const ConvFold& fold) {
   OneDnn& dnn = onednn();
   const std::lock_guard<std::mutex> lock(dnn.mutex);
-  ConvPrimitives& p = primitives_for(dnn, g, bias != nullptr, fold);
-  const Descs d = descs_of(g, bias != nullptr);
-  std::unordered_map<int, memory> reorder_args{{DNNL_ARG_FROM, view(d.w_user, dnn.cpu, w)},
-                                               {DNNL_ARG_TO, p.forward_w}};
-  if (fold.weight_scale)
-    reorder_args.emplace(DNNL_ARG_ATTR_OUTPUT_SCALES,
-                         view(memory::desc({g.out_c}, memory::data_type::f32, Tag::x), dnn.cpu,
-                              fold.weight_scale));
-  p.w_to_forward.execute(dnn.stream, reorder_args);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, view(d.x, dnn.cpu, x)},
-                                       {DNNL_ARG_WEIGHTS, p.forward_w},
-                                       {DNNL_ARG_DST, view(d.y, dnn.cpu, y)}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, view(d.bias, dnn.cpu, bias));
-  p.forward.execute(dnn.stream, args);
-  dnn.stream.wait();
+  try {
+    ConvPrimitives& p = primitives_for(dnn, g, bias != nullptr, fold);
+    const Descs d = descs_of(g, bias != nullptr);
+    std::unordered_map<int, memory> reorder_args{{DNNL_ARG_FROM, view(d.w_user, dnn.cpu, w)},
+                                                 {DNNL_ARG_TO, p.forward_w}};
+    if (fold.weight_scale)
+      reorder_args.emplace(DNNL_ARG_ATTR_OUTPUT_SCALES,
+                           view(memory::desc({g.out_c}, memory::data_type::f32, Tag::x), dnn.cpu,
+                                fold.weight_scale));
+    p.w_to_forward.execute(dnn.stream, reorder_args);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, view(d.x, dnn.cpu, x)},
+                                         {DNNL_ARG_WEIGHTS, p.forward_w},
+                                         {DNNL_ARG_DST, view(d.y, dnn.cpu, y)}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, view(d.bias, dnn.cpu, bias));
+    p.forward.execute(dnn.stream, args);
+    dnn.stream.wait();
+  } catch (const dnnl::error& e) {
+    fail_with(e, "forward", g);
+  }
   return true;
 }
 
@@ -163,25 +178,29 @@ bool conv2d_backward_onednn(float* dx, float* dw, const float* dy, const float* 
                             const Conv2dGeometry& g) {
   OneDnn& dnn = onednn();
   const std::lock_guard<std::mutex> lock(dnn.mutex);
-  // The forward without bias is the hint both backward primitives need.
-  ConvPrimitives& p = primitives_for(dnn, g, false);
-  add_backward(dnn, p, g);
-  const Descs d = descs_of(g, false);
-  if (dx) {
-    memory user_w = view(d.w_user, dnn.cpu, w);
-    p.w_to_backward_data.execute(dnn.stream, user_w, p.backward_data_w);
-    p.backward_data.execute(dnn.stream, {{DNNL_ARG_DIFF_DST, view(d.y, dnn.cpu, dy)},
-                                         {DNNL_ARG_WEIGHTS, p.backward_data_w},
-                                         {DNNL_ARG_DIFF_SRC, view(d.x, dnn.cpu, dx)}});
+  try {
+    // The forward without bias is the hint both backward primitives need.
+    ConvPrimitives& p = primitives_for(dnn, g, false);
+    add_backward(dnn, p, g);
+    const Descs d = descs_of(g, false);
+    if (dx) {
+      memory user_w = view(d.w_user, dnn.cpu, w);
+      p.w_to_backward_data.execute(dnn.stream, user_w, p.backward_data_w);
+      p.backward_data.execute(dnn.stream, {{DNNL_ARG_DIFF_DST, view(d.y, dnn.cpu, dy)},
+                                           {DNNL_ARG_WEIGHTS, p.backward_data_w},
+                                           {DNNL_ARG_DIFF_SRC, view(d.x, dnn.cpu, dx)}});
+    }
+    if (dw) {
+      p.backward_weights.execute(dnn.stream, {{DNNL_ARG_SRC, view(d.x, dnn.cpu, x)},
+                                              {DNNL_ARG_DIFF_DST, view(d.y, dnn.cpu, dy)},
+                                              {DNNL_ARG_DIFF_WEIGHTS, p.backward_dw}});
+      memory user_dw = view(d.w_user, dnn.cpu, dw);
+      p.dw_to_user.execute(dnn.stream, p.backward_dw, user_dw);
+    }
+    dnn.stream.wait();
+  } catch (const dnnl::error& e) {
+    fail_with(e, "backward", g);
   }
-  if (dw) {
-    p.backward_weights.execute(dnn.stream, {{DNNL_ARG_SRC, view(d.x, dnn.cpu, x)},
-                                            {DNNL_ARG_DIFF_DST, view(d.y, dnn.cpu, dy)},
-                                            {DNNL_ARG_DIFF_WEIGHTS, p.backward_dw}});
-    memory user_dw = view(d.w_user, dnn.cpu, dw);
-    p.dw_to_user.execute(dnn.stream, p.backward_dw, user_dw);
-  }
-  dnn.stream.wait();
   return true;
 }
 
