@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
   double total_im2col = 0, total_onednn = 0;
   std::set<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>> printed;
   for (const Conv2dGeometry& g : resnet50_convs(batch, size)) {
-    const size_t nx = size_t(g.batch * g.in_h * g.in_w * g.in_c), nw = size_t(g.out_c * g.patch_size());
+    const size_t nx = size_t(g.batch * g.in_h * g.in_w * g.in_c);
+    const size_t nw = size_t(g.out_c * g.patch_size());
     const size_t ny = size_t(g.batch * g.out_h() * g.out_w() * g.out_c);
     std::vector<float> x(nx, 0.5f), w(nw, 0.01f), b(size_t(g.out_c), 0.1f), y(ny, 1.0f);
     std::vector<float> dx(nx), dw(nw), db(size_t(g.out_c));

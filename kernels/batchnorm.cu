@@ -384,8 +384,8 @@ __global__ void bn_shift_running_mean_kernel(float* running_mean, const float* s
                                              int64_t C, double keep) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= C) return;
-  running_mean[c] = static_cast<float>(
-      add_exact(static_cast<double>(running_mean[c]), mul_exact(keep, static_cast<double>(shift[c]))));
+  const double moved = mul_exact(keep, static_cast<double>(shift[c]));
+  running_mean[c] = static_cast<float>(add_exact(static_cast<double>(running_mean[c]), moved));
 }
 
 }  // namespace
@@ -393,8 +393,9 @@ __global__ void bn_shift_running_mean_kernel(float* running_mean, const float* s
 void batchnorm_shift_running_mean_cuda(cuda::CudaState& gpu, float* running_mean,
                                        const float* shift, int64_t channels, float momentum) {
   if (channels == 0) return;
-  bn_shift_running_mean_kernel<<<cuda::blocks_for(channels), cuda::kBlockThreads, 0, gpu.stream>>>(
-      running_mean, shift, channels, 1.0 - static_cast<double>(momentum));
+  const double keep = 1.0 - static_cast<double>(momentum);
+  bn_shift_running_mean_kernel<<<cuda::blocks_for(channels), cuda::kBlockThreads, 0,
+                                 gpu.stream>>>(running_mean, shift, channels, keep);
   TL_LAUNCH_CHECK(gpu);
 }
 

@@ -434,7 +434,8 @@ void shift_cancels_in_training(CpuKernels tier) {
   };
   const Run by_hand = run(shifted, false), with_shift = run(xv, true);
   EXPECT_TRUE(all_close(with_shift.y, by_hand.y, kBnForwardTol, "y"));
-  EXPECT_TRUE(all_close(with_shift.running_mean, by_hand.running_mean, kRunningTol, "running mean"));
+  EXPECT_TRUE(
+      all_close(with_shift.running_mean, by_hand.running_mean, kRunningTol, "running mean"));
   EXPECT_TRUE(all_close(with_shift.running_var, by_hand.running_var, kRunningTol, "running var"));
   EXPECT_TRUE(all_close(with_shift.dx, by_hand.dx, kBnGradTol, "dx"));
   EXPECT_TRUE(all_close(with_shift.dgamma, by_hand.dgamma, kBnGradTol, "dgamma"));
