@@ -14,6 +14,7 @@
 #include "tests/support/compare.h"
 #include "tests/support/file_size_limit.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/optimizers.h"
 #include "tests/support/temp_files.h"
 #include "layers/basic.h"
 #include "weights/checkpoint.h"
@@ -39,13 +40,6 @@ ClassifierConfig small_config() {
   config.pool = HeadPool::kAverage;
   config.seed = 11;
   return config;
-}
-
-std::unique_ptr<Adam> make_adam(Module& model) {
-  AdamGroup group;
-  for (auto& nt : model.named_parameters()) group.params.push_back(nt.tensor);
-  group.hyper.lr = 1e-3f;
-  return std::make_unique<Adam>(std::vector<AdamGroup>{group});
 }
 
 // One training step (layers/training_step.h) on a fixed batch of four

@@ -104,18 +104,6 @@ const std::string kFrozenRun =
     "--weights none --optimizer adam --lr 1e-3 --val-split 0.2 --test-subset 8 --seed 5 "
     "--freeze backbone --no-augment --epochs 2 ";
 
-// metrics.csv up to the learning rate (the columns that do not hold times).
-std::vector<std::string> deterministic_metrics(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> rows;
-  for (std::string line; std::getline(in, line);) {
-    size_t pos = 0;
-    for (int c = 0; c < 6 && pos != std::string::npos; ++c) pos = line.find(',', pos + 1);
-    rows.push_back(line.substr(0, pos));
-  }
-  return rows;
-}
-
 // 48 training images in batches of 16 and 12 validation images: here the
 // cached run equals the run on images exactly (see OtherBatchesAgreeToRounding).
 TEST(FeatureCacheCli, CachedRunEqualsTheRunOnImagesBitForBit) {
@@ -127,10 +115,10 @@ TEST(FeatureCacheCli, CachedRunEqualsTheRunOnImagesBitForBit) {
   const RunResult off = run_train_cifar(kFrozenRun + "--feature-cache off --output-dir " + plain);
   ASSERT_EQ(off.exit_code, 0) << off.output;
   EXPECT_EQ(off.output.find("Feature cache:"), std::string::npos) << off.output;
-  cli::expect_same_model_state(cached + "/checkpoints/last.h5", plain + "/checkpoints/last.h5");
-  const auto rows_on = deterministic_metrics(cached + "/metrics.csv");
+  cli::expect_same_checkpoints(cached + "/checkpoints/last.h5", plain + "/checkpoints/last.h5");
+  const auto rows_on = cli::deterministic_metrics(cached);
   EXPECT_EQ(rows_on.size(), 3u);  // the header and two epochs
-  EXPECT_EQ(rows_on, deterministic_metrics(plain + "/metrics.csv"));
+  EXPECT_EQ(rows_on, cli::deterministic_metrics(plain));
 }
 
 TEST(FeatureCacheCli, OnIsRefusedWhereItWouldChangeTheResultSayingWhy) {

@@ -19,6 +19,7 @@
 #include "layers/training_step.h"
 #include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/optimizers.h"
 
 namespace tl::test {
 namespace {
@@ -49,13 +50,6 @@ Tensor labels_tensor(const std::vector<int32_t>& labels) {
   Tensor t = Tensor::empty({static_cast<int64_t>(labels.size())}, DType::I32);
   for (size_t i = 0; i < labels.size(); ++i) t.data<int32_t>()[i] = labels[i];
   return t;
-}
-
-std::unique_ptr<Adam> make_adam(Module& model) {
-  AdamGroup group;
-  for (auto& nt : model.named_parameters()) group.params.push_back(nt.tensor);
-  group.hyper.lr = 1e-3f;
-  return std::make_unique<Adam>(std::vector<AdamGroup>{group});
 }
 
 // The step written out op by op, as a reader of docs/WALKTHROUGH.md would.

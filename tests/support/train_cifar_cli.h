@@ -80,21 +80,6 @@ inline std::string fresh_dir(const std::string& name) {
   return dir.string();
 }
 
-// The parameters and buffers of two checkpoints of one model, bit for bit.
-inline void expect_same_model_state(const std::string& a, const std::string& b) {
-  app::ModelRecord ra, rb;
-  auto model_a = app::load_classifier(a, ra);
-  auto model_b = app::load_classifier(b, rb);
-  const auto pa = model_a->named_parameters(), pb = model_b->named_parameters();
-  ASSERT_EQ(pa.size(), pb.size());
-  for (size_t i = 0; i < pa.size(); ++i)
-    ASSERT_TRUE(all_close(pb[i].tensor, pa[i].tensor, {0.0, 0.0}, pa[i].name));
-  const auto ba = model_a->named_buffers(), bb = model_b->named_buffers();
-  ASSERT_EQ(ba.size(), bb.size());
-  for (size_t i = 0; i < ba.size(); ++i)
-    ASSERT_TRUE(all_close(bb[i].tensor, ba[i].tensor, {0.0, 0.0}, ba[i].name));
-}
-
 // A tiny, fast run: 40 training images at 32x32 (3 batches of 16, the last
 // one of 8), 10 for validation, 8 for the test.
 inline const std::string kTiny =
@@ -132,18 +117,20 @@ inline std::vector<std::string> deterministic_metrics(const std::string& output_
   return rows;
 }
 
-// Asserts that two runs' final checkpoints hold bit-identical parameters and
-// BN statistics.
+// Asserts that two checkpoints of one model hold bit-identical parameters
+// and buffers (BN statistics).
 inline void expect_same_checkpoints(const std::string& a, const std::string& b) {
   app::ModelRecord ra, rb;
   auto model_a = app::load_classifier(a, ra);
   auto model_b = app::load_classifier(b, rb);
   const auto pa = model_a->named_parameters(), pb = model_b->named_parameters();
   ASSERT_EQ(pa.size(), pb.size());
-  for (size_t i = 0; i < pa.size(); ++i) ASSERT_TRUE(all_close(pb[i].tensor, pa[i].tensor, {0.0, 0.0}, pa[i].name));
+  for (size_t i = 0; i < pa.size(); ++i)
+    ASSERT_TRUE(all_close(pb[i].tensor, pa[i].tensor, {0.0, 0.0}, pa[i].name));
   const auto ba = model_a->named_buffers(), bb = model_b->named_buffers();
   ASSERT_EQ(ba.size(), bb.size());
-  for (size_t i = 0; i < ba.size(); ++i) ASSERT_TRUE(all_close(bb[i].tensor, ba[i].tensor, {0.0, 0.0}, ba[i].name));
+  for (size_t i = 0; i < ba.size(); ++i)
+    ASSERT_TRUE(all_close(bb[i].tensor, ba[i].tensor, {0.0, 0.0}, ba[i].name));
 }
 
 }  // namespace tl::test::cli
