@@ -128,6 +128,7 @@ std::vector<double> fold_bound(const Case& cs, const Inputs& in) {
 
 TEST(ConvBatchNormInference, FoldedEqualsTheOpsItStandsForWithinRounding) {
   uint64_t seed = 500;
+  int64_t folded_elements_that_differ = 0;
   for (const Case& cs : kCases) {
     SCOPED_TRACE(cs.what);
     const Inputs in = make_inputs(cs, seed += 10);
@@ -146,10 +147,16 @@ TEST(ConvBatchNormInference, FoldedEqualsTheOpsItStandsForWithinRounding) {
       const double err = std::fabs(double(a[i]) - double(e[i]));
       worst = std::max(worst, err / bound[i]);
       if (!(err <= bound[i])) ++failures;  // NaN fails too
+      if (err > 0) ++folded_elements_that_differ;
     }
     EXPECT_EQ(failures, 0) << "worst " << worst << " of the bound";
     std::cout << "  " << cs.what << ": worst " << worst << " of the bound\n";
   }
+  // The fold rounds differently somewhere in these thousands of outputs
+  // (seen: a large share of them); all equal would mean the op composed.
+  if (onednn_available())
+    EXPECT_GT(folded_elements_that_differ, 0) << "the oneDNN cases equal the composition bit "
+                                                 "for bit: is the fold still taken?";
 }
 
 // With a gradient wanted, the op is the composition itself: same values, and
