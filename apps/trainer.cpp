@@ -270,15 +270,18 @@ class EpochBatches {
   std::unique_ptr<DeviceBatchIterator> device_;
 };
 
-// The running sums an epoch's training loss and accuracy are made of.
+// The running sums an epoch's training loss and accuracy are made of, as
+// last read from the device (StepMetrics adds them up there).
 struct EpochSums {
   int64_t seen = 0, correct = 0;
   double loss_sum = 0;  // each batch's mean loss times its size
 
-  void add(const StepResult& step) {
-    loss_sum += double(step.loss) * double(step.samples);
-    correct += step.correct;
-    seen += step.samples;
+  StepTotals as_totals() const {
+    StepTotals t;
+    t.loss_sum = loss_sum;
+    t.correct = correct;
+    t.samples = seen;
+    return t;
   }
   double mean_loss() const { return loss_sum / double(seen); }
   double accuracy() const { return double(correct) / double(seen); }
@@ -312,6 +315,35 @@ EpochMetrics training_metrics(int64_t epoch, const EpochSums& sums, const Optimi
        "; stopped without saving. The last good checkpoint is ",
        std::filesystem::exists(last_path) ? last_path : std::string("(none yet)"),
        ". Try a lower --lr or --backbone-lr, or a warm-up (--warmup-epochs 1).");
+}
+
+// How many steps the GPU runs between two reads of the training totals. A
+// read waits for the GPU to finish every queued step, so the host has no
+// work queued behind it for a moment; at ~60 steps a second, every 20th step
+// still redraws the progress bar three times a second. On the CPU a read is
+// a memory access: every step, as before.
+int64_t steps_between_reads(const Context& ctx) { return ctx.device() == Device::CUDA ? 20 : 1; }
+
+// Reads `metrics` into `sums`. A step whose loss was not finite stops the
+// run; `first_step` is the global index of the first step added to metrics.
+void read_training_totals(Context& ctx, const StepMetrics& metrics, int64_t epoch,
+                          int64_t first_step, const std::string& last_path, EpochSums& sums) {
+  StepTotals totals;
+  try {
+    totals = metrics.read(ctx);
+  } catch (const Error& e) {
+    // A failure a kernel recorded (a label outside the classes, found on the
+    // GPU): it made its step's loss NaN, so a second read names that step.
+    const StepTotals after = metrics.read(ctx);
+    if (after.first_non_finite < 0) throw;
+    fail(e.what(), " (epoch ", epoch + 1, ", step ", first_step + after.first_non_finite + 1, ")");
+  }
+  if (totals.first_non_finite >= 0)
+    fail_on_non_finite_loss(totals.first_non_finite_loss, epoch,
+                            first_step + totals.first_non_finite, last_path);
+  sums.seen = totals.samples;
+  sums.correct = totals.correct;
+  sums.loss_sum = totals.loss_sum;
 }
 
 // ---- frozen-backbone feature caching (layers/feature_cache.h) ----------------
@@ -466,17 +498,24 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
     }
     ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
                     loader_options.drop_last ? n_train - 1 : n_train, sums.seen);
+    // The steps add their loss and hits up on the device; the host reads the
+    // totals every few steps and before anything is saved.
+    StepMetrics metrics(ctx, sums.as_totals());
+    const int64_t first_step = step;
+    auto read_totals = [&] {
+      read_training_totals(ctx, metrics, epoch, first_step, last_path, sums);
+      bar.update(sums.seen, progress_text(sums));
+    };
     for (Batch batch; batches.next(batch);) {
       const double position = double(epoch) + double(batch.index) / double(num_batches);
       set_learning_rates(optimizer, base_lr, schedule.factor(position));
-      const StepResult trained =
-          cache ? head_training_step(ctx, model, optimizer, gather_rows(cache->train, batch.indices),
-                                     batch.labels)
-                : training_step(ctx, model, optimizer, batch.images, batch.labels);
-      if (!trained.updated) fail_on_non_finite_loss(trained.loss, epoch, step, last_path);
+      if (cache)
+        queue_head_training_step(ctx, model, optimizer, gather_rows(cache->train, batch.indices),
+                                 batch.labels, metrics);
+      else
+        queue_training_step(ctx, model, optimizer, batch.images, batch.labels, metrics);
       ++step;
-      sums.add(trained);
-      bar.update(sums.seen, progress_text(sums));
+      if ((step - first_step) % steps_between_reads(ctx) == 0) read_totals();
 
       if (step == raise_hook.step)
         for (int sig : raise_hook.signals) std::raise(sig);
@@ -484,12 +523,14 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
       // epoch as usual, below) and stop.
       const int sig = InterruptHandler::requested();
       if (sig != 0 && batch.index + 1 < num_batches) {
+        read_totals();
         bar.finish();
         save(epoch, PartialEpoch{epoch + 1, batch.index + 1, sums.seen, sums.correct, sums.loss_sum,
                                  earlier_seconds + bar.seconds()});
         return stop_here(sig, epoch, batch.index + 1);
       }
     }
+    read_totals();
     EpochMetrics m = training_metrics(epoch, sums, optimizer, earlier_seconds + bar.seconds());
     bar.finish();
     validate_and_report(ctx, model, data.val, cache, o, m);

@@ -101,7 +101,7 @@ void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
   if (!seed.defined()) {
     TL_CHECK(root.numel() == 1, "backward() without a gradient needs a scalar, got shape ",
              shape_str(root.shape()));
-    seed = ctx.to_device(Tensor::full(root.shape(), 1.0f));
+    seed = ctx.full(root.shape(), 1.0f);  // made on the device: no upload
   }
   check_shape(seed, root.shape(), "backward(): gradient of the root");
 

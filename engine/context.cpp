@@ -1,8 +1,8 @@
 #include "engine/context.h"
 
 #include <cstring>
-#include <vector>
 
+#include "kernels/elementwise.h"
 #include "runtime/check.h"
 #include "runtime/device_copy.h"
 
@@ -39,19 +39,26 @@ Tensor Context::empty(const Shape& shape, DType dtype) const {
   Tensor t = Tensor::empty(shape, dtype, allocator_);
   if (poison_ && t.nbytes()) {
     // All-ones bytes: a NaN as float32 (and -1 as int32).
-    if (device_ == Device::CPU) {
+    if (device_ == Device::CPU)
       std::memset(t.raw_data(), 0xFF, t.nbytes());
-    } else {
-      std::vector<unsigned char> ones(t.nbytes(), 0xFF);
-      copy_host_to_device(t.raw_data(), ones.data(), t.nbytes());
-    }
+    else
+      fill_device_bytes(*cuda_, t.raw_data(), 0xFF, t.nbytes());
   }
   return t;
 }
 
 Tensor Context::zeros(const Shape& shape, DType dtype) const {
   if (device_ == Device::CPU) return Tensor::zeros(shape, dtype);
-  return to_device(Tensor::zeros(shape, dtype));
+  Tensor t = Tensor::empty(shape, dtype, allocator_);
+  if (t.nbytes()) fill_device_bytes(*cuda_, t.raw_data(), 0, t.nbytes());
+  return t;
+}
+
+Tensor Context::full(const Shape& shape, float value) const {
+  if (device_ == Device::CPU) return Tensor::full(shape, value);
+  Tensor t = Tensor::empty(shape, DType::F32, allocator_);
+  fill_cuda(*cuda_, t.data<float>(), value, t.numel());
+  return t;
 }
 
 Tensor Context::to_device(const Tensor& t) const {
@@ -66,6 +73,10 @@ Tensor Context::to_host(const Tensor& t) const {
   if (t.device() == Device::CPU) return t;
   Tensor out = Tensor::empty(t.shape(), t.dtype());
   if (t.nbytes()) copy_device_to_host(out.raw_data(), t.raw_data(), t.nbytes());
+#ifdef TL_WITH_CUDA
+  // The copy waited for every queued kernel: report what they found.
+  if (cuda_) cuda_->raise_deferred_errors();
+#endif
   return out;
 }
 

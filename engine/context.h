@@ -39,7 +39,10 @@ class Context {
   const std::shared_ptr<Allocator>& allocator() const { return allocator_; }
   // An uninitialised tensor on this context's device.
   Tensor empty(const Shape& shape, DType dtype = DType::F32) const;
+  // On a GPU these two are queued on the stream (a memset, a fill kernel):
+  // the host does not wait for them.
   Tensor zeros(const Shape& shape, DType dtype = DType::F32) const;
+  Tensor full(const Shape& shape, float value) const;  // float32
   // Copies a tensor to this context's device (no copy if already there).
   Tensor to_device(const Tensor& t) const;
   Tensor to_host(const Tensor& t) const;

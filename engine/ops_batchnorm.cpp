@@ -32,7 +32,7 @@ Tensor copy_of(const Context& ctx, const Tensor& t) {
   if (ctx.device() == Device::CPU)
     std::memcpy(c.raw_data(), t.raw_data(), t.nbytes());
   else
-    copy_device_to_device(c.raw_data(), t.raw_data(), t.nbytes());
+    copy_device_to_device(ctx.gpu(), c.raw_data(), t.raw_data(), t.nbytes());
   return c;
 }
 

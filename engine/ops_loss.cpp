@@ -36,16 +36,16 @@ Tensor softmax_cross_entropy(Context& ctx, const Tensor& logits, const Tensor& l
 
   if (any_requires_grad(ctx, {&logits})) {
     attach_node(loss, op, {logits}, [&ctx, probs, labels, batch, classes](const Tensor& dloss) {
-      // The incoming gradient is one number; read it on the host.
-      const float scale = ctx.to_host(dloss).data<float>()[0];
+      // The incoming gradient is one number. The GPU kernel reads it where it
+      // is: copying it to the host would make the host wait for the forward.
       Tensor dlogits = ctx.empty(probs.shape());
       if (ctx.device() == Device::CPU) {
         cpu_kernel(ctx, softmax_xent_backward_cpu<float>, softmax_xent_backward_reference<float>)(
-            dlogits.data<float>(), probs.data<float>(), labels.data<int32_t>(), scale, batch,
-            classes);
+            dlogits.data<float>(), probs.data<float>(), labels.data<int32_t>(),
+            dloss.data<float>()[0], batch, classes);
       } else {
         softmax_xent_backward_cuda(ctx.gpu(), dlogits.data<float>(), probs.data<float>(),
-                                   labels.data<int32_t>(), scale, batch, classes);
+                                   labels.data<int32_t>(), dloss.data<float>(), batch, classes);
       }
       return std::vector<Tensor>{dlogits};
     });

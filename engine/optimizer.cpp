@@ -5,6 +5,7 @@
 // it for checkpoints.
 #include "engine/optimizer.h"
 
+#include <cmath>
 #include <cstring>
 #include <map>
 
@@ -64,6 +65,22 @@ void check_each_parameter_once(const std::vector<Group>& groups, const char* opt
     }
 }
 
+// The guard of a step (Optimizer::step): checks it, and returns its device
+// pointer (null when there is none) and, on the CPU, whether to skip.
+struct Guard {
+  const float* device_value = nullptr;
+  bool skip_on_cpu = false;
+};
+Guard guard_of(const Context& ctx, const Tensor& loss, const char* opt) {
+  if (!loss.defined()) return {};
+  if (loss.dtype() != DType::F32 || loss.numel() != 1 || loss.device() != ctx.device())
+    fail(opt, ": the step's guard must be one float32 value on ", device_name(ctx.device()),
+         ", got ", shape_str(loss.shape()), " ", dtype_name(loss.dtype()), " on ",
+         device_name(loss.device()));
+  if (ctx.device() == Device::CPU) return {nullptr, !std::isfinite(loss.data<float>()[0])};
+  return {loss.data<float>(), false};
+}
+
 // A new tensor on ctx's device holding a copy of `src` (any device).
 Tensor copy_to(Context& ctx, const Tensor& src) {
   const Tensor host = ctx.to_host(src);
@@ -114,7 +131,8 @@ void Sgd::set_lr(size_t g, float lr) {
   groups_[g].hyper.lr = lr;
 }
 
-void Sgd::step(Context& ctx) {
+void Sgd::step(Context& ctx, const Tensor& skip_if_not_finite) {
+  const Guard guard = guard_of(ctx, skip_if_not_finite, "sgd");
   std::vector<SgdTensorRef> device_batch;  // CUDA: gathered, then updated in one launch
   for (size_t g = 0; g < groups_.size(); ++g) {
     const SgdUpdate h = update_of(groups_[g].hyper);
@@ -124,6 +142,7 @@ void Sgd::step(Context& ctx) {
       Tensor& velocity = velocity_[g][p];
       // Plain SGD (momentum 0) needs no velocity at all.
       if (h.momentum != 0.0f && !velocity.defined()) velocity = ctx.zeros(param.shape());
+      if (guard.skip_on_cpu) continue;
       if (ctx.device() == Device::CPU) {
         sgd_update_cpu(param.data<float>(), ops::detail::ptr_or_null(velocity),
                        param.grad().data<float>(), param.numel(), h);
@@ -133,7 +152,7 @@ void Sgd::step(Context& ctx) {
       }
     }
   }
-  if (!device_batch.empty()) sgd_update_cuda(ctx.gpu(), device_batch);
+  if (!device_batch.empty()) sgd_update_cuda(ctx.gpu(), device_batch, guard.device_value);
   ++steps_;
 }
 
@@ -181,7 +200,8 @@ void Adam::set_lr(size_t g, float lr) {
   groups_[g].hyper.lr = lr;
 }
 
-void Adam::step(Context& ctx) {
+void Adam::step(Context& ctx, const Tensor& skip_if_not_finite) {
+  const Guard guard = guard_of(ctx, skip_if_not_finite, "adam");
   std::vector<AdamTensorRef> device_batch;  // CUDA: gathered, then updated in one launch
   for (size_t g = 0; g < groups_.size(); ++g) {
     const AdamUpdate h = update_of(groups_[g].hyper);
@@ -194,6 +214,7 @@ void Adam::step(Context& ctx) {
         s.v = ctx.zeros(param.shape());
       }
       ++s.step;  // counts from 1 at the first update, as torch.optim's state['step']
+      if (guard.skip_on_cpu) continue;
       if (ctx.device() == Device::CPU) {
         adam_update_cpu(param.data<float>(), s.m.data<float>(), s.v.data<float>(),
                         param.grad().data<float>(), param.numel(), h, s.step);
@@ -204,7 +225,7 @@ void Adam::step(Context& ctx) {
       }
     }
   }
-  if (!device_batch.empty()) adam_update_cuda(ctx.gpu(), device_batch);
+  if (!device_batch.empty()) adam_update_cuda(ctx.gpu(), device_batch, guard.device_value);
   ++steps_;
 }
 

@@ -53,7 +53,14 @@ class Optimizer {
   virtual ~Optimizer() = default;
   virtual const char* kind() const = 0;  // "sgd", "adam", "adamw"
   // Updates every parameter that has a gradient; no autograd is recorded.
-  virtual void step(Context& ctx) = 0;
+  void step(Context& ctx) { step(ctx, Tensor()); }
+  // The same, guarded: `skip_if_not_finite` is a (1) float32 tensor on ctx's
+  // device, the step's loss. When its value is NaN or infinite, no parameter
+  // and no state tensor changes. On a GPU the update kernel reads it, so the
+  // host need not wait to learn the loss. The step counts (steps(), Adam's
+  // per-parameter counts) advance either way: a run stops at such a step
+  // (apps/trainer.cpp), it does not carry on.
+  virtual void step(Context& ctx, const Tensor& skip_if_not_finite) = 0;
   // Drops the gradients of all parameters (the next backward starts afresh).
   virtual void zero_grad() = 0;
   virtual size_t num_groups() const = 0;
@@ -72,7 +79,8 @@ class Sgd final : public Optimizer {
   explicit Sgd(std::vector<SgdGroup> groups);
 
   const char* kind() const override { return "sgd"; }
-  void step(Context& ctx) override;
+  using Optimizer::step;
+  void step(Context& ctx, const Tensor& skip_if_not_finite) override;
   void zero_grad() override;
 
   size_t num_groups() const override { return groups_.size(); }
@@ -97,7 +105,8 @@ class Adam final : public Optimizer {
   explicit Adam(std::vector<AdamGroup> groups);
 
   const char* kind() const override;  // "adamw" when the first group is decoupled
-  void step(Context& ctx) override;
+  using Optimizer::step;
+  void step(Context& ctx, const Tensor& skip_if_not_finite) override;
   void zero_grad() override;
 
   size_t num_groups() const override { return groups_.size(); }

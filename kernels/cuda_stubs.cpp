@@ -15,6 +15,7 @@
 #include "kernels/pool.h"
 #include "kernels/preprocess.h"
 #include "kernels/softmax_xent.h"
+#include "kernels/step_metrics.h"
 #include "kernels/upsample.h"
 
 #ifndef TL_WITH_CUDA
@@ -91,6 +92,13 @@ void add_forward_cuda(cuda::CudaState&, float*, const float*, const float*, int6
 void add_relu_forward_cuda(cuda::CudaState&, float*, const float*, const float*, int64_t) {
   no_cuda_kernel("add_relu_forward_cuda");
 }
+void fill_cuda(cuda::CudaState&, float*, float, int64_t) { no_cuda_kernel("fill_cuda"); }
+
+// kernels/step_metrics.h
+void add_step_totals_cuda(cuda::CudaState&, StepTotals*, const float*, const float*, const int32_t*,
+                          int64_t, int64_t) {
+  no_cuda_kernel("add_step_totals_cuda");
+}
 
 // kernels/linear.h
 void linear_forward_cuda(cuda::CudaState&, float*, const float*, const float*, const float*, int64_t,
@@ -109,10 +117,10 @@ void bias_grad_rows_cuda(cuda::CudaState&, float*, const float*, int64_t, int64_
 }
 
 // kernels/optim.h
-void sgd_update_cuda(cuda::CudaState&, const std::vector<SgdTensorRef>&) {
+void sgd_update_cuda(cuda::CudaState&, const std::vector<SgdTensorRef>&, const float*) {
   no_cuda_kernel("sgd_update_cuda");
 }
-void adam_update_cuda(cuda::CudaState&, const std::vector<AdamTensorRef>&) {
+void adam_update_cuda(cuda::CudaState&, const std::vector<AdamTensorRef>&, const float*) {
   no_cuda_kernel("adam_update_cuda");
 }
 
@@ -141,8 +149,8 @@ void softmax_xent_forward_cuda(cuda::CudaState&, float*, float*, const float*, c
                                int64_t) {
   no_cuda_kernel("softmax_xent_forward_cuda");
 }
-void softmax_xent_backward_cuda(cuda::CudaState&, float*, const float*, const int32_t*, float, int64_t,
-                                int64_t) {
+void softmax_xent_backward_cuda(cuda::CudaState&, float*, const float*, const int32_t*,
+                                const float*, int64_t, int64_t) {
   no_cuda_kernel("softmax_xent_backward_cuda");
 }
 

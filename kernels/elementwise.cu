@@ -1,5 +1,5 @@
 // CUDA kernels for the elementwise ops (elementwise.h): ReLU forward and
-// backward, residual add, and add fused with ReLU.
+// backward, residual add, add fused with ReLU, and a constant fill.
 //
 // Layout: flat arrays of n floats (any shape, contiguous). Each thread handles
 // one element with a grid-stride loop. These kernels are purely memory-bound
@@ -37,6 +37,12 @@ __global__ void add_kernel(float* y, const float* a, const float* b, int64_t n, 
   }
 }
 
+__global__ void fill_kernel(float* y, float value, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = value;
+}
+
 }  // namespace
 
 void relu_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t n) {
@@ -60,6 +66,12 @@ void add_forward_cuda(cuda::CudaState& gpu, float* y, const float* a, const floa
 void add_relu_forward_cuda(cuda::CudaState& gpu, float* y, const float* a, const float* b, int64_t n) {
   if (n == 0) return;
   add_kernel<<<cuda::blocks_for(n), cuda::kBlockThreads, 0, gpu.stream>>>(y, a, b, n, true);
+  TL_LAUNCH_CHECK(gpu);
+}
+
+void fill_cuda(cuda::CudaState& gpu, float* y, float value, int64_t n) {
+  if (n == 0) return;
+  fill_kernel<<<cuda::blocks_for(n), cuda::kBlockThreads, 0, gpu.stream>>>(y, value, n);
   TL_LAUNCH_CHECK(gpu);
 }
 

@@ -50,4 +50,7 @@ void relu_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t n
 void relu_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, const float* y, int64_t n);
 void add_forward_cuda(cuda::CudaState& gpu, float* y, const float* a, const float* b, int64_t n);
 void add_relu_forward_cuda(cuda::CudaState& gpu, float* y, const float* a, const float* b, int64_t n);
+// y[i] = value (Context::full on a GPU: the backward seed of 1 is made here
+// rather than copied from the host, which would make the host wait).
+void fill_cuda(cuda::CudaState& gpu, float* y, float value, int64_t n);
 }  // namespace tl

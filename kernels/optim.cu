@@ -18,11 +18,15 @@
 // each parameter's own step count, and the group's hyper-parameters) are
 // computed on the host exactly as optim.cpp computes them.
 //
-// The descriptor array (~20 KB) is copied with cudaMemcpyAsync from a host
-// vector into scratch device memory on the step's stream. From pageable
-// memory the call returns only once the driver has taken the bytes (staged
-// them, or copied synchronously), so the vector may die right after; the
+// The descriptor array (~20 KB) goes to scratch device memory through the
+// CudaState's pinned staging ring (runtime/cuda/staged_upload.h): a copy
+// from pageable memory could make the host wait for the GPU mid-step. The
 // stream orders the copy before the kernel.
+//
+// The guard: a device pointer to the step's loss. When it is not finite
+// every block returns before touching anything, so a NaN step leaves the
+// weights and the state as they were, decided on the GPU without the host
+// reading the loss (layers/training_step.cpp).
 //
 // Arithmetic: the CPU's float expressions in the CPU's order, rounded step by
 // step (mul_exact, add_exact, sub_exact: kernels/exact_math.cuh; __fdiv_rn,
@@ -38,6 +42,7 @@
 #include "runtime/cuda/scratch.h"
 #include "runtime/cuda/check.h"
 #include "runtime/cuda/cuda_state.h"
+#include "runtime/cuda/staged_upload.h"
 #include "kernels/channel_tiling.cuh"
 #include "kernels/exact_math.cuh"
 #include "kernels/optim.h"
@@ -94,7 +99,9 @@ __device__ __forceinline__ const Desc& find_desc(const Desc* descs, int count) {
 }
 
 __global__ void __launch_bounds__(cuda::kBlockThreads)
-    sgd_multi_tensor_kernel(const SgdDesc* __restrict__ descs, int count) {
+    sgd_multi_tensor_kernel(const SgdDesc* __restrict__ descs, int count,
+                            const float* __restrict__ guard) {
+  if (guard && !isfinite(*guard)) return;  // the whole block: before find_desc's barrier
   const SgdDesc d = find_desc(descs, count);
   const int64_t begin = (int64_t(blockIdx.x) - d.first_block) * kChunk;
   const int64_t end = begin + kChunk < d.n ? begin + kChunk : d.n;
@@ -112,7 +119,9 @@ __global__ void __launch_bounds__(cuda::kBlockThreads)
 }
 
 __global__ void __launch_bounds__(cuda::kBlockThreads)
-    adam_multi_tensor_kernel(const AdamDesc* __restrict__ descs, int count) {
+    adam_multi_tensor_kernel(const AdamDesc* __restrict__ descs, int count,
+                             const float* __restrict__ guard) {
+  if (guard && !isfinite(*guard)) return;  // the whole block: before find_desc's barrier
   const AdamDesc d = find_desc(descs, count);
   const int64_t begin = (int64_t(blockIdx.x) - d.first_block) * kChunk;
   const int64_t end = begin + kChunk < d.n ? begin + kChunk : d.n;
@@ -157,7 +166,8 @@ void check_distinct(const std::vector<Ref>& tensors, const char* opt) {
 
 // Copies the descriptors to the device and launches `kernel` once.
 template <typename Desc, typename Kernel>
-void launch_multi_tensor(cuda::CudaState& gpu, std::vector<Desc>& descs, Kernel kernel, const char* opt) {
+void launch_multi_tensor(cuda::CudaState& gpu, std::vector<Desc>& descs, Kernel kernel,
+                         const float* guard, const char* opt) {
   const int64_t blocks = assign_blocks(descs);
   if (blocks == 0) return;
   if (blocks > 0x7fffffff || descs.size() > 0x7fffffff)
@@ -165,16 +175,16 @@ void launch_multi_tensor(cuda::CudaState& gpu, std::vector<Desc>& descs, Kernel 
   cudaStream_t stream = gpu.stream;
   cuda::Scratch holder;
   Desc* device_descs = holder.take<Desc>(gpu, static_cast<int64_t>(descs.size()));
-  TL_CUDA_CHECK(cudaMemcpyAsync(device_descs, descs.data(), descs.size() * sizeof(Desc),
-                                cudaMemcpyHostToDevice, stream));
+  gpu.uploads->copy(stream, device_descs, descs.data(), descs.size() * sizeof(Desc));
   kernel<<<static_cast<unsigned>(blocks), cuda::kBlockThreads, 0, stream>>>(
-      device_descs, static_cast<int>(descs.size()));
+      device_descs, static_cast<int>(descs.size()), guard);
   TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace
 
-void sgd_update_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tensors) {
+void sgd_update_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tensors,
+                     const float* skip_if_not_finite) {
   check_distinct(tensors, "sgd");
   std::vector<SgdDesc> descs;
   descs.reserve(tensors.size());
@@ -186,10 +196,11 @@ void sgd_update_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tens
     descs.push_back(SgdDesc{t.param, h.momentum != 0.0f ? t.velocity : nullptr, t.grad, t.n, 0,
                             h.lr, h.momentum, h.weight_decay, h.nesterov ? 1 : 0});
   }
-  launch_multi_tensor(gpu, descs, sgd_multi_tensor_kernel, "sgd");
+  launch_multi_tensor(gpu, descs, sgd_multi_tensor_kernel, skip_if_not_finite, "sgd");
 }
 
-void adam_update_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors) {
+void adam_update_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors,
+                      const float* skip_if_not_finite) {
   check_distinct(tensors, "adam");
   std::vector<AdamDesc> descs;
   descs.reserve(tensors.size());
@@ -220,7 +231,7 @@ void adam_update_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& te
     d.decoupled = h.decoupled ? 1 : 0;
     descs.push_back(d);
   }
-  launch_multi_tensor(gpu, descs, adam_multi_tensor_kernel, "adam");
+  launch_multi_tensor(gpu, descs, adam_multi_tensor_kernel, skip_if_not_finite, "adam");
 }
 
 }  // namespace tl

@@ -58,6 +58,10 @@ struct AdamTensorRef {
 // stubs that throw: kernels/cuda_stubs.cpp): every listed tensor updated in ONE
 // launch on the CudaState's stream, bit-identical to the CPU functions above.
 // A parameter listed twice is a tl::Error (the updates run concurrently).
-void sgd_update_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tensors);
-void adam_update_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors);
+// skip_if_not_finite: null, or a device float (the step's loss) read by the
+// kernel; when it is NaN or infinite nothing is updated.
+void sgd_update_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tensors,
+                     const float* skip_if_not_finite = nullptr);
+void adam_update_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors,
+                      const float* skip_if_not_finite = nullptr);
 }  // namespace tl

@@ -42,7 +42,6 @@ namespace tl {
 namespace {
 
 constexpr int kWarpsPerBlock = cuda::kBlockThreads / 32;
-constexpr unsigned long long kNoBadLabel = ~0ull;
 
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
@@ -61,7 +60,7 @@ __device__ __forceinline__ float warp_sum(float v) {
 
 __global__ void __launch_bounds__(cuda::kBlockThreads)
     softmax_xent_forward_kernel(float* __restrict__ probs, double* __restrict__ row_loss,
-                                unsigned long long* bad_label, const float* __restrict__ logits,
+                                cuda::DeferredChecks* checks, const float* __restrict__ logits,
                                 const int32_t* __restrict__ labels, int64_t batch,
                                 int64_t classes) {
   const int lane = threadIdx.x & 31;
@@ -85,9 +84,11 @@ __global__ void __launch_bounds__(cuda::kBlockThreads)
   if (lane == 0) {
     const int32_t label = labels[row];
     if (label < 0 || label >= classes) {
-      atomicMin(bad_label, (static_cast<unsigned long long>(row) << 32) |
-                               static_cast<unsigned long long>(static_cast<uint32_t>(label)));
-      row_loss[row] = nan("");
+      atomicMin(&checks->bad_label,
+                (static_cast<unsigned long long>(row) << 32) |
+                    static_cast<unsigned long long>(static_cast<uint32_t>(label)));
+      checks->bad_label_classes = classes;
+      row_loss[row] = nan("");  // so the loss is NaN and the optimiser's guard skips the update
     } else {
       // log(sum) + (zmax - z[label]): the difference first, as the CPU.
       row_loss[row] = static_cast<double>(logf(sum)) + static_cast<double>(zmax - z[label]);
@@ -112,8 +113,10 @@ __global__ void __launch_bounds__(cuda::kBlockThreads)
 
 __global__ void __launch_bounds__(cuda::kBlockThreads)
     softmax_xent_backward_kernel(float* __restrict__ dlogits, const float* __restrict__ probs,
-                                 const int32_t* __restrict__ labels, float scale, int64_t batch,
-                                 int64_t classes) {
+                                 const int32_t* __restrict__ labels,
+                                 const float* __restrict__ dloss, int64_t batch, int64_t classes) {
+  // dloss / N in float, as the CPU; read on the device, so the host never waits for it.
+  const float scale = __fdiv_rn(dloss[0], static_cast<float>(batch));
   const int64_t total = batch * classes;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
@@ -130,33 +133,24 @@ void softmax_xent_forward_cuda(cuda::CudaState& gpu, float* loss, float* probs, 
                                const int32_t* labels, int64_t batch, int64_t classes) {
   if (batch == 0 || classes == 0) return;
   cudaStream_t stream = gpu.stream;
-  cuda::Scratch row_holder, flag_holder;
+  cuda::Scratch row_holder;
   double* row_loss = row_holder.take<double>(gpu, batch);
-  unsigned long long* bad = flag_holder.take<unsigned long long>(gpu, 1);
-  TL_CUDA_CHECK(cudaMemsetAsync(bad, 0xFF, sizeof(unsigned long long), stream));  // kNoBadLabel
   const auto blocks = static_cast<unsigned>(cuda::ceil_div(batch, kWarpsPerBlock));
   softmax_xent_forward_kernel<<<blocks, cuda::kBlockThreads, 0, stream>>>(
-      probs, row_loss, bad, logits, labels, batch, classes);
+      probs, row_loss, gpu.deferred_checks_on_device(), logits, labels, batch, classes);
   TL_LAUNCH_CHECK(gpu);
   mean_loss_kernel<<<1, cuda::kBlockThreads, 0, stream>>>(loss, row_loss, batch);
   TL_LAUNCH_CHECK(gpu);
-  unsigned long long flag = kNoBadLabel;
-  TL_CUDA_CHECK(cudaMemcpyAsync(&flag, bad, sizeof(flag), cudaMemcpyDeviceToHost, stream));
-  TL_CUDA_CHECK(cudaStreamSynchronize(stream));
-  if (flag != kNoBadLabel)
-    fail("softmax_cross_entropy: sample ", static_cast<int64_t>(flag >> 32), " has label ",
-         static_cast<int32_t>(static_cast<uint32_t>(flag & 0xffffffffu)), ", outside [0, ",
-         classes, "); check the data set's labels and the number of classes of the head");
+  // No wait for a bad label's verdict here: the kernel recorded it in the
+  // deferred checks, raised at the host's next wait for the GPU.
 }
 
 void softmax_xent_backward_cuda(cuda::CudaState& gpu, float* dlogits, const float* probs,
-                                const int32_t* labels, float dloss, int64_t batch,
+                                const int32_t* labels, const float* dloss, int64_t batch,
                                 int64_t classes) {
   if (batch == 0 || classes == 0) return;
-  const float scale = dloss / static_cast<float>(batch);  // in float, as the CPU
   softmax_xent_backward_kernel<<<cuda::blocks_for(batch * classes), cuda::kBlockThreads, 0,
-                                 gpu.stream>>>(dlogits, probs, labels, scale, batch,
-                                                       classes);
+                                 gpu.stream>>>(dlogits, probs, labels, dloss, batch, classes);
   TL_LAUNCH_CHECK(gpu);
 }
 

@@ -31,11 +31,13 @@ struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch
 }  // namespace cuda
 // CUDA launchers (kernels/softmax_xent.cu; a CPU-only build has
 // stubs that throw: kernels/cuda_stubs.cpp), float32, on the CudaState's stream.
-// loss: (1) on the device. A label outside [0, C) is a tl::Error naming the
-// sample (checked on the device; the launcher synchronises to read the verdict).
+// loss: (1) on the device. A label outside [0, C) makes the loss NaN and is
+// a tl::Error naming the sample, raised at the host's next wait for the GPU
+// (cuda::DeferredChecks): the launcher itself never waits.
 void softmax_xent_forward_cuda(cuda::CudaState& gpu, float* loss, float* probs, const float* logits,
                                const int32_t* labels, int64_t batch, int64_t classes);
+// dloss: (1) on the device, read there.
 void softmax_xent_backward_cuda(cuda::CudaState& gpu, float* dlogits, const float* probs,
-                                const int32_t* labels, float dloss, int64_t batch,
+                                const int32_t* labels, const float* dloss, int64_t batch,
                                 int64_t classes);
 }  // namespace tl

@@ -16,7 +16,8 @@ namespace {
 }  // namespace
 void copy_host_to_device(void*, const void*, size_t) { no_cuda(); }
 void copy_device_to_host(void*, const void*, size_t) { no_cuda(); }
-void copy_device_to_device(void*, const void*, size_t) { no_cuda(); }
+void copy_device_to_device(cuda::CudaState&, void*, const void*, size_t) { no_cuda(); }
+void fill_device_bytes(cuda::CudaState&, void*, unsigned char, size_t) { no_cuda(); }
 
 namespace cuda {
 int device_count() { return 0; }

@@ -4,6 +4,7 @@
 // gradient). Plus the state accessors used by checkpoints.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "runtime/check.h"
@@ -131,6 +132,53 @@ TEST(Optimizer, ParameterListedTwiceIsRefused) {
   Context ctx;
   ok.step(ctx);
   EXPECT_FLOAT_EQ(p.to_vector()[0], 0.9f);
+}
+
+// The guard of a step (the training step passes its loss): a finite value
+// changes nothing; NaN or infinity skips every update, so the parameters
+// and the optimiser's state stay as they were, while the step counts still
+// advance. A guard that is not one float32 value on the step's device is an
+// error naming the optimiser.
+TEST(Optimizer, NonFiniteGuardSkipsTheUpdate) {
+  Context ctx(Device::CPU);
+  for (const float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    Tensor a = make_param({3}, 1.0f), b = make_param({3}, 1.0f);
+    Adam guarded({AdamGroup{{a}, AdamHyper{}}}), plain({AdamGroup{{b}, AdamHyper{}}});
+    a.set_grad(Tensor::full({3}, 0.5f));
+    b.set_grad(Tensor::full({3}, 0.5f));
+    guarded.step(ctx, Tensor::full({1}, 2.5f));  // finite: the same as no guard
+    plain.step(ctx);
+    EXPECT_EQ(a.to_vector(), b.to_vector());
+    const std::vector<float> before = a.to_vector();
+    guarded.step(ctx, Tensor::full({1}, bad));
+    EXPECT_EQ(a.to_vector(), before) << "guard " << bad;
+    EXPECT_EQ(guarded.steps(), 2);
+    // The state as after the first step: m and v are what plain's are.
+    const NamedTensors g = guarded.state(), p = plain.state();
+    ASSERT_EQ(g.size(), p.size());
+    for (size_t i = 0; i + 1 < g.size(); i += 3) {  // m, v, step per parameter
+      EXPECT_EQ(g[i].second.to_vector(), p[i].second.to_vector()) << g[i].first;
+      EXPECT_EQ(g[i + 1].second.to_vector(), p[i + 1].second.to_vector()) << g[i + 1].first;
+    }
+
+    Tensor c = make_param({2}, 3.0f);
+    Sgd sgd({SgdGroup{{c}, SgdHyper{0.5f, 0.9f, 0.0f, false}}});
+    c.set_grad(Tensor::full({2}, 1.0f));
+    sgd.step(ctx, Tensor::full({1}, bad));
+    EXPECT_EQ(c.to_vector(), std::vector<float>(2, 3.0f));
+    EXPECT_EQ(sgd.state().at(0).second.to_vector(), std::vector<float>(2, 0.0f)) << "velocity";
+  }
+  Tensor d = make_param({2}, 1.0f);
+  Sgd sgd({SgdGroup{{d}, SgdHyper{}}});
+  d.set_grad(Tensor::full({2}, 1.0f));
+  try {
+    sgd.step(ctx, Tensor::full({2}, 1.0f));
+    FAIL() << "a guard of two values was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sgd: the step's guard must be one float32 value"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Optimizer, RejectsGradientOfWrongShape) {

@@ -1,11 +1,13 @@
 #include "runtime/cuda/cuda_state.h"
 
 #include <cstdlib>
+#include <new>
 #include <sstream>
 
 #include "runtime/cuda/caching_allocator.h"
 #include "runtime/cuda/check.h"
 #include "runtime/cuda/conv_cache.h"
+#include "runtime/cuda/staged_upload.h"
 #include "runtime/device_copy.h"
 
 namespace tl::cuda {
@@ -60,6 +62,12 @@ std::unique_ptr<CudaState> CudaState::create() {
   state->caching_allocator = std::make_shared<CachingAllocator>();
   state->allocator = state->caching_allocator;
   state->conv_algos = std::make_unique<ConvAlgoCache>();
+  state->uploads = std::make_unique<StagedUpload>();
+  void* checks = nullptr;
+  TL_CUDA_CHECK(cudaHostAlloc(&checks, sizeof(DeferredChecks), cudaHostAllocMapped));
+  state->deferred_host_ = new (checks) DeferredChecks();
+  TL_CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&state->deferred_device_),
+                                         checks, 0));
   const char* sync = std::getenv("TL_SYNC_CHECK");
   state->sync_check = sync && std::string(sync) == "1";
   return state;
@@ -68,13 +76,31 @@ std::unique_ptr<CudaState> CudaState::create() {
 CudaState::~CudaState() {
   // Destructors must not throw: errors here are ignored on purpose.
   if (stream) cudaStreamSynchronize(stream);
+  uploads.reset();  // its events belong to the stream's context
   if (workspace_) cudaFree(workspace_);
+  if (deferred_host_) cudaFreeHost(deferred_host_);
   if (cudnn) cudnnDestroy(cudnn);
   if (cublas) cublasDestroy(cublas);
   if (stream) cudaStreamDestroy(stream);
 }
 
-void CudaState::synchronize() const { TL_CUDA_CHECK(cudaStreamSynchronize(stream)); }
+void CudaState::synchronize() {
+  TL_CUDA_CHECK(cudaStreamSynchronize(stream));
+  raise_deferred_errors();
+}
+
+void CudaState::raise_deferred_errors() {
+  // volatile: the GPU wrote this memory behind the compiler's back.
+  volatile DeferredChecks* checks = deferred_host_;
+  const unsigned long long bad = checks->bad_label;
+  if (bad == DeferredChecks::kNone) return;
+  const long long classes = checks->bad_label_classes;
+  checks->bad_label = DeferredChecks::kNone;  // reported once; the context stays usable
+  fail("softmax_cross_entropy: sample ", static_cast<int64_t>(bad >> 32), " has label ",
+       static_cast<int32_t>(static_cast<uint32_t>(bad & 0xffffffffu)), ", outside [0, ", classes,
+       "); check the data set's labels and the number of classes of the head (found on the "
+       "GPU, reported at the next wait for it)");
+}
 
 void CudaState::set_allow_tf32(bool allow) {
   TL_CUBLAS_CHECK(cublasSetMathMode(cublas, allow ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
@@ -155,8 +181,11 @@ void copy_host_to_device(void* dst, const void* src, size_t bytes) {
 void copy_device_to_host(void* dst, const void* src, size_t bytes) {
   TL_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }
-void copy_device_to_device(void* dst, const void* src, size_t bytes) {
-  TL_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+void copy_device_to_device(cuda::CudaState& gpu, void* dst, const void* src, size_t bytes) {
+  TL_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, gpu.stream));
+}
+void fill_device_bytes(cuda::CudaState& gpu, void* dst, unsigned char value, size_t bytes) {
+  TL_CUDA_CHECK(cudaMemsetAsync(dst, value, bytes, gpu.stream));
 }
 
 }  // namespace tl

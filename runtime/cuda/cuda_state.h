@@ -18,6 +18,22 @@ namespace tl::cuda {
 
 class CachingAllocator;
 class ConvAlgoCache;  // runtime/cuda/conv_cache.h
+class StagedUpload;   // runtime/cuda/staged_upload.h
+
+// Failures a kernel finds in its data, reported to the host LATER rather than
+// at the launch: waiting for a kernel's verdict would drain the pipeline in
+// the middle of every training step. Kernels write here (mapped, pinned host
+// memory: no copy is needed to read it) and the host raises the first
+// failure as a tl::Error at its next wait for the stream: CudaState::
+// synchronize() (so Context::synchronize), Context::to_host and the
+// trainer's metric reads (layers/step_metrics.h).
+struct DeferredChecks {
+  static constexpr unsigned long long kNone = ~0ull;
+  // softmax_cross_entropy: (sample << 32) | uint32(label) of the smallest
+  // sample with a label outside [0, classes) (atomicMin), or kNone.
+  unsigned long long bad_label = kNone;
+  long long bad_label_classes = 0;
+};
 
 struct CudaState {
   int device = 0;
@@ -36,13 +52,23 @@ struct CudaState {
   bool deterministic = false;
   // cuDNN algorithms measured per convolution shape (kernels/conv2d.cu).
   std::unique_ptr<ConvAlgoCache> conv_algos;
+  // Small per-step uploads queued without a host wait (kernels/optim.cu).
+  std::unique_ptr<StagedUpload> uploads;
 
   // Picks GPU 0, checks that this binary has kernels for it, creates the
   // stream and handles. Throws tl::Error saying why when there is no usable GPU.
   static std::unique_ptr<CudaState> create();
   ~CudaState();
 
-  void synchronize() const;
+  // Waits for the stream, then raises what the kernels reported meanwhile
+  // (raise_deferred_errors).
+  void synchronize();
+  // The deferred checks, as the kernels see them (a device pointer).
+  DeferredChecks* deferred_checks_on_device() const { return deferred_device_; }
+  // Throws the first failure recorded in the deferred checks since the last
+  // call, and clears them. Call only once the stream has drained up to the
+  // work to be checked (after a synchronising copy or synchronize()).
+  void raise_deferred_errors();
   // Sets allow_tf32 and the cuBLAS math mode (TF32 tensor ops or pedantic FP32).
   void set_allow_tf32(bool allow);
   // Scratch memory for cuDNN, grown on demand and kept (never freed in the loop).
@@ -56,6 +82,8 @@ struct CudaState {
   std::string describe() const;
 
  private:
+  DeferredChecks* deferred_host_ = nullptr;    // cudaHostAlloc'd, mapped
+  DeferredChecks* deferred_device_ = nullptr;  // the same memory, as kernels address it
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
 };

@@ -3,15 +3,19 @@
 // AdamW over two groups with their own hyper-parameters, tensors of several
 // chunk counts (3 to 20,000 elements; chunks are 8,192), 4 steps, one
 // parameter without a gradient at one step (skipped: no update, its state
-// and step count do not advance). The updates replay the CPU's float
+// and step count do not advance), and a step guarded by a NaN loss (read by
+// the kernel: nothing moves, the counts advance, as on the CPU), the others
+// guarded by a finite one or not at all. The updates replay the CPU's float
 // expressions with explicitly rounded intrinsics, so parameters and state
 // must be bit-identical (see cuda_parity.h for hosts that contract).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 
 #include "engine/optimizer.h"
+#include "kernels/optim.h"
 #include "tests/gpu/cuda_parity.h"
 #include "tests/gpu/gpu_test.h"
 
@@ -56,8 +60,15 @@ void compare_optimizer(Context& gpu, const Hyper& h0, const Hyper& h1, const std
   for (int step = 0; step < kSteps; ++step) {
     pc.set_grads(cpu, step);
     pg.set_grads(gpu, step);
-    oc.step(cpu);
-    og.step(gpu);
+    // Step 1: a NaN guard; step 3: a finite one; steps 0 and 2: none.
+    if (step % 2 == 1) {
+      const float guard = step == 1 ? std::nanf("") : 2.5f;
+      oc.step(cpu, cpu.full({1}, guard));
+      og.step(gpu, gpu.full({1}, guard));
+    } else {
+      oc.step(cpu);
+      og.step(gpu);
+    }
     const std::string at = name + " step " + std::to_string(step) + " ";
     for (size_t i = 0; i < pc.list.size(); ++i)
       EXPECT_TRUE(matches_cpu_exactly(gpu.to_host(pg.list[i]), pc.list[i],
@@ -100,10 +111,13 @@ TEST(CudaParity, OptimizerRejectsDuplicateParameter) {
   Tensor p = gpu->to_device(random_tensor({10}, 3));
   p.set_requires_grad(true);
   p.set_grad(gpu->to_device(random_tensor({10}, 4)));
-  Sgd sgd({SgdGroup{{p}, SgdHyper{}}, SgdGroup{{p}, SgdHyper{}}});
-  EXPECT_THROW(sgd.step(*gpu), Error);
-  Adam adam({AdamGroup{{p, p}, AdamHyper{}}});
-  EXPECT_THROW(adam.step(*gpu), Error);
+  // Refused when the optimiser is built, as on the CPU (engine/optimizer.cpp)...
+  EXPECT_THROW(Sgd({SgdGroup{{p}, SgdHyper{}}, SgdGroup{{p}, SgdHyper{}}}), Error);
+  EXPECT_THROW(Adam({AdamGroup{{p, p}, AdamHyper{}}}), Error);
+  // ...and by the launcher itself, for a caller that builds the list by hand.
+  const SgdTensorRef ref{p.data<float>(), nullptr, p.grad().data<float>(), 10,
+                         SgdUpdate{0.1f, 0.0f, 0.0f, false}};
+  EXPECT_THROW(sgd_update_cuda(gpu->gpu(), {ref, ref}), Error);
 }
 
 }  // namespace

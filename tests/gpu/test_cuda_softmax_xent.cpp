@@ -67,25 +67,42 @@ TEST(CudaParity, SoftmaxCrossEntropy) {
   compare_xent(*gpu, 5, 37, 1e4f, 4);     // stable at +-1e4: finite, probabilities 0 or 1
 }
 
-// A label outside [0, C) is an error naming the sample, never a fault: the
-// same context keeps working afterwards.
+// A label outside [0, C) is an error naming the sample, never a fault. The
+// launch does not wait for the verdict: the error comes at the host's next
+// wait for the GPU (cuda::DeferredChecks), here ctx.synchronize() or
+// ctx.to_host(), and the loss of that batch is NaN (so an optimiser step
+// guarded by it does not move the weights). The context keeps working.
 TEST(CudaParity, SoftmaxCrossEntropyBadLabel) {
   TL_REQUIRE_GPU(gpu);
   const Tensor logits = gpu->to_device(random_tensor({6, 10}, 5));
-  const auto expect_error = [&](const std::vector<int32_t>& labels, const std::string& needle) {
+  const auto expect_error = [&](const std::vector<int32_t>& labels, const std::string& needle,
+                                bool wait_by_reading) {
+    Tensor loss;
     try {
-      ops::softmax_cross_entropy(*gpu, logits, gpu->to_device(labels_tensor(labels)));
+      loss = ops::softmax_cross_entropy(*gpu, logits, gpu->to_device(labels_tensor(labels)));
+    } catch (const Error& e) {
+      ADD_FAILURE() << "the launch waited for the label check: " << e.what();
+      return;
+    }
+    try {
+      if (wait_by_reading)
+        gpu->to_host(loss);
+      else
+        gpu->synchronize();
       ADD_FAILURE() << "no error for a bad label; expected '" << needle << "'";
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
     }
+    EXPECT_TRUE(std::isnan(loss.to_vector()[0])) << "a bad label must make the loss NaN";
   };
-  expect_error({0, 1, 2, 10, 4, 5}, "sample 3 has label 10");
-  expect_error({-1, 1, 2, 3, 4, 99}, "sample 0 has label -1");  // the first bad sample wins
-  // Still usable: a valid call runs and gives a finite loss.
+  expect_error({0, 1, 2, 10, 4, 5}, "sample 3 has label 10, outside [0, 10)", false);
+  // The first bad sample wins; reported once, then cleared.
+  expect_error({-1, 1, 2, 3, 4, 99}, "sample 0 has label -1", true);
+  // Still usable: a valid call runs and gives a finite loss, with no error.
   const Tensor loss = gpu->to_host(
       ops::softmax_cross_entropy(*gpu, logits, gpu->to_device(labels_tensor({0, 1, 2, 3, 4, 5}))));
   EXPECT_TRUE(std::isfinite(loss.data<float>()[0]));
+  EXPECT_NO_THROW(gpu->synchronize());
 }
 
 }  // namespace
