@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "engine/context.h"
+#include "kernels/cast.h"
 #include "kernels/elementwise.h"
 #include "runtime/check.h"
 
@@ -75,17 +76,27 @@ std::vector<std::shared_ptr<TensorImpl>> topological_order(const std::shared_ptr
 }
 
 // a + b into a new tensor, recorded by nothing (the sum of two gradients of
-// one tensor). It calls the add kernel directly: autograd sits below the
-// differentiable ops and must not depend on them.
+// one tensor). It calls the add kernels directly: autograd sits below the
+// differentiable ops and must not depend on them. A bf16 activation's
+// gradients are bf16: summed in float32 and rounded once.
 Tensor sum_of_gradients(Context& ctx, const Tensor& a, const Tensor& b) {
-  TL_CHECK(a.shape() == b.shape() && a.dtype() == DType::F32 && b.dtype() == DType::F32,
-           "backward(): two gradients of one tensor differ: ", shape_str(a.shape()), " and ",
-           shape_str(b.shape()));
-  Tensor sum = ctx.empty(a.shape());
+  TL_CHECK(a.shape() == b.shape() && a.dtype() == b.dtype() &&
+               (a.dtype() == DType::F32 || a.dtype() == DType::BF16),
+           "backward(): two gradients of one tensor differ: ", shape_str(a.shape()), " ",
+           dtype_name(a.dtype()), " and ", shape_str(b.shape()), " ", dtype_name(b.dtype()));
+  Tensor sum = ctx.empty(a.shape(), a.dtype());
+  const bool bf16 = a.dtype() == DType::BF16;
   if (ctx.device() == Device::CPU) {
-    add_forward_cpu<float>(sum.data<float>(), a.data<float>(), b.data<float>(), a.numel());
+    if (bf16)
+      add_bf16_cpu(sum.data<uint16_t>(), a.data<uint16_t>(), b.data<uint16_t>(), a.numel());
+    else
+      add_forward_cpu<float>(sum.data<float>(), a.data<float>(), b.data<float>(), a.numel());
   } else {
-    add_forward_cuda(ctx.gpu(), sum.data<float>(), a.data<float>(), b.data<float>(), a.numel());
+    if (bf16)
+      add_bf16_cuda(ctx.gpu(), sum.data<uint16_t>(), a.data<uint16_t>(), b.data<uint16_t>(),
+                    a.numel());
+    else
+      add_forward_cuda(ctx.gpu(), sum.data<float>(), a.data<float>(), b.data<float>(), a.numel());
   }
   return sum;
 }
@@ -142,6 +153,9 @@ void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
       TensorImpl* input = node.inputs[i].impl();
       if (!input || !input->requires_grad || !grads[i].defined()) continue;
       check_shape(grads[i], input->shape, "gradient from '" + node.op + "'");
+      TL_CHECK(grads[i].dtype() == input->dtype, "backward(): op '", node.op, "' returned a ",
+               dtype_name(grads[i].dtype()), " gradient for a ", dtype_name(input->dtype),
+               " input");
       accumulate(input, grads[i]);
     }
     // Free the saved tensors now; the graph cannot be run twice.

@@ -16,14 +16,27 @@
 
 namespace tl::ops {
 
-// ---- elementwise (engine/ops_elementwise.cpp) ----
+// ---- bfloat16 (engine/ops_cast.cpp) ----
+// x as float32 or bfloat16 (rounded to nearest, ties to even; widening is
+// exact). A tensor already of that dtype comes back as it is. The gradient
+// is cast back to x's dtype.
+//
+// The ops whose section says "bf16" also take bfloat16 activations (parameters
+// stay float32) and return bfloat16: float32 arithmetic inside, the output
+// rounded once, and each activation gradient rounded once at the op's
+// output, as the GPU's bf16 kernels do. Where a device has no bf16 kernel
+// for an op, the op runs as cast -> the float32 op -> cast (the CPU always:
+// it is the reference the GPU's bf16 kernels are checked against).
+Tensor cast(Context& ctx, const Tensor& x, DType dtype);
+
+// ---- elementwise (engine/ops_elementwise.cpp); bf16 ----
 Tensor relu(Context& ctx, const Tensor& x);
 Tensor add(Context& ctx, const Tensor& a, const Tensor& b);       // residual add
 Tensor add_relu(Context& ctx, const Tensor& a, const Tensor& b);  // relu(a + b)
 // A differentiable reshape (a view; the gradient is reshaped back).
 Tensor reshape(Context& ctx, const Tensor& x, const Shape& shape);
 
-// ---- convolution (engine/ops_conv.cpp) ----
+// ---- convolution (engine/ops_conv.cpp); bf16: x in bfloat16, w rounded to it ----
 // x: (N, H, W, C); w: (O, KH, KW, C); bias: (O) or undefined.
 Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride,
               int64_t pad);
@@ -47,7 +60,7 @@ Tensor conv2d_batchnorm_inference(Context& ctx, const Tensor& x, const Tensor& w
                                   const Tensor& bias, int64_t stride, int64_t pad,
                                   const InferenceBatchNorm& bn, bool relu);
 
-// ---- batch norm (engine/ops_batchnorm.cpp) ----
+// ---- batch norm (engine/ops_batchnorm.cpp); bf16 (x; the rest float32) ----
 // x: (N, H, W, C) or (N, C). gamma, beta, running_mean, running_var: (C).
 // training: batch statistics, running statistics updated in place.
 // Otherwise: running statistics, nothing updated (gradients still flow to x,
@@ -70,7 +83,7 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                  const Tensor& running_mean, const Tensor& running_var,
                  const BatchNormOptions& options);
 
-// ---- pooling (engine/ops_pool.cpp) ----
+// ---- pooling (engine/ops_pool.cpp); bf16 ----
 Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, int64_t pad);
 Tensor global_avgpool(Context& ctx, const Tensor& x);  // (N, H, W, C) -> (N, C)
 

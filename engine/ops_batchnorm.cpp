@@ -41,6 +41,9 @@ Tensor copy_of(const Context& ctx, const Tensor& t) {
 Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                  const Tensor& running_mean, const Tensor& running_var,
                  const BatchNormOptions& options) {
+  if (is_bf16(x))  // statistics and parameters stay float32
+    return to_bf16(ctx, batchnorm(ctx, widen(ctx, x), gamma, beta, running_mean, running_var,
+                                  options));
   check_float(x, kOp, "x", -1);
   if (x.dim() != 2 && x.dim() != 4)
     fail(kOp, ": x must be (N, C) or (N, H, W, C), got shape ", shape_str(x.shape()));

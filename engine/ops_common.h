@@ -16,6 +16,19 @@ void check_float(const Tensor& t, const char* op, const char* arg, int64_t rank)
 // `required`; otherwise an undefined tensor, whose null pointer
 // (ptr_or_null) tells the backward kernel to skip that gradient.
 Tensor gradient_buffer_if(const Context& ctx, bool required, const Tensor& like);
+// ---- bfloat16 activations (see ops::cast in engine/ops.h) ----
+inline bool is_bf16(const Tensor& t) { return t.defined() && t.dtype() == DType::BF16; }
+// t as float32 (exact for bf16; recorded by autograd).
+Tensor widen(Context& ctx, const Tensor& t);
+// t rounded to bfloat16 (recorded by autograd).
+Tensor to_bf16(Context& ctx, const Tensor& t);
+// A float32 weight rounded to bfloat16 and back, as the tensor cores take
+// it; its gradient is rounded to bfloat16 on the way back too, as a bf16
+// convolution's weight gradient is.
+Tensor bf16_rounded(Context& ctx, const Tensor& w);
+// bf16 and float32 arguments mixed where the op wants activations of one dtype.
+[[noreturn]] void fail_mixed_dtypes(const char* op, const Tensor& a, const Tensor& b);
+
 // Raw pointer of an optional tensor (null when undefined).
 inline float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 

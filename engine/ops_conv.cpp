@@ -47,6 +47,12 @@ Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& w, const Tensor& b
 
 Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride,
               int64_t pad) {
+  if (is_bf16(x)) {
+    // The tensor cores' operands: bf16 activations and bf16 weights, float32
+    // sums; the bias added in float32 before the output's one rounding.
+    const Tensor w_bf16 = is_bf16(w) ? widen(ctx, w) : bf16_rounded(ctx, w);
+    return to_bf16(ctx, conv2d(ctx, widen(ctx, x), w_bf16, bias, stride, pad));
+  }
   const Conv2dGeometry g = conv2d_geometry(x, w, bias, stride, pad);
   check_device(ctx, "conv2d", {&x, &w, &bias});
   Tensor y = ctx.empty({g.batch, g.out_h(), g.out_w(), g.out_c});
@@ -97,6 +103,11 @@ Tensor conv2d_then_batchnorm(Context& ctx, const Tensor& x, const Tensor& w, con
 Tensor conv2d_batchnorm_inference(Context& ctx, const Tensor& x, const Tensor& w,
                                   const Tensor& bias, int64_t stride, int64_t pad,
                                   const InferenceBatchNorm& bn, bool relu) {
+  if (is_bf16(x)) {
+    const Tensor w_bf16 = is_bf16(w) ? widen(ctx, w) : bf16_rounded(ctx, w);
+    return to_bf16(ctx, conv2d_batchnorm_inference(ctx, widen(ctx, x), w_bf16, bias, stride, pad,
+                                                   bn, relu));
+  }
   const bool may_fold = ctx.device() == Device::CPU && ctx.cpu_kernels() == CpuKernels::Fast &&
                         !any_requires_grad(ctx, {&x, &w, &bias, &bn.gamma, &bn.beta});
   if (!may_fold) return conv2d_then_batchnorm(ctx, x, w, bias, stride, pad, bn, relu);

@@ -1,4 +1,5 @@
-// relu, add, add_relu and reshape. Their CPU kernels are single plain loops,
+// relu, add, add_relu and reshape (bf16 for all four: reshape is a view of
+// any dtype; the others run as cast -> float32 op -> cast, engine/ops.h). Their CPU kernels are single plain loops,
 // each its own reference (kernels/elementwise.cpp), so they run the same
 // kernel whatever ctx.cpu_kernels() says (docs/cpu_reference.md).
 #include "engine/autograd.h"
@@ -47,6 +48,7 @@ Tensor add_forward(Context& ctx, const Tensor& a, const Tensor& b, bool relu, co
 }  // namespace
 
 Tensor relu(Context& ctx, const Tensor& x) {
+  if (is_bf16(x)) return to_bf16(ctx, relu(ctx, widen(ctx, x)));
   check_float(x, "relu", "x", -1);
   check_device(ctx, "relu", {&x});
   Tensor y = ctx.empty(x.shape());
@@ -66,6 +68,10 @@ Tensor relu(Context& ctx, const Tensor& x) {
 }
 
 Tensor add(Context& ctx, const Tensor& a, const Tensor& b) {
+  if (is_bf16(a) || is_bf16(b)) {
+    if (!is_bf16(a) || !is_bf16(b)) fail_mixed_dtypes("add", a, b);
+    return to_bf16(ctx, add(ctx, widen(ctx, a), widen(ctx, b)));
+  }
   Tensor y = add_forward(ctx, a, b, /*relu=*/false, "add");
   if (any_requires_grad(ctx, {&a, &b}))
     attach_node(y, "add", {a, b}, [](const Tensor& dy) { return std::vector<Tensor>{dy, dy}; });
@@ -73,6 +79,10 @@ Tensor add(Context& ctx, const Tensor& a, const Tensor& b) {
 }
 
 Tensor add_relu(Context& ctx, const Tensor& a, const Tensor& b) {
+  if (is_bf16(a) || is_bf16(b)) {
+    if (!is_bf16(a) || !is_bf16(b)) fail_mixed_dtypes("add_relu", a, b);
+    return to_bf16(ctx, add_relu(ctx, widen(ctx, a), widen(ctx, b)));
+  }
   Tensor y = add_forward(ctx, a, b, /*relu=*/true, "add_relu");
   if (any_requires_grad(ctx, {&a, &b})) {
     Tensor y_saved = y.view(y.shape());

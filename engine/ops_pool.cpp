@@ -10,6 +10,7 @@ using namespace detail;
 
 Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) {
   constexpr const char* op = "maxpool2d";
+  if (is_bf16(x)) return to_bf16(ctx, maxpool2d(ctx, widen(ctx, x), kernel, stride, pad));
   check_float(x, op, "x", 4);
   if (kernel < 1 || stride < 1)
     fail(op, ": kernel and stride must be >= 1, got kernel ", kernel, ", stride ", stride);
@@ -48,6 +49,7 @@ Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, 
 
 Tensor global_avgpool(Context& ctx, const Tensor& x) {
   constexpr const char* op = "global_avgpool";
+  if (is_bf16(x)) return to_bf16(ctx, global_avgpool(ctx, widen(ctx, x)));
   check_float(x, op, "x", 4);
   const int64_t batch = x.size(0), spatial = x.size(1) * x.size(2), channels = x.size(3);
   if (spatial == 0) fail(op, ": x has no pixels, shape ", shape_str(x.shape()));

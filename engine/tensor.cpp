@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "engine/autograd.h"
+#include "runtime/bf16.h"
 #include "runtime/device_copy.h"
 
 namespace tl {
@@ -85,6 +86,15 @@ Tensor Tensor::view(const Shape& new_shape) const {
 std::vector<float> Tensor::to_vector() const {
   std::vector<float> out(static_cast<size_t>(numel()));
   if (out.empty()) return out;
+  if (dtype() == DType::BF16) {
+    std::vector<uint16_t> bits(out.size());
+    if (device() == Device::CPU)
+      std::memcpy(bits.data(), data<uint16_t>(), bits.size() * sizeof(uint16_t));
+    else
+      copy_device_to_host(bits.data(), data<uint16_t>(), bits.size() * sizeof(uint16_t));
+    bf16_to_float_cpu(out.data(), bits.data(), static_cast<int64_t>(out.size()));
+    return out;
+  }
   if (device() == Device::CPU)
     std::memcpy(out.data(), data<float>(), out.size() * sizeof(float));
   else
@@ -106,7 +116,8 @@ bool Tensor::requires_grad() const { return defined() && impl_->requires_grad; }
 
 void Tensor::set_requires_grad(bool required) {
   TL_CHECK(defined(), "set_requires_grad on an undefined tensor");
-  TL_CHECK(!required || dtype() == DType::F32, "only float32 tensors can require gradients");
+  TL_CHECK(!required || dtype() == DType::F32 || dtype() == DType::BF16,
+           "only float32 and bfloat16 tensors can require gradients, not ", dtype_name(dtype()));
   TL_CHECK(is_leaf(), "set_requires_grad is for leaves (parameters), not computed tensors");
   impl_->requires_grad = required;
 }

@@ -50,7 +50,8 @@ class Tensor {
   // by autograd: use ops::reshape for a differentiable reshape.
   Tensor view(const Shape& shape) const;
 
-  // Host copy of the data as a vector (float32 tensors; copies from device).
+  // Host copy of the data as a vector (float32 tensors, and bfloat16 ones
+  // widened, which is exact; copies from device).
   std::vector<float> to_vector() const;
   // Overwrites a float32 tensor (host or device) with `values` (numel of them).
   void copy_from_host(const std::vector<float>& values) const;
@@ -92,6 +93,9 @@ template <>
 constexpr DType dtype_of<int32_t>() { return DType::I32; }
 template <>
 constexpr DType dtype_of<uint8_t>() { return DType::U8; }
+// bfloat16 values are held as their bit patterns (runtime/bf16.h).
+template <>
+constexpr DType dtype_of<uint16_t>() { return DType::BF16; }
 
 template <typename T>
 T* Tensor::data() const {

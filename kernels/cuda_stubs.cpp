@@ -7,6 +7,7 @@
 #include "runtime/check.h"
 #include "kernels/augment.h"
 #include "kernels/batchnorm.h"
+#include "kernels/cast.h"
 #include "kernels/conv2d.h"
 #include "kernels/dropout.h"
 #include "kernels/elementwise.h"
@@ -61,6 +62,17 @@ void batchnorm_backward_infer_cuda(cuda::CudaState&, float*, float*, float*, con
   no_cuda_kernel("batchnorm_backward_infer_cuda");
 }
 
+// kernels/cast.h
+void float_to_bf16_cuda(cuda::CudaState&, uint16_t*, const float*, int64_t) {
+  no_cuda_kernel("float_to_bf16_cuda");
+}
+void bf16_to_float_cuda(cuda::CudaState&, float*, const uint16_t*, int64_t) {
+  no_cuda_kernel("bf16_to_float_cuda");
+}
+void add_bf16_cuda(cuda::CudaState&, uint16_t*, const uint16_t*, const uint16_t*, int64_t) {
+  no_cuda_kernel("add_bf16_cuda");
+}
+
 // kernels/conv2d.h
 void conv2d_forward_cuda(cuda::CudaState&, float*, const float*, const float*, const float*,
                          const Conv2dGeometry&) {
@@ -93,12 +105,6 @@ void add_relu_forward_cuda(cuda::CudaState&, float*, const float*, const float*,
   no_cuda_kernel("add_relu_forward_cuda");
 }
 void fill_cuda(cuda::CudaState&, float*, float, int64_t) { no_cuda_kernel("fill_cuda"); }
-
-// kernels/step_metrics.h
-void add_step_totals_cuda(cuda::CudaState&, StepTotals*, const float*, const float*, const int32_t*,
-                          int64_t, int64_t) {
-  no_cuda_kernel("add_step_totals_cuda");
-}
 
 // kernels/linear.h
 void linear_forward_cuda(cuda::CudaState&, float*, const float*, const float*, const float*, int64_t,
@@ -152,6 +158,12 @@ void softmax_xent_forward_cuda(cuda::CudaState&, float*, float*, const float*, c
 void softmax_xent_backward_cuda(cuda::CudaState&, float*, const float*, const int32_t*,
                                 const float*, int64_t, int64_t) {
   no_cuda_kernel("softmax_xent_backward_cuda");
+}
+
+// kernels/step_metrics.h
+void add_step_totals_cuda(cuda::CudaState&, StepTotals*, const float*, const float*, const int32_t*,
+                          int64_t, int64_t) {
+  no_cuda_kernel("add_step_totals_cuda");
 }
 
 // kernels/upsample.h

@@ -3,6 +3,9 @@
 #include <iomanip>
 #include <ostream>
 
+#include "engine/ops.h"
+#include "runtime/check.h"
+
 namespace tl {
 
 FreezeSpec FreezeSpec::parse(const std::string& text) {
@@ -45,7 +48,19 @@ Classifier::Classifier(const ClassifierConfig& config) : Module("classifier"), c
 }
 
 Tensor Classifier::forward(Context& ctx, const Tensor& x) {
-  return head_->forward(ctx, backbone_->forward(ctx, x));
+  return head_->forward(ctx, backbone_features(ctx, x));
+}
+
+Tensor Classifier::backbone_features(Context& ctx, const Tensor& x) {
+  // The casts are no-ops in float32; in bf16 the input is rounded once and
+  // the head gets the backbone's bf16 output widened (exactly).
+  return ops::cast(ctx, backbone_->forward(ctx, ops::cast(ctx, x, backbone_dtype_)), DType::F32);
+}
+
+void Classifier::set_backbone_dtype(DType dtype) {
+  TL_CHECK(dtype == DType::F32 || dtype == DType::BF16,
+           "Classifier: the backbone computes in float32 or bfloat16, not ", dtype_name(dtype));
+  backbone_dtype_ = dtype;
 }
 
 Shape Classifier::output_shape(const Shape& input) const {

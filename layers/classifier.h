@@ -40,6 +40,17 @@ class Classifier : public Module {
   const char* kind() const override { return "Classifier"; }
   Tensor forward(Context& ctx, const Tensor& x) override;  // logits (N, classes)
   Shape output_shape(const Shape& input) const override;
+  // The backbone's output for x (what the head takes), float32 whatever
+  // the backbone's activation dtype.
+  Tensor backbone_features(Context& ctx, const Tensor& x);
+
+  // The dtype of the backbone's activations: float32 (the default), or
+  // bfloat16, the tensor cores' format (--precision bf16). Parameters,
+  // optimiser state, BN statistics and the head stay float32 either way
+  // (engine/ops.h says where a bf16 op rounds). A run setting, not saved
+  // with the model.
+  void set_backbone_dtype(DType dtype);
+  DType backbone_dtype() const { return backbone_dtype_; }
 
   ResNet50& backbone() { return *backbone_; }
   ReferenceHead& head() { return *head_; }
@@ -54,6 +65,7 @@ class Classifier : public Module {
 
  private:
   ClassifierConfig config_;
+  DType backbone_dtype_ = DType::F32;
   ResNet50* backbone_;
   ReferenceHead* head_;
 };

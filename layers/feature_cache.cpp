@@ -32,7 +32,7 @@ Tensor compute_backbone_features(Context& ctx, Classifier& model, const Tensor& 
     std::memcpy(batch.data<uint8_t>(), images.data<uint8_t>() + begin * image_bytes,
                 static_cast<size_t>(count * image_bytes));
     const Tensor x = ops::preprocess_caffe(ctx, ctx.to_device(batch), size, size);
-    const Tensor out = ctx.to_host(model.backbone().forward(ctx, x));
+    const Tensor out = ctx.to_host(model.backbone_features(ctx, x));
     std::memcpy(features.data<float>() + begin * per_image, out.data<float>(),
                 static_cast<size_t>(count * per_image) * sizeof(float));
   }
