@@ -155,8 +155,10 @@ FlagTable train_flags(TrainOptions& o) {
   t.section("Run");
   t.add(choice_flag("--device", o.device, {"auto", "cpu", "cuda"},
                     "auto: cuda when a GPU is usable"));
-  t.add(choice_flag("--precision", o.precision, {"fp32", "tf32"},
-                    "tf32: tensor-core TF32 on the GPU"));
+  t.add(choice_flag("--precision", o.precision, {"fp32", "tf32", "bf16"},
+                    "tf32: tensor-core TF32 on the GPU; bf16: the backbone's activations in "
+                    "bfloat16, float32 weights and head (on the CPU, the slow reference of that "
+                    "arithmetic)"));
   t.add(switch_flag("--deterministic", o.deterministic,
                     "GPU: only cuDNN algorithms that repeat bit for bit, so two runs with one "
                     "--seed agree exactly (may be slower; the CPU always is)"));

@@ -48,7 +48,7 @@ struct TrainOptions {
   float step_gamma = 0.1f;        // ... multiply by gamma
   // run
   std::string device = "auto";    // auto | cpu | cuda
-  std::string precision = "fp32"; // fp32 | tf32 (GPU)
+  std::string precision = "fp32"; // fp32 | tf32 (GPU) | bf16
   bool deterministic = false;     // GPU: only cuDNN algorithms that repeat bit for bit
   uint64_t seed = 0;
   std::string output_dir = "runs/train_cifar";

@@ -139,7 +139,7 @@ int run(int argc, char** argv) {
 #ifdef TL_WITH_CUDA
   if (ctx.cuda()) std::cout << ": " << ctx.cuda()->describe();
 #endif
-  std::cout << (ctx.device() == Device::CUDA ? std::string(", precision ") + o.precision : std::string());
+  if (ctx.device() == Device::CUDA || o.precision != "fp32") std::cout << ", precision " << o.precision;
   if (ctx.device() == Device::CUDA && o.deterministic) std::cout << ", deterministic cuDNN algorithms";
   std::cout << "\nLibraries: GEMM " << gemm_backend_name() << ", HDF5 " << h5::hdf5_version() << "\n";
   if (!checkpoints.enabled) std::cout << checkpoints.notice << "\n";
@@ -162,6 +162,7 @@ int run(int argc, char** argv) {
   const DataIdentity identity = identify_data(data.train, data.val, data.test);
 
   Classifier model(record.model);
+  if (o.precision == "bf16") model.set_backbone_dtype(DType::BF16);
   std::unique_ptr<LoadedCheckpoint> resume;
   const std::string resume_path = o.resume == "auto" ? o.checkpoint_dir + "/last.h5" : o.resume;
   bool exact_resume = true;

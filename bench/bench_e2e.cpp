@@ -70,7 +70,7 @@ struct Options {
   int warmup = 2, iters = 5, threads = 0;
   std::string json;
   std::string device = "cpu";      // cpu | cuda
-  std::string precision = "fp32";  // fp32 | tf32 (cuda)
+  std::string precision = "fp32";  // fp32 | tf32 (cuda) | bf16 (the backbone's activations)
 };
 
 struct Result {
@@ -83,7 +83,7 @@ struct Result {
 
 [[noreturn]] void usage(int code) {
   std::cout << "usage: bench_e2e [--only CASE[,CASE...]] [--warmup N] [--iters N] [--threads N]\n"
-               "                 [--device cpu|cuda] [--precision fp32|tf32] [--json PATH]\n"
+               "                 [--device cpu|cuda] [--precision fp32|tf32|bf16] [--json PATH]\n"
                "cases:\n";
   for (const Case& c : all_cases()) std::cout << "  " << c.name << "  " << c.description << "\n";
   std::exit(code);
@@ -137,8 +137,8 @@ Options parse(int argc, char** argv) {
     std::cerr << "bench_e2e: --device wants cpu or cuda, got '" << o.device << "'\n";
     std::exit(1);
   }
-  if (o.precision != "fp32" && o.precision != "tf32") {
-    std::cerr << "bench_e2e: --precision wants fp32 or tf32, got '" << o.precision << "'\n";
+  if (o.precision != "fp32" && o.precision != "tf32" && o.precision != "bf16") {
+    std::cerr << "bench_e2e: --precision wants fp32, tf32 or bf16, got '" << o.precision << "'\n";
     std::exit(1);
   }
   return o;
@@ -175,6 +175,7 @@ Result measure(const Case& c, const Options& o) {
   config.classes = 10;
   tl::Classifier model(config);
   model.to(ctx);  // no-op on the CPU
+  if (o.precision == "bf16") model.set_backbone_dtype(tl::DType::BF16);
   // The batch is on the device before timing starts (train_cifar keeps the
   // training set there too).
   const tl::Tensor images = ctx.to_device(make_images(c.batch)), labels = ctx.to_device(make_labels(c.batch));

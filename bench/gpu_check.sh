@@ -286,7 +286,7 @@ else
   fi
 fi
 
-# ---- end to end: the recipe's 224x224 step on the GPU, FP32 and TF32 -----------------
+# ---- end to end: the recipe's 224x224 step on the GPU, FP32, TF32 and BF16 ----------
 if [ ! -x "$e2e_bin" ]; then
   skip e2e "bench_e2e was not built"
 elif ! have_gpu; then
@@ -294,14 +294,14 @@ elif ! have_gpu; then
 else
   e2e() {
     local p
-    for p in fp32 tf32; do
+    for p in fp32 tf32 bf16; do
       "$e2e_bin" --device cuda --precision "$p" --only train224,infer224b64 \
         --warmup 5 --iters 20 --json "$logs/e2e_$p.json" || return 1
     done
   }
   export -f e2e
   export e2e_bin logs
-  run_step e2e 60 bash -c e2e
+  run_step e2e 90 bash -c e2e
   grep -hE '^(train|infer)' "$logs/e2e.log" | note
 fi
 
@@ -439,7 +439,7 @@ for run in ("train", "train-cpu"):
     if m:
         train = m
 result = {"rehearsal": rehearse, "budget_s": budget, "elapsed_s": elapsed, "steps": steps,
-          "e2e": {p: load(f"e2e_{p}.json") for p in ("fp32", "tf32")},
+          "e2e": {p: load(f"e2e_{p}.json") for p in ("fp32", "tf32", "bf16")},
           "torch_compare": load("torch_compare.json"), "kernel_lab": load("kernel_lab.json"),
           "train": train}
 with open(path, "w") as f:

@@ -56,6 +56,7 @@ struct InferenceBatchNorm {
   Tensor gamma, beta, running_mean, running_var;  // (O) each
   float eps = 1e-3f;
 };
+// With a bfloat16 x it is always the composition of the two bf16 ops.
 Tensor conv2d_batchnorm_inference(Context& ctx, const Tensor& x, const Tensor& w,
                                   const Tensor& bias, int64_t stride, int64_t pad,
                                   const InferenceBatchNorm& bn, bool relu);

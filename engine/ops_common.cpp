@@ -18,6 +18,15 @@ void check_float(const Tensor& t, const char* op, const char* arg, int64_t rank)
     fail(op, ": ", arg, " must have rank ", rank, ", got shape ", shape_str(t.shape()));
 }
 
+void check_floating(const Tensor& t, const char* op, const char* arg, int64_t rank) {
+  if (t.defined() && t.dtype() == DType::BF16) {
+    if (rank >= 0 && t.dim() != rank)
+      fail(op, ": ", arg, " must have rank ", rank, ", got shape ", shape_str(t.shape()));
+    return;
+  }
+  check_float(t, op, arg, rank);
+}
+
 Tensor widen(Context& ctx, const Tensor& t) { return is_bf16(t) ? cast(ctx, t, DType::F32) : t; }
 
 Tensor to_bf16(Context& ctx, const Tensor& t) { return cast(ctx, t, DType::BF16); }

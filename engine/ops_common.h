@@ -12,6 +12,8 @@ namespace tl::ops::detail {
 void check_device(const Context& ctx, const char* op, std::initializer_list<const Tensor*> tensors);
 // Checks a float32 tensor of the given rank, naming the op and the argument.
 void check_float(const Tensor& t, const char* op, const char* arg, int64_t rank);
+// The same for a float32 or bfloat16 tensor.
+void check_floating(const Tensor& t, const char* op, const char* arg, int64_t rank);
 // A new tensor shaped like `like` on ctx's device to receive a gradient when
 // `required`; otherwise an undefined tensor, whose null pointer
 // (ptr_or_null) tells the backward kernel to skip that gradient.

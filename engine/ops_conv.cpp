@@ -18,8 +18,8 @@ namespace {
 // Validates the arguments and returns the geometry of the convolution.
 Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& w, const Tensor& bias,
                                int64_t stride, int64_t pad) {
-  check_float(x, "conv2d", "x (N, H, W, C)", 4);
-  check_float(w, "conv2d", "w (O, KH, KW, C)", 4);
+  check_floating(x, "conv2d", "x (N, H, W, C)", 4);
+  check_floating(w, "conv2d", "w (O, KH, KW, C)", 4);
   if (bias.defined()) check_float(bias, "conv2d", "bias (O)", 1);
   if (stride < 1) fail("conv2d: stride must be >= 1, got ", stride);
   if (pad < 0) fail("conv2d: pad must be >= 0, got ", pad);
@@ -43,16 +43,46 @@ Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& w, const Tensor& b
   return g;
 }
 
+// conv2d in bfloat16 on the GPU: cuDNN on the tensor cores. The float32
+// weight is cast to bf16 by the cast op, whose backward widens the bf16
+// weight gradient for the float32 master weight.
+Tensor conv2d_bf16_cuda(Context& ctx, const Tensor& x, const Tensor& w_any, int64_t stride,
+                        int64_t pad) {
+  const Tensor w = cast(ctx, w_any, DType::BF16);
+  const Conv2dGeometry g = conv2d_geometry(x, w, Tensor(), stride, pad);
+  check_device(ctx, "conv2d", {&x, &w});
+  Tensor y = ctx.empty({g.batch, g.out_h(), g.out_w(), g.out_c}, DType::BF16);
+  conv2d_forward_bf16_cuda(ctx.gpu(), y.data<uint16_t>(), x.data<uint16_t>(), w.data<uint16_t>(),
+                           g);
+  if (any_requires_grad(ctx, {&x, &w})) {
+    attach_node(y, "conv2d", {x, w}, [&ctx, x, w, g](const Tensor& dy) {
+      Tensor dx = x.requires_grad() ? ctx.empty(x.shape(), DType::BF16) : Tensor();
+      Tensor dw = w.requires_grad() ? ctx.empty(w.shape(), DType::BF16) : Tensor();
+      conv2d_backward_bf16_cuda(ctx.gpu(), dx.defined() ? dx.data<uint16_t>() : nullptr,
+                                dw.defined() ? dw.data<uint16_t>() : nullptr,
+                                dy.data<uint16_t>(), x.data<uint16_t>(), w.data<uint16_t>(), g);
+      return std::vector<Tensor>{dx, dw};
+    });
+  }
+  return y;
+}
+
 }  // namespace
 
 Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride,
               int64_t pad) {
   if (is_bf16(x)) {
     // The tensor cores' operands: bf16 activations and bf16 weights, float32
-    // sums; the bias added in float32 before the output's one rounding.
+    // sums; a bias added in float32 before the output's one rounding. The
+    // GPU runs that natively when there is no bias (the training path: the
+    // bias moves into the BN's shift); otherwise, and on the CPU, as the
+    // float32 convolution of the rounded operands, rounded.
+    if (ctx.device() == Device::CUDA && !bias.defined())
+      return conv2d_bf16_cuda(ctx, x, w, stride, pad);
     const Tensor w_bf16 = is_bf16(w) ? widen(ctx, w) : bf16_rounded(ctx, w);
     return to_bf16(ctx, conv2d(ctx, widen(ctx, x), w_bf16, bias, stride, pad));
   }
+  if (is_bf16(w)) fail_mixed_dtypes("conv2d", x, w);
   const Conv2dGeometry g = conv2d_geometry(x, w, bias, stride, pad);
   check_device(ctx, "conv2d", {&x, &w, &bias});
   Tensor y = ctx.empty({g.batch, g.out_h(), g.out_w(), g.out_c});
@@ -103,11 +133,9 @@ Tensor conv2d_then_batchnorm(Context& ctx, const Tensor& x, const Tensor& w, con
 Tensor conv2d_batchnorm_inference(Context& ctx, const Tensor& x, const Tensor& w,
                                   const Tensor& bias, int64_t stride, int64_t pad,
                                   const InferenceBatchNorm& bn, bool relu) {
-  if (is_bf16(x)) {
-    const Tensor w_bf16 = is_bf16(w) ? widen(ctx, w) : bf16_rounded(ctx, w);
-    return to_bf16(ctx, conv2d_batchnorm_inference(ctx, widen(ctx, x), w_bf16, bias, stride, pad,
-                                                   bn, relu));
-  }
+  // bf16: the composition of the two bf16 ops (two roundings) on every
+  // device, so the GPU's native bf16 kernels and the CPU agree.
+  if (is_bf16(x)) return conv2d_then_batchnorm(ctx, x, w, bias, stride, pad, bn, relu);
   const bool may_fold = ctx.device() == Device::CPU && ctx.cpu_kernels() == CpuKernels::Fast &&
                         !any_requires_grad(ctx, {&x, &w, &bias, &bn.gamma, &bn.beta});
   if (!may_fold) return conv2d_then_batchnorm(ctx, x, w, bias, stride, pad, bn, relu);

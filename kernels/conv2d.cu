@@ -20,6 +20,9 @@
 //   are not tried. At run time the fastest algorithm whose workspace can be
 //   allocated is used: when memory is short, the next one in the ranking
 //   that needs less (the list usually ends with a zero-workspace algorithm).
+// * bfloat16 (conv2d_*_bf16_cuda): x, w and y (dx, dw, dy) in bfloat16, float32
+//   sums, tensor-core math; what the bf16 training path runs
+//   (engine/ops_conv.cpp). Measured and cached apart from float32 (ConvKey::bf16).
 // * Math. TF32 off (the default): CUDNN_FMA_MATH. CUDNN_DEFAULT_MATH would NOT
 //   do: on Ampere and later it lets cuDNN use TF32 tensor cores for FP32
 //   data. TF32 on (CudaState::allow_tf32): CUDNN_DEFAULT_MATH, which permits
@@ -67,9 +70,21 @@ int to_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
+// float32 data, or bfloat16 data with float32 sums.
+enum class Data { kFloat, kBf16 };
+
+cudnnDataType_t cudnn_type(Data d) {
+  return d == Data::kBf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+}
+size_t element_bytes(Data d) { return d == Data::kBf16 ? 2 : 4; }
+
+// Whether tensor-core math is allowed: TF32 for float32 data when the
+// CudaState allows it, always for bfloat16 (what it is for).
+bool tensor_ops(const CudaState& s, Data d) { return d == Data::kBf16 || s.allow_tf32; }
+
 // The math type set on the descriptor while measuring (see the top comment).
-cudnnMathType_t search_math(const CudaState& s) {
-  return s.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+cudnnMathType_t search_math(const CudaState& s, Data d) {
+  return tensor_ops(s, d) ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
 }
 
 // The descriptors of one convolution: x, y, w and the convolution itself.
@@ -78,15 +93,17 @@ struct ConvDescriptors {
   cuda::FilterDesc w;
   cuda::ConvDesc conv;
 
-  ConvDescriptors(const Conv2dGeometry& g, cudnnMathType_t math) {
+  ConvDescriptors(const Conv2dGeometry& g, cudnnMathType_t math, Data data) {
     const int n = to_int(g.batch, "batch"), c = to_int(g.in_c, "in channels");
     const int o = to_int(g.out_c, "out channels");
-    x.set_nhwc(n, c, to_int(g.in_h, "height"), to_int(g.in_w, "width"));
-    w.set_krsc(o, c, to_int(g.kernel_h, "kernel height"), to_int(g.kernel_w, "kernel width"));
+    const cudnnDataType_t type = cudnn_type(data);
+    x.set_nhwc(n, c, to_int(g.in_h, "height"), to_int(g.in_w, "width"), type);
+    w.set_krsc(o, c, to_int(g.kernel_h, "kernel height"), to_int(g.kernel_w, "kernel width"),
+               type);
     conv.set_2d(to_int(g.pad, "pad"), to_int(g.stride, "stride"));
     conv.set_math(math);
     const int oh = to_int(g.out_h(), "output height"), ow = to_int(g.out_w(), "output width");
-    y.set_nhwc(n, o, oh, ow);
+    y.set_nhwc(n, o, oh, ow, type);
     // tl and cuDNN must agree on the output size, or y would be misread.
     int yn = 0, yc = 0, yh = 0, yw = 0;
     TL_CUDNN_CHECK(
@@ -97,14 +114,15 @@ struct ConvDescriptors {
   }
 };
 
-ConvKey make_key(ConvPass pass, const Conv2dGeometry& g, const CudaState& s,
+ConvKey make_key(ConvPass pass, const Conv2dGeometry& g, const CudaState& s, Data data,
                  std::initializer_list<const void*> pointers) {
   ConvKey k;
   k.pass = pass;
   k.batch = g.batch, k.in_h = g.in_h, k.in_w = g.in_w, k.in_c = g.in_c;
   k.out_c = g.out_c, k.kernel_h = g.kernel_h, k.kernel_w = g.kernel_w;
   k.stride = g.stride, k.pad = g.pad;
-  k.tf32 = s.allow_tf32;
+  k.tf32 = s.allow_tf32 && data == Data::kFloat;
+  k.bf16 = data == Data::kBf16;
   k.deterministic = s.deterministic;
   k.aligned = std::all_of(pointers.begin(), pointers.end(),
                           [](const void* p) { return cuda::aligned16(p); });
@@ -124,26 +142,27 @@ size_t reserve_measuring_workspace(CudaState& s) {
   return budget;
 }
 
-// cudnnFind* results -> the usable ones, fastest first. With TF32 off every
-// algorithm runs with CUDNN_FMA_MATH, the mode it was measured under (cuDNN
-// may label a result CUDNN_DEFAULT_MATH, which on Ampere+ would admit TF32);
-// a result measured with tensor-op math is dropped then. With
+// cudnnFind* results -> the usable ones, fastest first. Without tensor ops
+// (float32 data, TF32 off) every algorithm runs with CUDNN_FMA_MATH, the mode
+// it was measured under (cuDNN may label a result CUDNN_DEFAULT_MATH, which
+// on Ampere+ would admit TF32); a result measured with tensor-op math is
+// dropped then. With
 // `deterministic`, so is every algorithm cuDNN does not document as
 // bit-reproducible (CUDNN_NON_DETERMINISTIC: reductions split with atomics).
 template <typename Perf>
-std::vector<ConvAlgo> rank(const std::vector<Perf>& perf, int returned, size_t budget, bool tf32,
-                           bool deterministic) {
+std::vector<ConvAlgo> rank(const std::vector<Perf>& perf, int returned, size_t budget,
+                           bool tensor_ops, bool deterministic) {
   std::vector<ConvAlgo> ranked;
   for (int i = 0; i < returned; ++i) {
     const Perf& p = perf[i];
     if (p.status != CUDNN_STATUS_SUCCESS || p.memory > budget) continue;
     if (deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
-    if (!tf32 && (p.mathType == CUDNN_TENSOR_OP_MATH ||
+    if (!tensor_ops && (p.mathType == CUDNN_TENSOR_OP_MATH ||
                   p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
       continue;
     ConvAlgo a;
     a.algo = static_cast<int>(p.algo);
-    a.math = tf32 ? p.mathType : CUDNN_FMA_MATH;
+    a.math = tensor_ops ? p.mathType : CUDNN_FMA_MATH;
     a.workspace = p.memory;
     a.time_ms = p.time;
     ranked.push_back(a);
@@ -189,74 +208,64 @@ int max_count(cudnnStatus_t (*get)(cudnnHandle_t, int*), cudnnHandle_t handle) {
   return std::max(count, 1);
 }
 
-}  // namespace
-
-void conv2d_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const float* w, const float* bias,
-                         const Conv2dGeometry& g) {
-  const int64_t rows = g.batch * g.out_h() * g.out_w();  // y as a (rows, O) matrix
-  if (rows == 0 || g.out_c == 0) return;                  // nothing to write
-  CudaState& s = gpu;
-  if (g.in_c == 0) {  // an empty sum: y is the bias alone
-    TL_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(rows * g.out_c) * sizeof(float), s.stream));
-    if (bias) bias_add_rows_cuda(gpu, y, bias, rows, g.out_c);
-    return;
-  }
-  ConvDescriptors d(g, search_math(s));
-  const ConvKey key = make_key(ConvPass::kForward, g, s, {x, w, y});
+// y = conv(x, w) in `data`, y already sized (rows > 0, in_c > 0).
+void forward(CudaState& s, void* y, const void* x, const void* w, const Conv2dGeometry& g,
+             Data data) {
+  ConvDescriptors d(g, search_math(s, data), data);
+  const ConvKey key = make_key(ConvPass::kForward, g, s, data, {x, w, y});
   const std::vector<ConvAlgo>& ranked = algorithms(s, key, [&](size_t& budget) {
     const int requested = max_count(cudnnGetConvolutionForwardAlgorithmMaxCount, s.cudnn);
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(requested));
     int returned = 0;
-    d.conv.set_math(search_math(s));
+    d.conv.set_math(search_math(s, data));
     budget = reserve_measuring_workspace(s);
     // Writes y while measuring; it is computed again below.
     TL_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
         s.cudnn, d.x.get(), x, d.w.get(), w, d.conv.get(), d.y.get(), y, requested, &returned,
         perf.data(), s.workspace(budget), budget));
-    return rank(perf, returned, budget, s.allow_tf32, s.deterministic);
+    return rank(perf, returned, budget, tensor_ops(s, data), s.deterministic);
   });
   const ConvAlgo& a = pick(s, ranked, key);
   d.conv.set_math(a.math);
-  const float one = 1.0f, zero = 0.0f;
+  const float one = 1.0f, zero = 0.0f;  // float scaling factors for float and bf16 data alike
   TL_CUDNN_CHECK(cudnnConvolutionForward(s.cudnn, &one, d.x.get(), x, d.w.get(), w, d.conv.get(),
                                          static_cast<cudnnConvolutionFwdAlgo_t>(a.algo),
                                          s.workspace(a.workspace), a.workspace, &zero, d.y.get(),
                                          y));
   sync_check(s);
-  if (bias) bias_add_rows_cuda(gpu, y, bias, rows, g.out_c);
 }
 
-void conv2d_backward_cuda(cuda::CudaState& gpu, float* dx, float* dw, float* dbias, const float* dy,
-                          const float* x, const float* w, const Conv2dGeometry& g) {
-  CudaState& s = gpu;
-  const int64_t rows = g.batch * g.out_h() * g.out_w();  // dy as a (rows, O) matrix
-  if (dbias) bias_grad_rows_cuda(gpu, dbias, dy, rows, g.out_c);
+// dx and dw (either may be null) of conv(x, w) given dy, in `data`.
+void backward(CudaState& s, void* dx, void* dw, const void* dy, const void* x, const void* w,
+              const Conv2dGeometry& g, Data data) {
+  const int64_t rows = g.batch * g.out_h() * g.out_w();
   if (!dx && !dw) return;
   if (rows == 0 || g.in_c == 0 || g.out_c == 0) {  // empty sums: zero gradients
+    const size_t bytes = element_bytes(data);
     if (dx)
-      TL_CUDA_CHECK(cudaMemsetAsync(
-          dx, 0, size_t(g.batch * g.in_h * g.in_w * g.in_c) * sizeof(float), s.stream));
+      TL_CUDA_CHECK(cudaMemsetAsync(dx, 0, size_t(g.batch * g.in_h * g.in_w * g.in_c) * bytes,
+                                    s.stream));
     if (dw)
       TL_CUDA_CHECK(cudaMemsetAsync(
-          dw, 0, size_t(g.out_c * g.kernel_h * g.kernel_w * g.in_c) * sizeof(float), s.stream));
+          dw, 0, size_t(g.out_c * g.kernel_h * g.kernel_w * g.in_c) * bytes, s.stream));
     return;
   }
-  ConvDescriptors d(g, search_math(s));
+  ConvDescriptors d(g, search_math(s, data), data);
   const float one = 1.0f, zero = 0.0f;
 
   if (dx) {  // dx = the transposed convolution of dy with w
-    const ConvKey key = make_key(ConvPass::kBackwardData, g, s, {w, dy, dx});
+    const ConvKey key = make_key(ConvPass::kBackwardData, g, s, data, {w, dy, dx});
     const std::vector<ConvAlgo>& ranked = algorithms(s, key, [&](size_t& budget) {
       const int requested =
           max_count(cudnnGetConvolutionBackwardDataAlgorithmMaxCount, s.cudnn);
       std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<size_t>(requested));
       int returned = 0;
-      d.conv.set_math(search_math(s));
+      d.conv.set_math(search_math(s, data));
       budget = reserve_measuring_workspace(s);
       TL_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
           s.cudnn, d.w.get(), w, d.y.get(), dy, d.conv.get(), d.x.get(), dx, requested, &returned,
           perf.data(), s.workspace(budget), budget));
-      return rank(perf, returned, budget, s.allow_tf32, s.deterministic);
+      return rank(perf, returned, budget, tensor_ops(s, data), s.deterministic);
     });
     const ConvAlgo& a = pick(s, ranked, key);
     d.conv.set_math(a.math);
@@ -268,18 +277,18 @@ void conv2d_backward_cuda(cuda::CudaState& gpu, float* dx, float* dw, float* dbi
   }
 
   if (dw) {  // dw[o, ky, kx, c] = sum over n, oy, ox of dy * the x it multiplied
-    const ConvKey key = make_key(ConvPass::kBackwardFilter, g, s, {x, dy, dw});
+    const ConvKey key = make_key(ConvPass::kBackwardFilter, g, s, data, {x, dy, dw});
     const std::vector<ConvAlgo>& ranked = algorithms(s, key, [&](size_t& budget) {
       const int requested =
           max_count(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount, s.cudnn);
       std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<size_t>(requested));
       int returned = 0;
-      d.conv.set_math(search_math(s));
+      d.conv.set_math(search_math(s, data));
       budget = reserve_measuring_workspace(s);
       TL_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
           s.cudnn, d.x.get(), x, d.y.get(), dy, d.conv.get(), d.w.get(), dw, requested, &returned,
           perf.data(), s.workspace(budget), budget));
-      return rank(perf, returned, budget, s.allow_tf32, s.deterministic);
+      return rank(perf, returned, budget, tensor_ops(s, data), s.deterministic);
     });
     const ConvAlgo& a = pick(s, ranked, key);
     d.conv.set_math(a.math);
@@ -289,6 +298,42 @@ void conv2d_backward_cuda(cuda::CudaState& gpu, float* dx, float* dw, float* dbi
         a.workspace, &zero, d.w.get(), dw));
     sync_check(s);
   }
+}
+
+}  // namespace
+
+void conv2d_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const float* w, const float* bias,
+                         const Conv2dGeometry& g) {
+  const int64_t rows = g.batch * g.out_h() * g.out_w();  // y as a (rows, O) matrix
+  if (rows == 0 || g.out_c == 0) return;                  // nothing to write
+  if (g.in_c == 0)  // an empty sum: y is the bias alone
+    TL_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(rows * g.out_c) * sizeof(float), gpu.stream));
+  else
+    forward(gpu, y, x, w, g, Data::kFloat);
+  if (bias) bias_add_rows_cuda(gpu, y, bias, rows, g.out_c);
+}
+
+void conv2d_backward_cuda(cuda::CudaState& gpu, float* dx, float* dw, float* dbias, const float* dy,
+                          const float* x, const float* w, const Conv2dGeometry& g) {
+  const int64_t rows = g.batch * g.out_h() * g.out_w();  // dy as a (rows, O) matrix
+  if (dbias) bias_grad_rows_cuda(gpu, dbias, dy, rows, g.out_c);
+  backward(gpu, dx, dw, dy, x, w, g, Data::kFloat);
+}
+
+void conv2d_forward_bf16_cuda(cuda::CudaState& gpu, uint16_t* y, const uint16_t* x,
+                              const uint16_t* w, const Conv2dGeometry& g) {
+  const int64_t rows = g.batch * g.out_h() * g.out_w();
+  if (rows == 0 || g.out_c == 0) return;
+  if (g.in_c == 0)
+    TL_CUDA_CHECK(cudaMemsetAsync(y, 0, size_t(rows * g.out_c) * sizeof(uint16_t), gpu.stream));
+  else
+    forward(gpu, y, x, w, g, Data::kBf16);
+}
+
+void conv2d_backward_bf16_cuda(cuda::CudaState& gpu, uint16_t* dx, uint16_t* dw,
+                               const uint16_t* dy, const uint16_t* x, const uint16_t* w,
+                               const Conv2dGeometry& g) {
+  backward(gpu, dx, dw, dy, x, w, g, Data::kBf16);
 }
 
 }  // namespace tl

@@ -82,4 +82,12 @@ void conv2d_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const f
                          const Conv2dGeometry& g);
 void conv2d_backward_cuda(cuda::CudaState& gpu, float* dx, float* dw, float* dbias, const float* dy,
                           const float* x, const float* w, const Conv2dGeometry& g);
+// The same in bfloat16 (uint16_t bit patterns) on the tensor cores: x, w, y
+// and the gradients bf16, the sums float32, each output rounded once. No
+// bias (the ops add it in float32 before rounding: engine/ops_conv.cpp).
+void conv2d_forward_bf16_cuda(cuda::CudaState& gpu, uint16_t* y, const uint16_t* x,
+                              const uint16_t* w, const Conv2dGeometry& g);
+void conv2d_backward_bf16_cuda(cuda::CudaState& gpu, uint16_t* dx, uint16_t* dw,
+                               const uint16_t* dy, const uint16_t* x, const uint16_t* w,
+                               const Conv2dGeometry& g);
 }  // namespace tl

@@ -83,6 +83,15 @@ void conv2d_backward_cuda(cuda::CudaState&, float*, float*, float*, const float*
   no_cuda_kernel("conv2d_backward_cuda");
 }
 
+void conv2d_forward_bf16_cuda(cuda::CudaState&, uint16_t*, const uint16_t*, const uint16_t*,
+                              const Conv2dGeometry&) {
+  no_cuda_kernel("conv2d_forward_bf16_cuda");
+}
+void conv2d_backward_bf16_cuda(cuda::CudaState&, uint16_t*, uint16_t*, const uint16_t*,
+                               const uint16_t*, const uint16_t*, const Conv2dGeometry&) {
+  no_cuda_kernel("conv2d_backward_bf16_cuda");
+}
+
 // kernels/dropout.h
 void dropout_forward_cuda(cuda::CudaState&, float*, const float*, int64_t, float, uint64_t, uint64_t) {
   no_cuda_kernel("dropout_forward_cuda");

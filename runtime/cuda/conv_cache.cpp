@@ -17,7 +17,7 @@ std::string ConvKey::str() const {
   std::ostringstream os;
   os << conv_pass_name(pass) << " N" << batch << " " << in_h << "x" << in_w << "x" << in_c
      << " -> " << out_c << " k" << kernel_h << "x" << kernel_w << " s" << stride << " p" << pad
-     << (tf32 ? " tf32" : " fp32") << (aligned ? "" : " unaligned")
+     << (bf16 ? " bf16" : tf32 ? " tf32" : " fp32") << (aligned ? "" : " unaligned")
      << (deterministic ? " deterministic" : "");
   return os.str();
 }

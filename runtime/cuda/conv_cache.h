@@ -33,12 +33,13 @@ struct ConvKey {
   int64_t batch = 0, in_h = 0, in_w = 0, in_c = 0;
   int64_t out_c = 0, kernel_h = 0, kernel_w = 0, stride = 1, pad = 0;
   bool tf32 = false;
+  bool bf16 = false;  // bfloat16 activations and filters (tensor cores)
   bool aligned = true;
   bool deterministic = false;  // only CUDNN_DETERMINISTIC algorithms ranked
 
   auto tie() const {
     return std::tie(pass, batch, in_h, in_w, in_c, out_c, kernel_h, kernel_w, stride, pad, tf32,
-                    aligned, deterministic);
+                    bf16, aligned, deterministic);
   }
   bool operator<(const ConvKey& other) const { return tie() < other.tie(); }
   bool operator==(const ConvKey& other) const { return tie() == other.tie(); }

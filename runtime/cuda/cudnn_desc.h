@@ -26,34 +26,32 @@ class CudnnDescriptor {
   Handle handle_ = nullptr;
 };
 
-// A 4-D float32 tensor stored NHWC (channels innermost). cuDNN always takes
-// the dimensions in the order N, C, H, W; the format says how they are laid
-// out in memory.
+// A 4-D tensor (float32, or bfloat16 for the tensor cores) stored NHWC
+// (channels innermost). cuDNN always takes the dimensions in the order N, C,
+// H, W; the format says how they are laid out in memory.
 class TensorDesc
     : public CudnnDescriptor<cudnnTensorDescriptor_t, cudnnCreateTensorDescriptor,
                              cudnnDestroyTensorDescriptor> {
  public:
-  void set_nhwc(int n, int c, int h, int w) {
-    TL_CUDNN_CHECK(
-        cudnnSetTensor4dDescriptor(get(), CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, n, c, h, w));
+  void set_nhwc(int n, int c, int h, int w, cudnnDataType_t type = CUDNN_DATA_FLOAT) {
+    TL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(get(), CUDNN_TENSOR_NHWC, type, n, c, h, w));
   }
 };
 
-// A float32 filter of K output channels, C input channels, R x S taps,
-// stored KRSC (NHWC filter format): exactly tl's OHWI conv weights.
+// A filter (float32 or bfloat16) of K output channels, C input channels,
+// R x S taps, stored KRSC (NHWC filter format): exactly tl's OHWI conv weights.
 class FilterDesc
     : public CudnnDescriptor<cudnnFilterDescriptor_t, cudnnCreateFilterDescriptor,
                              cudnnDestroyFilterDescriptor> {
  public:
-  void set_krsc(int k, int c, int r, int s) {
-    TL_CUDNN_CHECK(
-        cudnnSetFilter4dDescriptor(get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC, k, c, r, s));
+  void set_krsc(int k, int c, int r, int s, cudnnDataType_t type = CUDNN_DATA_FLOAT) {
+    TL_CUDNN_CHECK(cudnnSetFilter4dDescriptor(get(), type, CUDNN_TENSOR_NHWC, k, c, r, s));
   }
 };
 
 // A 2-D cross-correlation (what every DL framework calls convolution: the
 // kernel is not flipped) with symmetric padding, no dilation, float32
-// accumulation.
+// accumulation (for bfloat16 data too).
 class ConvDesc
     : public CudnnDescriptor<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor,
                              cudnnDestroyConvolutionDescriptor> {
