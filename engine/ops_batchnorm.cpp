@@ -41,10 +41,12 @@ Tensor copy_of(const Context& ctx, const Tensor& t) {
 Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                  const Tensor& running_mean, const Tensor& running_var,
                  const BatchNormOptions& options) {
-  if (is_bf16(x))  // statistics and parameters stay float32
+  // bf16 x: statistics and parameters stay float32. The GPU's kernels read
+  // and write bf16 themselves; the CPU runs the float32 op between casts.
+  if (is_bf16(x) && ctx.device() == Device::CPU)
     return to_bf16(ctx, batchnorm(ctx, widen(ctx, x), gamma, beta, running_mean, running_var,
                                   options));
-  check_float(x, kOp, "x", -1);
+  check_floating(x, kOp, "x", -1);
   if (x.dim() != 2 && x.dim() != 4)
     fail(kOp, ": x must be (N, C) or (N, H, W, C), got shape ", shape_str(x.shape()));
   const int64_t channels = x.size(-1);
@@ -70,7 +72,7 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
 
   const bool relu = options.relu;
   const float eps = options.eps;
-  Tensor y = ctx.empty(x.shape());
+  Tensor y = ctx.empty(x.shape(), x.dtype());
 
   if (options.training) {
     Tensor save_mean = ctx.empty({channels});    // (C)
@@ -81,11 +83,13 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
           running_mean.data<float>(), running_var.data<float>(), x.data<float>(),
           gamma.data<float>(), beta.data<float>(), geom, eps, options.momentum, relu);
     } else {
-      batchnorm_forward_train_cuda(ctx.gpu(), y.data<float>(), save_mean.data<float>(),
-                                   save_invstd.data<float>(), running_mean.data<float>(),
-                                   running_var.data<float>(), x.data<float>(),
-                                   gamma.data<float>(), beta.data<float>(), geom, eps,
-                                   options.momentum, relu);
+      with_storage_type(x, [&](auto type) {
+        using T = decltype(type);
+        batchnorm_forward_train_cuda(ctx.gpu(), y.data<T>(), save_mean.data<float>(),
+                                     save_invstd.data<float>(), running_mean.data<float>(),
+                                     running_var.data<float>(), x.data<T>(), gamma.data<float>(),
+                                     beta.data<float>(), geom, eps, options.momentum, relu);
+      });
     }
     if (shift.defined()) {  // the running mean of x + shift (the kernel saw x)
       if (ctx.device() == Device::CPU)
@@ -114,11 +118,14 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                           beta.data<float>(), save_mean.data<float>(),
                           save_invstd.data<float>(), geom, relu);
                     } else {
-                      batchnorm_backward_train_cuda(
-                          ctx.gpu(), ptr_or_null(dx), ptr_or_null(dgamma), ptr_or_null(dbeta),
-                          dy.data<float>(), x.data<float>(), gamma.data<float>(),
-                          beta.data<float>(), save_mean.data<float>(),
-                          save_invstd.data<float>(), geom, relu);
+                      with_storage_type(x, [&](auto type) {
+                        using T = decltype(type);
+                        batchnorm_backward_train_cuda(
+                            ctx.gpu(), data_or_null<T>(dx), ptr_or_null(dgamma),
+                            ptr_or_null(dbeta), dy.data<T>(), x.data<T>(), gamma.data<float>(),
+                            beta.data<float>(), save_mean.data<float>(),
+                            save_invstd.data<float>(), geom, relu);
+                      });
                     }
                     return std::vector<Tensor>{dx, dgamma, dbeta, dshift};
                   });
@@ -132,9 +139,12 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
         y.data<float>(), x.data<float>(), gamma.data<float>(), beta.data<float>(),
         running_mean.data<float>(), running_var.data<float>(), geom, eps, relu);
   } else {
-    batchnorm_forward_infer_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), gamma.data<float>(),
-                                 beta.data<float>(), running_mean.data<float>(),
-                                 running_var.data<float>(), geom, eps, relu);
+    with_storage_type(x, [&](auto type) {
+      using T = decltype(type);
+      batchnorm_forward_infer_cuda(ctx.gpu(), y.data<T>(), x.data<T>(), gamma.data<float>(),
+                                   beta.data<float>(), running_mean.data<float>(),
+                                   running_var.data<float>(), geom, eps, relu);
+    });
   }
   if (any_requires_grad(ctx, {&x, &gamma, &beta})) {
     Tensor mean = copy_of(ctx, running_mean), var = copy_of(ctx, running_var);
@@ -151,11 +161,14 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                         beta.data<float>(), mean.data<float>(), var.data<float>(), geom, eps,
                         relu);
                   } else {
-                    batchnorm_backward_infer_cuda(
-                        ctx.gpu(), ptr_or_null(dx), ptr_or_null(dgamma), ptr_or_null(dbeta),
-                        dy.data<float>(), x.data<float>(), gamma.data<float>(),
-                        beta.data<float>(), mean.data<float>(), var.data<float>(), geom, eps,
-                        relu);
+                    with_storage_type(x, [&](auto type) {
+                      using T = decltype(type);
+                      batchnorm_backward_infer_cuda(
+                          ctx.gpu(), data_or_null<T>(dx), ptr_or_null(dgamma),
+                          ptr_or_null(dbeta), dy.data<T>(), x.data<T>(), gamma.data<float>(),
+                          beta.data<float>(), mean.data<float>(), var.data<float>(), geom, eps,
+                          relu);
+                    });
                   }
                   return std::vector<Tensor>{dx, dgamma, dbeta};
                 });

@@ -41,7 +41,7 @@ void fail_mixed_dtypes(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 Tensor gradient_buffer_if(const Context& ctx, bool required, const Tensor& like) {
-  return required ? ctx.empty(like.shape()) : Tensor();
+  return required ? ctx.empty(like.shape(), like.dtype()) : Tensor();
 }
 
 }  // namespace tl::ops::detail

@@ -14,7 +14,7 @@ void check_device(const Context& ctx, const char* op, std::initializer_list<cons
 void check_float(const Tensor& t, const char* op, const char* arg, int64_t rank);
 // The same for a float32 or bfloat16 tensor.
 void check_floating(const Tensor& t, const char* op, const char* arg, int64_t rank);
-// A new tensor shaped like `like` on ctx's device to receive a gradient when
+// A new tensor shaped (and typed) like `like` on ctx's device to receive a gradient when
 // `required`; otherwise an undefined tensor, whose null pointer
 // (ptr_or_null) tells the backward kernel to skip that gradient.
 Tensor gradient_buffer_if(const Context& ctx, bool required, const Tensor& like);
@@ -33,6 +33,19 @@ Tensor bf16_rounded(Context& ctx, const Tensor& w);
 
 // Raw pointer of an optional tensor (null when undefined).
 inline float* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+template <typename T>
+T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+// Calls f(T{}) with T the type a kernel takes x's values as: float, or
+// uint16_t (bit patterns) for bfloat16. For launchers overloaded on both.
+template <typename F>
+void with_storage_type(const Tensor& x, F&& f) {
+  if (is_bf16(x))
+    f(uint16_t{});
+  else
+    f(float{});
+}
 
 // The CPU kernel the context asks for (Context::set_cpu_kernels): `fast`,
 // the default, or `reference`, its plain-loop twin from kernels/reference/

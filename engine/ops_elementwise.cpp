@@ -1,5 +1,6 @@
-// relu, add, add_relu and reshape (bf16 for all four: reshape is a view of
-// any dtype; the others run as cast -> float32 op -> cast, engine/ops.h). Their CPU kernels are single plain loops,
+// relu, add, add_relu and reshape, in float32 or bfloat16 (reshape is a
+// view of any dtype; the GPU's kernels take bf16 themselves, the CPU runs
+// the float32 op between casts: engine/ops.h). Their CPU kernels are single plain loops,
 // each its own reference (kernels/elementwise.cpp), so they run the same
 // kernel whatever ctx.cpu_kernels() says (docs/cpu_reference.md).
 #include "engine/autograd.h"
@@ -17,45 +18,67 @@ void check_same_shape(const Tensor& a, const Tensor& b, const char* op) {
     fail(op, ": shapes differ: ", shape_str(a.shape()), " vs ", shape_str(b.shape()));
 }
 
-// dx = dy * (y > 0), on the tensors' device.
+// dx = dy * (y > 0), on the tensors' device, in y's dtype.
 Tensor relu_backward(Context& ctx, const Tensor& dy, const Tensor& y) {
-  Tensor dx = ctx.empty(y.shape());
+  Tensor dx = ctx.empty(y.shape(), y.dtype());
   if (ctx.device() == Device::CPU) {
     relu_backward_cpu(dx.data<float>(), dy.data<float>(), y.data<float>(), y.numel());
   } else {
-    relu_backward_cuda(ctx.gpu(), dx.data<float>(), dy.data<float>(), y.data<float>(), y.numel());
+    with_storage_type(y, [&](auto type) {
+      using T = decltype(type);
+      relu_backward_cuda(ctx.gpu(), dx.data<T>(), dy.data<T>(), y.data<T>(), y.numel());
+    });
   }
   return dx;
 }
 
 // The forward of add / add_relu without autograd.
 Tensor add_forward(Context& ctx, const Tensor& a, const Tensor& b, bool relu, const char* op) {
-  check_float(a, op, "a", -1);
-  check_float(b, op, "b", -1);
+  check_floating(a, op, "a", -1);
+  check_floating(b, op, "b", -1);
+  if (a.dtype() != b.dtype()) fail_mixed_dtypes(op, a, b);
   check_same_shape(a, b, op);
   check_device(ctx, op, {&a, &b});
-  Tensor y = ctx.empty(a.shape());
+  Tensor y = ctx.empty(a.shape(), a.dtype());
   if (ctx.device() == Device::CPU) {
     (relu ? add_relu_forward_cpu<float> : add_forward_cpu<float>)(
         y.data<float>(), a.data<float>(), b.data<float>(), a.numel());
   } else {
-    (relu ? add_relu_forward_cuda : add_forward_cuda)(ctx.gpu(), y.data<float>(), a.data<float>(),
-                                                      b.data<float>(), a.numel());
+    with_storage_type(a, [&](auto type) {
+      using T = decltype(type);
+      if (relu)
+        add_relu_forward_cuda(ctx.gpu(), y.data<T>(), a.data<T>(), b.data<T>(), a.numel());
+      else
+        add_forward_cuda(ctx.gpu(), y.data<T>(), a.data<T>(), b.data<T>(), a.numel());
+    });
   }
   return y;
+}
+
+// bf16 on the CPU: the float32 op between casts (the GPU's kernels take
+// bf16 themselves). Both arguments must be bf16 then.
+bool runs_as_float_between_casts(const Context& ctx, const Tensor& a, const Tensor& b,
+                                 const char* op) {
+  if (!is_bf16(a) && !is_bf16(b)) return false;
+  if (!is_bf16(a) || !is_bf16(b)) fail_mixed_dtypes(op, a, b);
+  return ctx.device() == Device::CPU;
 }
 
 }  // namespace
 
 Tensor relu(Context& ctx, const Tensor& x) {
-  if (is_bf16(x)) return to_bf16(ctx, relu(ctx, widen(ctx, x)));
-  check_float(x, "relu", "x", -1);
+  if (is_bf16(x) && ctx.device() == Device::CPU)
+    return to_bf16(ctx, relu(ctx, widen(ctx, x)));
+  check_floating(x, "relu", "x", -1);
   check_device(ctx, "relu", {&x});
-  Tensor y = ctx.empty(x.shape());
+  Tensor y = ctx.empty(x.shape(), x.dtype());
   if (ctx.device() == Device::CPU) {
     relu_forward_cpu(y.data<float>(), x.data<float>(), x.numel());
   } else {
-    relu_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), x.numel());
+    with_storage_type(x, [&](auto type) {
+      using T = decltype(type);
+      relu_forward_cuda(ctx.gpu(), y.data<T>(), x.data<T>(), x.numel());
+    });
   }
   if (any_requires_grad(ctx, {&x})) {
     // Saves the output, not the input: y > 0 exactly where x > 0.
@@ -68,10 +91,8 @@ Tensor relu(Context& ctx, const Tensor& x) {
 }
 
 Tensor add(Context& ctx, const Tensor& a, const Tensor& b) {
-  if (is_bf16(a) || is_bf16(b)) {
-    if (!is_bf16(a) || !is_bf16(b)) fail_mixed_dtypes("add", a, b);
+  if (runs_as_float_between_casts(ctx, a, b, "add"))
     return to_bf16(ctx, add(ctx, widen(ctx, a), widen(ctx, b)));
-  }
   Tensor y = add_forward(ctx, a, b, /*relu=*/false, "add");
   if (any_requires_grad(ctx, {&a, &b}))
     attach_node(y, "add", {a, b}, [](const Tensor& dy) { return std::vector<Tensor>{dy, dy}; });
@@ -79,10 +100,8 @@ Tensor add(Context& ctx, const Tensor& a, const Tensor& b) {
 }
 
 Tensor add_relu(Context& ctx, const Tensor& a, const Tensor& b) {
-  if (is_bf16(a) || is_bf16(b)) {
-    if (!is_bf16(a) || !is_bf16(b)) fail_mixed_dtypes("add_relu", a, b);
+  if (runs_as_float_between_casts(ctx, a, b, "add_relu"))
     return to_bf16(ctx, add_relu(ctx, widen(ctx, a), widen(ctx, b)));
-  }
   Tensor y = add_forward(ctx, a, b, /*relu=*/true, "add_relu");
   if (any_requires_grad(ctx, {&a, &b})) {
     Tensor y_saved = y.view(y.shape());

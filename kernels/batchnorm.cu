@@ -1,6 +1,6 @@
 // CUDA batch normalisation over the channel axis of NHWC data seen as a
-// (rows, C) matrix, rows = N*H*W (or N after Flatten/Dense), float32, with
-// the optional fused ReLU: training forward (batch statistics, Keras running
+// (rows, C) matrix, rows = N*H*W (or N after Flatten/Dense), with the
+// optional fused ReLU: training forward (batch statistics, Keras running
 // statistics, saved mean / invstd), inference forward, and the backward of
 // each. Same contract and same arithmetic as kernels/batchnorm.cpp.
 //
@@ -43,6 +43,15 @@
 // the ReLU mask the backward recomputes from x is exactly the one the forward
 // applied.
 //
+// Storage: every kernel is a template on the type the activations (x, y,
+// dy, dx) are stored in: float, or bfloat16 (uint16_t bit patterns, the
+// --precision bf16 path). A bf16 value is widened exactly as it is loaded
+// and every sum and expression above runs in float / double as for float32
+// data; only the stored result is rounded, once. So the bf16 kernels compute
+// what the CPU's bf16 reference computes (the float32 kernel between two
+// casts, engine/ops.h) and move half the bytes. Parameters and statistics
+// stay float32.
+//
 // Simpler versions of the backward, from one thread per channel up to this
 // one, each validated and timed: lab/batchnorm_backward.cu and
 // docs/lab/batchnorm_backward.md.
@@ -81,15 +90,19 @@ constexpr int64_t kApplyBlocks = 4096;
 
 enum class SumKind { kStats, kGrad };
 
+// One stored activation as float (exact for both storage types).
+__device__ __forceinline__ float as_float(float v) { return v; }
+__device__ __forceinline__ float as_float(uint16_t b) { return float_from_bf16_bits(b); }
+
 // partial: (row_blocks, 2, C) doubles. Row block b covers rows
 // [b * rows_per_block, (b + 1) * rows_per_block).
 //   kStats: sums of d and d^2, d = x - x[row 0] (the shift K).
 //   kGrad:  sums of g and g * xhat, g = masked dy, xhat = (x - mean) * invstd
 //           in double (as grad_sums in batchnorm.cpp).
-template <int VEC, SumKind KIND, bool RELU>
+template <int VEC, SumKind KIND, bool RELU, typename T>
 __global__ void __launch_bounds__(kBlockThreads)
-    bn_partial_sums_kernel(double* __restrict__ partial, const float* __restrict__ x,
-                           const float* __restrict__ dy, BnParams p, int64_t rows, int64_t C,
+    bn_partial_sums_kernel(double* __restrict__ partial, const T* __restrict__ x,
+                           const T* __restrict__ dy, BnParams p, int64_t rows, int64_t C,
                            int64_t rows_per_block) {
   __shared__ double sm[2 * kBlockThreads * 4];
   const int64_t lanes = C / VEC;
@@ -198,9 +211,10 @@ __device__ __forceinline__ bool sum_partials(double& t0, double& t1, const doubl
 
 // Mean, biased variance, saved mean / invstd and the Keras running update:
 // running = m * running + (1 - m) * batch, in double, rounded once (as the CPU).
+template <typename T>
 __global__ void bn_stats_finalize_kernel(float* save_mean, float* save_invstd, float* running_mean,
                                          float* running_var, const double* partial,
-                                         const float* x, int64_t rows, int64_t C,
+                                         const T* x, int64_t rows, int64_t C,
                                          int64_t row_blocks, float eps, float momentum) {
   double sd, sdd;
   int64_t c;
@@ -209,7 +223,7 @@ __global__ void bn_stats_finalize_kernel(float* save_mean, float* save_invstd, f
   const double mean_d = sd * inv_rows;                            // mean of x - K
   double var = mul_exact(add_exact(sdd, -mul_exact(sd, mean_d)), inv_rows);  // biased
   if (var < 0.0) var = 0.0;  // rounding can push an all-equal channel below 0
-  const double mean = static_cast<double>(x[c]) + mean_d;
+  const double mean = static_cast<double>(as_float(x[c])) + mean_d;
   save_mean[c] = static_cast<float>(mean);
   save_invstd[c] =
       static_cast<float>(__ddiv_rn(1.0, __dsqrt_rn(add_exact(var, static_cast<double>(eps)))));
@@ -238,9 +252,9 @@ __global__ void bn_grad_finalize_kernel(float* dgamma, float* dbeta, float* mean
 }
 
 // y = bn_affine(x) [then max(0, .)], a grid-stride loop over rows.
-template <int VEC, bool RELU>
+template <int VEC, bool RELU, typename T>
 __global__ void __launch_bounds__(kBlockThreads)
-    bn_forward_apply_kernel(float* __restrict__ y, const float* __restrict__ x, BnParams p,
+    bn_forward_apply_kernel(T* __restrict__ y, const T* __restrict__ x, BnParams p,
                             int64_t rows, int64_t C) {
   const int64_t lane = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (lane >= C / VEC) return;
@@ -263,10 +277,10 @@ __global__ void __launch_bounds__(kBlockThreads)
 
 // Training: dx = scale * (g - mean_g - xhat * mean_gx), xhat in float.
 // Inference: dx = g * scale. Same float expressions as train_dx / infer_dx.
-template <int VEC, bool RELU, bool TRAIN>
+template <int VEC, bool RELU, bool TRAIN, typename T>
 __global__ void __launch_bounds__(kBlockThreads)
-    bn_backward_dx_kernel(float* __restrict__ dx, const float* __restrict__ dy,
-                          const float* __restrict__ x, BnParams p, const float* mean_g,
+    bn_backward_dx_kernel(T* __restrict__ dx, const T* __restrict__ dy,
+                          const T* __restrict__ x, BnParams p, const float* mean_g,
                           const float* mean_gx, int64_t rows, int64_t C) {
   const int64_t lane = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (lane >= C / VEC) return;
@@ -358,9 +372,10 @@ void launch_finalize_shape(int64_t C, int64_t row_blocks, dim3& grid, dim3& bloc
 
 // The two backward sums into dgamma / dbeta (each optional) and, when
 // mean_g is given, their per-row means for dx.
-void grad_sums(cuda::CudaState& gpu, const ChannelTiling& t, float* dgamma, float* dbeta, float* mean_g,
-               float* mean_gx, const float* dy, const float* x, const BnParams& p, int64_t rows,
-               int64_t C, bool relu) {
+template <typename T>
+void grad_sums(cuda::CudaState& gpu, const ChannelTiling& t, float* dgamma, float* dbeta,
+               float* mean_g, float* mean_gx, const T* dy, const T* x, const BnParams& p,
+               int64_t rows, int64_t C, bool relu) {
   cudaStream_t stream = gpu.stream;
   const RowSplit split = reduce_split(t, rows);
   cuda::Scratch holder;
@@ -399,11 +414,13 @@ void batchnorm_shift_running_mean_cuda(cuda::CudaState& gpu, float* running_mean
   TL_LAUNCH_CHECK(gpu);
 }
 
-void batchnorm_forward_train_cuda(cuda::CudaState& gpu, float* y, float* save_mean, float* save_invstd,
-                                  float* running_mean, float* running_var, const float* x,
-                                  const float* gamma, const float* beta,
-                                  const BatchNormGeometry& g, float eps, float momentum,
-                                  bool relu) {
+namespace {
+
+template <typename T>
+void forward_train(cuda::CudaState& gpu, T* y, float* save_mean, float* save_invstd,
+                   float* running_mean, float* running_var, const T* x, const float* gamma,
+                   const float* beta, const BatchNormGeometry& g, float eps, float momentum,
+                   bool relu) {
   const int64_t rows = g.rows, C = g.channels;
   if (rows == 0 || C == 0) return;
   cudaStream_t stream = gpu.stream;
@@ -414,9 +431,9 @@ void batchnorm_forward_train_cuda(cuda::CudaState& gpu, float* y, float* save_me
   const dim3 grid(static_cast<unsigned>(t.channel_tiles), static_cast<unsigned>(split.blocks));
   const dim3 block(t.tx, t.ty);
   with_variant(t.vec, false, [&](auto lanes, auto) {
-    bn_partial_sums_kernel<decltype(lanes)::value, SumKind::kStats, false>
-        <<<grid, block, 0, stream>>>(partial, x, nullptr, BnParams{}, rows, C,
-                                     split.rows_per_block);
+    bn_partial_sums_kernel<decltype(lanes)::value, SumKind::kStats, false, T>
+        <<<grid, block, 0, stream>>>(partial, x, static_cast<const T*>(nullptr), BnParams{},
+                                     rows, C, split.rows_per_block);
   });
   TL_LAUNCH_CHECK(gpu);
   dim3 fgrid, fblock;
@@ -431,16 +448,16 @@ void batchnorm_forward_train_cuda(cuda::CudaState& gpu, float* y, float* save_me
   p.mean = save_mean;
   p.invstd = save_invstd;
   with_variant(t.vec, relu, [&](auto lanes, auto fused_relu) {
-    bn_forward_apply_kernel<decltype(lanes)::value, decltype(fused_relu)::value>
+    bn_forward_apply_kernel<decltype(lanes)::value, decltype(fused_relu)::value, T>
         <<<apply_grid(t, rows), block, 0, stream>>>(y, x, p, rows, C);
   });
   TL_LAUNCH_CHECK(gpu);
 }
 
-void batchnorm_forward_infer_cuda(cuda::CudaState& gpu, float* y, const float* x, const float* gamma,
-                                  const float* beta, const float* running_mean,
-                                  const float* running_var, const BatchNormGeometry& g, float eps,
-                                  bool relu) {
+template <typename T>
+void forward_infer(cuda::CudaState& gpu, T* y, const T* x, const float* gamma, const float* beta,
+                   const float* running_mean, const float* running_var,
+                   const BatchNormGeometry& g, float eps, bool relu) {
   const int64_t rows = g.rows, C = g.channels;
   if (rows == 0 || C == 0) return;
   const ChannelTiling t = cuda::channel_tiling(C, cuda::aligned16(x) && cuda::aligned16(y));
@@ -451,16 +468,16 @@ void batchnorm_forward_infer_cuda(cuda::CudaState& gpu, float* y, const float* x
   p.var = running_var;
   p.eps = eps;
   with_variant(t.vec, relu, [&](auto lanes, auto fused_relu) {
-    bn_forward_apply_kernel<decltype(lanes)::value, decltype(fused_relu)::value>
+    bn_forward_apply_kernel<decltype(lanes)::value, decltype(fused_relu)::value, T>
         <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, gpu.stream>>>(y, x, p, rows, C);
   });
   TL_LAUNCH_CHECK(gpu);
 }
 
-void batchnorm_backward_train_cuda(cuda::CudaState& gpu, float* dx, float* dgamma, float* dbeta,
-                                   const float* dy, const float* x, const float* gamma,
-                                   const float* beta, const float* mean, const float* invstd,
-                                   const BatchNormGeometry& g, bool relu) {
+template <typename T>
+void backward_train(cuda::CudaState& gpu, T* dx, float* dgamma, float* dbeta, const T* dy,
+                    const T* x, const float* gamma, const float* beta, const float* mean,
+                    const float* invstd, const BatchNormGeometry& g, bool relu) {
   const int64_t rows = g.rows, C = g.channels;
   if ((!dx && !dgamma && !dbeta) || rows == 0 || C == 0) return;
   const bool vec4_ok = cuda::aligned16(x) && cuda::aligned16(dy) && (!dx || cuda::aligned16(dx));
@@ -476,18 +493,17 @@ void batchnorm_backward_train_cuda(cuda::CudaState& gpu, float* dx, float* dgamm
   grad_sums(gpu, t, dgamma, dbeta, means, dx ? means + C : nullptr, dy, x, p, rows, C, relu);
   if (!dx) return;
   with_variant(t.vec, relu, [&](auto lanes, auto fused_relu) {
-    bn_backward_dx_kernel<decltype(lanes)::value, decltype(fused_relu)::value, true>
+    bn_backward_dx_kernel<decltype(lanes)::value, decltype(fused_relu)::value, true, T>
         <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, gpu.stream>>>(
             dx, dy, x, p, means, means + C, rows, C);
   });
   TL_LAUNCH_CHECK(gpu);
 }
 
-void batchnorm_backward_infer_cuda(cuda::CudaState& gpu, float* dx, float* dgamma, float* dbeta,
-                                   const float* dy, const float* x, const float* gamma,
-                                   const float* beta, const float* running_mean,
-                                   const float* running_var, const BatchNormGeometry& g, float eps,
-                                   bool relu) {
+template <typename T>
+void backward_infer(cuda::CudaState& gpu, T* dx, float* dgamma, float* dbeta, const T* dy,
+                    const T* x, const float* gamma, const float* beta, const float* running_mean,
+                    const float* running_var, const BatchNormGeometry& g, float eps, bool relu) {
   const int64_t rows = g.rows, C = g.channels;
   if (rows == 0 || C == 0) return;
   const bool vec4_ok = cuda::aligned16(x) && cuda::aligned16(dy) && (!dx || cuda::aligned16(dx));
@@ -504,11 +520,47 @@ void batchnorm_backward_infer_cuda(cuda::CudaState& gpu, float* dx, float* dgamm
     grad_sums(gpu, t, dgamma, dbeta, nullptr, nullptr, dy, x, p, rows, C, relu);
   if (!dx) return;
   with_variant(t.vec, relu, [&](auto lanes, auto fused_relu) {
-    bn_backward_dx_kernel<decltype(lanes)::value, decltype(fused_relu)::value, false>
+    bn_backward_dx_kernel<decltype(lanes)::value, decltype(fused_relu)::value, false, T>
         <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, gpu.stream>>>(
             dx, dy, x, p, nullptr, nullptr, rows, C);
   });
   TL_LAUNCH_CHECK(gpu);
 }
+
+}  // namespace
+
+// float32 and bfloat16 activations: the same templates.
+#define TL_BATCHNORM_CUDA_LAUNCHERS(T)                                                            \
+  void batchnorm_forward_train_cuda(cuda::CudaState& gpu, T* y, float* save_mean,               \
+                                    float* save_invstd, float* running_mean, float* running_var, \
+                                    const T* x, const float* gamma, const float* beta,           \
+                                    const BatchNormGeometry& g, float eps, float momentum,       \
+                                    bool relu) {                                                 \
+    forward_train(gpu, y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, g, \
+                  eps, momentum, relu);                                                          \
+  }                                                                                              \
+  void batchnorm_forward_infer_cuda(cuda::CudaState& gpu, T* y, const T* x, const float* gamma, \
+                                    const float* beta, const float* running_mean,                \
+                                    const float* running_var, const BatchNormGeometry& g,        \
+                                    float eps, bool relu) {                                      \
+    forward_infer(gpu, y, x, gamma, beta, running_mean, running_var, g, eps, relu);             \
+  }                                                                                              \
+  void batchnorm_backward_train_cuda(cuda::CudaState& gpu, T* dx, float* dgamma, float* dbeta,  \
+                                     const T* dy, const T* x, const float* gamma,                \
+                                     const float* beta, const float* mean, const float* invstd,  \
+                                     const BatchNormGeometry& g, bool relu) {                    \
+    backward_train(gpu, dx, dgamma, dbeta, dy, x, gamma, beta, mean, invstd, g, relu);          \
+  }                                                                                              \
+  void batchnorm_backward_infer_cuda(cuda::CudaState& gpu, T* dx, float* dgamma, float* dbeta,  \
+                                     const T* dy, const T* x, const float* gamma,                \
+                                     const float* beta, const float* running_mean,               \
+                                     const float* running_var, const BatchNormGeometry& g,       \
+                                     float eps, bool relu) {                                     \
+    backward_infer(gpu, dx, dgamma, dbeta, dy, x, gamma, beta, running_mean, running_var, g,    \
+                   eps, relu);                                                                   \
+  }
+TL_BATCHNORM_CUDA_LAUNCHERS(float)
+TL_BATCHNORM_CUDA_LAUNCHERS(uint16_t)
+#undef TL_BATCHNORM_CUDA_LAUNCHERS
 
 }  // namespace tl

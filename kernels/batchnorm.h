@@ -99,4 +99,25 @@ void batchnorm_backward_infer_cuda(cuda::CudaState& gpu, float* dx, float* dgamm
                                    const float* beta, const float* running_mean,
                                    const float* running_var, const BatchNormGeometry& g, float eps,
                                    bool relu);
+// The same four for bfloat16 activations (x, y, dy, dx as uint16_t bit
+// patterns; runtime/bf16.h): widened as they are read, float / double
+// arithmetic as above, each output rounded once. Parameters and statistics
+// stay float32. Equal to the float32 launcher on the widened x, rounded.
+void batchnorm_forward_train_cuda(cuda::CudaState& gpu, uint16_t* y, float* save_mean,
+                                  float* save_invstd, float* running_mean, float* running_var,
+                                  const uint16_t* x, const float* gamma, const float* beta,
+                                  const BatchNormGeometry& g, float eps, float momentum, bool relu);
+void batchnorm_forward_infer_cuda(cuda::CudaState& gpu, uint16_t* y, const uint16_t* x,
+                                  const float* gamma, const float* beta, const float* running_mean,
+                                  const float* running_var, const BatchNormGeometry& g, float eps,
+                                  bool relu);
+void batchnorm_backward_train_cuda(cuda::CudaState& gpu, uint16_t* dx, float* dgamma,
+                                   float* dbeta, const uint16_t* dy, const uint16_t* x,
+                                   const float* gamma, const float* beta, const float* mean,
+                                   const float* invstd, const BatchNormGeometry& g, bool relu);
+void batchnorm_backward_infer_cuda(cuda::CudaState& gpu, uint16_t* dx, float* dgamma,
+                                   float* dbeta, const uint16_t* dy, const uint16_t* x,
+                                   const float* gamma, const float* beta, const float* running_mean,
+                                   const float* running_var, const BatchNormGeometry& g, float eps,
+                                   bool relu);
 }  // namespace tl

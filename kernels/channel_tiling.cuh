@@ -1,5 +1,6 @@
 // The "channels innermost" block shape most of the handwritten kernels use
-// (kernels/*.cu), and float4 access to NHWC rows.
+// (kernels/*.cu), and vector access to NHWC rows (float32: float4; bfloat16:
+// four values in 8 bytes).
 //
 // The channel tiling. An NHWC activation is a (rows, C) matrix whose rows are
 // contiguous runs of C floats. A block of 256 threads is laid out as
@@ -17,6 +18,7 @@
 
 #include <cstdint>
 
+#include "runtime/bf16.h"
 #include "runtime/cuda/launch.h"
 
 namespace tl::cuda {
@@ -63,6 +65,36 @@ __device__ __forceinline__ void store_vec(float* p, const float (&v)[VEC]) {
   } else {
 #pragma unroll
     for (int k = 0; k < VEC; ++k) p[k] = v[k];
+  }
+}
+
+// The same for bfloat16 rows (uint16_t bit patterns; runtime/bf16.h): loads
+// widen exactly, stores round to nearest even. Four bf16 are one 8-byte
+// access (p is 16-byte aligned when VEC == 4, like the float rows).
+template <int VEC>
+__device__ __forceinline__ void load_vec(float (&v)[VEC], const uint16_t* p) {
+  if constexpr (VEC == 4) {
+    const uint2 q = *reinterpret_cast<const uint2*>(p);
+    v[0] = float_from_bf16_bits(static_cast<uint16_t>(q.x & 0xFFFFu));
+    v[1] = float_from_bf16_bits(static_cast<uint16_t>(q.x >> 16));
+    v[2] = float_from_bf16_bits(static_cast<uint16_t>(q.y & 0xFFFFu));
+    v[3] = float_from_bf16_bits(static_cast<uint16_t>(q.y >> 16));
+  } else {
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) v[k] = float_from_bf16_bits(p[k]);
+  }
+}
+
+template <int VEC>
+__device__ __forceinline__ void store_vec(uint16_t* p, const float (&v)[VEC]) {
+  if constexpr (VEC == 4) {
+    uint2 q;
+    q.x = uint32_t(bf16_bits_from_float(v[0])) | (uint32_t(bf16_bits_from_float(v[1])) << 16);
+    q.y = uint32_t(bf16_bits_from_float(v[2])) | (uint32_t(bf16_bits_from_float(v[3])) << 16);
+    *reinterpret_cast<uint2*>(p) = q;
+  } else {
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) p[k] = bf16_bits_from_float(v[k]);
   }
 }
 #endif

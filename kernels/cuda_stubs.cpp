@@ -61,6 +61,26 @@ void batchnorm_backward_infer_cuda(cuda::CudaState&, float*, float*, float*, con
                                    const BatchNormGeometry&, float, bool) {
   no_cuda_kernel("batchnorm_backward_infer_cuda");
 }
+void batchnorm_forward_train_cuda(cuda::CudaState&, uint16_t*, float*, float*, float*, float*,
+                                  const uint16_t*, const float*, const float*,
+                                  const BatchNormGeometry&, float, float, bool) {
+  no_cuda_kernel("batchnorm_forward_train_cuda");
+}
+void batchnorm_forward_infer_cuda(cuda::CudaState&, uint16_t*, const uint16_t*, const float*,
+                                  const float*, const float*, const float*,
+                                  const BatchNormGeometry&, float, bool) {
+  no_cuda_kernel("batchnorm_forward_infer_cuda");
+}
+void batchnorm_backward_train_cuda(cuda::CudaState&, uint16_t*, float*, float*, const uint16_t*,
+                                   const uint16_t*, const float*, const float*, const float*,
+                                   const float*, const BatchNormGeometry&, bool) {
+  no_cuda_kernel("batchnorm_backward_train_cuda");
+}
+void batchnorm_backward_infer_cuda(cuda::CudaState&, uint16_t*, float*, float*, const uint16_t*,
+                                   const uint16_t*, const float*, const float*, const float*,
+                                   const float*, const BatchNormGeometry&, float, bool) {
+  no_cuda_kernel("batchnorm_backward_infer_cuda");
+}
 
 // kernels/cast.h
 void float_to_bf16_cuda(cuda::CudaState&, uint16_t*, const float*, int64_t) {
@@ -111,6 +131,18 @@ void add_forward_cuda(cuda::CudaState&, float*, const float*, const float*, int6
   no_cuda_kernel("add_forward_cuda");
 }
 void add_relu_forward_cuda(cuda::CudaState&, float*, const float*, const float*, int64_t) {
+  no_cuda_kernel("add_relu_forward_cuda");
+}
+void relu_forward_cuda(cuda::CudaState&, uint16_t*, const uint16_t*, int64_t) {
+  no_cuda_kernel("relu_forward_cuda");
+}
+void relu_backward_cuda(cuda::CudaState&, uint16_t*, const uint16_t*, const uint16_t*, int64_t) {
+  no_cuda_kernel("relu_backward_cuda");
+}
+void add_forward_cuda(cuda::CudaState&, uint16_t*, const uint16_t*, const uint16_t*, int64_t) {
+  no_cuda_kernel("add_forward_cuda");
+}
+void add_relu_forward_cuda(cuda::CudaState&, uint16_t*, const uint16_t*, const uint16_t*, int64_t) {
   no_cuda_kernel("add_relu_forward_cuda");
 }
 void fill_cuda(cuda::CudaState&, float*, float, int64_t) { no_cuda_kernel("fill_cuda"); }

@@ -50,6 +50,15 @@ void relu_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t n
 void relu_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, const float* y, int64_t n);
 void add_forward_cuda(cuda::CudaState& gpu, float* y, const float* a, const float* b, int64_t n);
 void add_relu_forward_cuda(cuda::CudaState& gpu, float* y, const float* a, const float* b, int64_t n);
+// The same four for bfloat16 (uint16_t bit patterns): float32 arithmetic,
+// each output rounded once; dx is dy (already bf16) or 0, exact.
+void relu_forward_cuda(cuda::CudaState& gpu, uint16_t* y, const uint16_t* x, int64_t n);
+void relu_backward_cuda(cuda::CudaState& gpu, uint16_t* dx, const uint16_t* dy, const uint16_t* y,
+                        int64_t n);
+void add_forward_cuda(cuda::CudaState& gpu, uint16_t* y, const uint16_t* a, const uint16_t* b,
+                      int64_t n);
+void add_relu_forward_cuda(cuda::CudaState& gpu, uint16_t* y, const uint16_t* a,
+                           const uint16_t* b, int64_t n);
 // y[i] = value (Context::full on a GPU: the backward seed of 1 is made here
 // rather than copied from the host, which would make the host wait).
 void fill_cuda(cuda::CudaState& gpu, float* y, float value, int64_t n);

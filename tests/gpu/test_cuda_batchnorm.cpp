@@ -62,8 +62,11 @@ Tensor copy_on(Context& ctx, const Tensor& host) {
   return ctx.to_device(Tensor::from_vector(host.shape(), host.to_vector()));
 }
 
-BnRun run_bn(Context& ctx, const BnInputs& in, ops::BatchNormOptions options) {
-  Tensor x = copy_on(ctx, in.x), gamma = copy_on(ctx, in.gamma), beta = copy_on(ctx, in.beta);
+// bf16: x and dy cast to bfloat16 on ctx (the op then returns bf16 y and dx).
+BnRun run_bn(Context& ctx, const BnInputs& in, ops::BatchNormOptions options, bool bf16 = false) {
+  Tensor x = copy_on(ctx, in.x);
+  if (bf16) x = ops::cast(ctx, x, DType::BF16);
+  Tensor gamma = copy_on(ctx, in.gamma), beta = copy_on(ctx, in.beta);
   if (options.shift.defined()) options.shift = copy_on(ctx, options.shift);
   x.set_requires_grad(true);
   gamma.set_requires_grad(true);
@@ -71,20 +74,31 @@ BnRun run_bn(Context& ctx, const BnInputs& in, ops::BatchNormOptions options) {
   BnRun r;
   Tensor rm = copy_on(ctx, in.running_mean), rv = copy_on(ctx, in.running_var);
   Tensor y = ops::batchnorm(ctx, x, gamma, beta, rm, rv, options);
-  backward(ctx, y, ctx.to_device(in.dy));
-  r.y = ctx.to_host(y);
+  EXPECT_EQ(y.dtype(), x.dtype());
+  const Tensor dy = ctx.to_device(in.dy);
+  backward(ctx, y, bf16 ? ops::cast(ctx, dy, DType::BF16) : dy);
+  EXPECT_EQ(x.grad().dtype(), x.dtype());
+  r.y = Tensor::from_vector(y.shape(), y.to_vector());  // bf16 widened
+  r.dx = Tensor::from_vector(x.shape(), x.grad().to_vector());
   r.running_mean = ctx.to_host(rm);
   r.running_var = ctx.to_host(rv);
-  r.dx = ctx.to_host(x.grad());
   r.dgamma = ctx.to_host(gamma.grad());
   r.dbeta = ctx.to_host(beta.grad());
   return r;
 }
 
+// bf16 (x, y, dy, dx in bfloat16): the GPU's bf16 kernels against the CPU's
+// bf16 reference (the float32 op between casts). Statistics and parameter
+// gradients come from the same bf16 values on both, so they keep the float32
+// bounds; y and dx are then rounded to bf16, and a float value a hair either
+// side of a rounding boundary rounds one bf16 ulp apart (2^-7 of the value
+// at most), on top of the float32 bound.
+constexpr Tolerance kBf16ActivationTol{1e-6, 1.0 / 128 + 1e-6};
+
 void compare_bn(Context& gpu, const Shape& shape, bool training, bool relu, uint64_t seed,
-                float offset = 0.0f, float spread = 2.0f, bool shifted = false) {
-  const std::string what = std::string(training ? "train" : "infer") + (relu ? "+relu " : " ") +
-                           shape_str(shape) + " ";
+                float offset = 0.0f, float spread = 2.0f, bool shifted = false, bool bf16 = false) {
+  const std::string what = std::string(bf16 ? "bf16 " : "") + (training ? "train" : "infer") +
+                           (relu ? "+relu " : " ") + shape_str(shape) + " ";
   Context cpu(Device::CPU);
   cpu.set_poison_allocations(true);
   const BnInputs in = make_inputs(shape, seed, offset, spread);
@@ -96,12 +110,12 @@ void compare_bn(Context& gpu, const Shape& shape, bool training, bool relu, uint
   // A conv bias the BN takes as a shift (ops::BatchNormOptions::shift): the
   // running mean update gains (1 - m) * shift, in double, as on the CPU.
   if (shifted) options.shift = random_tensor({shape.back()}, seed + 6, -1.0f, 1.0f);
-  const BnRun c = run_bn(cpu, in, options);
-  const BnRun g = run_bn(gpu, in, options);
-  EXPECT_TRUE(all_close(g.y, c.y, kForwardTol, what + "y"));
+  const BnRun c = run_bn(cpu, in, options, bf16);
+  const BnRun g = run_bn(gpu, in, options, bf16);
+  EXPECT_TRUE(all_close(g.y, c.y, bf16 ? kBf16ActivationTol : kForwardTol, what + "y"));
   EXPECT_TRUE(all_close(g.running_mean, c.running_mean, kRunningTol, what + "running_mean"));
   EXPECT_TRUE(all_close(g.running_var, c.running_var, kRunningTol, what + "running_var"));
-  EXPECT_TRUE(all_close(g.dx, c.dx, kDxTol, what + "dx"));
+  EXPECT_TRUE(all_close(g.dx, c.dx, bf16 ? kBf16ActivationTol : kDxTol, what + "dx"));
   EXPECT_TRUE(all_close(g.dgamma, c.dgamma, kParamGradTol, what + "dgamma"));
   EXPECT_TRUE(all_close(g.dbeta, c.dbeta, kParamGradTol, what + "dbeta"));
   if (!training) {  // inference never writes the running statistics
@@ -152,6 +166,18 @@ TEST(CudaParity, BatchNormTrainHeadShape) {
 TEST(CudaParity, BatchNormTrainLargeMean) {
   TL_REQUIRE_GPU(gpu);
   compare_bn(*gpu, {2, 9, 9, 16}, true, false, 9, 50.0f, 0.1f);
+}
+
+// The bf16 kernels (--precision bf16): float4-style lanes (4 bf16 in 8
+// bytes) and scalar ones, many row blocks, the shift, inference.
+TEST(CudaParity, BatchNormBf16) {
+  TL_REQUIRE_GPU(gpu);
+  compare_bn(*gpu, {2, 5, 7, 64}, true, true, 21, 0.0f, 2.0f, false, /*bf16=*/true);
+  compare_bn(*gpu, {2, 5, 7, 64}, true, true, 22, 0.0f, 2.0f, /*shifted=*/true, true);
+  compare_bn(*gpu, {6, 37}, true, false, 23, 0.0f, 2.0f, false, true);
+  compare_bn(*gpu, {8, 64, 64, 32}, true, true, 24, 0.0f, 2.0f, false, true);
+  compare_bn(*gpu, {2, 5, 7, 64}, false, true, 25, 0.0f, 2.0f, false, true);
+  compare_bn(*gpu, {6, 37}, false, false, 26, 0.0f, 2.0f, false, true);
 }
 
 TEST(CudaParity, BatchNormInference) {

@@ -46,6 +46,37 @@ TEST(CudaParity, ReluAddRelu) {
   }
 }
 
+// The bf16 kernels read bf16, add in float32 and round once, as the CPU's
+// bf16 reference (the float32 op between casts): bit for bit, forward and
+// backward, and the bf16 gradient sum at the residual fork (a + relu(a)).
+TEST(CudaParity, ReluAddReluBf16) {
+  TL_REQUIRE_GPU(gpu);
+  Context cpu(Device::CPU);
+  const Shape shape{3, 7, 5, 16};
+  const Tensor a = ops::cast(cpu, random_tensor(shape, 4), DType::BF16);
+  const Tensor b = ops::cast(cpu, random_tensor(shape, 5), DType::BF16);
+  const Tensor dy = ops::cast(cpu, random_tensor(shape, 6), DType::BF16);
+  const auto run = [&](Context& ctx, Tensor& ga, Tensor& gb) {
+    Tensor da = ctx.to_device(a), db = ctx.to_device(b);
+    da.set_requires_grad(true);
+    db.set_requires_grad(true);
+    const Tensor h = ops::add_relu(ctx, da, db);
+    const Tensor y = ops::add(ctx, ops::relu(ctx, h), h);
+    backward(ctx, y, ctx.to_device(dy));
+    ga = da.grad();
+    gb = db.grad();
+    return y;
+  };
+  Tensor ca, cb, ga, gb;
+  const Tensor yc = run(cpu, ca, cb), yg = run(*gpu, ga, gb);
+  ASSERT_EQ(yg.dtype(), DType::BF16);
+  ASSERT_EQ(ga.dtype(), DType::BF16);
+  const auto widened = [](const Tensor& t) { return Tensor::from_vector(t.shape(), t.to_vector()); };
+  EXPECT_TRUE(all_close(widened(yg), widened(yc), kExact, "y"));
+  EXPECT_TRUE(all_close(widened(ga), widened(ca), kExact, "da"));
+  EXPECT_TRUE(all_close(widened(gb), widened(cb), kExact, "db"));
+}
+
 // NaN must pass through every ReLU on the GPU as on the CPU (and in
 // PyTorch): fmaxf(x, 0), the usual CUDA ReLU, returns 0 for NaN and would
 // hide it. CUDA returns its canonical NaN where the CPU keeps the input's
