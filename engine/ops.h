@@ -84,6 +84,17 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
                  const Tensor& running_mean, const Tensor& running_var,
                  const BatchNormOptions& options);
 
+// relu(residual + batchnorm(x)): the end of a bottleneck block (its last BN,
+// the shortcut, the block's ReLU), what
+//   add_relu(ctx, residual, batchnorm(ctx, x, ..., options with relu = false))
+// computes, value for value. On the CPU it is that composition; the GPU
+// normalises, adds and clips in one pass over the activations, so the BN's
+// output is never written (8 of 24 bytes an element in the forward). bf16:
+// one rounding, at the end. options.relu is ignored (the ReLU is after the add).
+Tensor batchnorm_add_relu(Context& ctx, const Tensor& x, const Tensor& residual,
+                          const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                          const Tensor& running_var, const BatchNormOptions& options);
+
 // ---- pooling (engine/ops_pool.cpp); bf16 ----
 Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, int64_t pad);
 Tensor global_avgpool(Context& ctx, const Tensor& x);  // (N, H, W, C) -> (N, C)

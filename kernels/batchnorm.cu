@@ -251,11 +251,15 @@ __global__ void bn_grad_finalize_kernel(float* dgamma, float* dbeta, float* mean
   }
 }
 
-// y = bn_affine(x) [then max(0, .)], a grid-stride loop over rows.
+// y = bn_affine(x) [+ residual] [then max(0, .)], a grid-stride loop over
+// rows. The residual (null, or the bottleneck's shortcut) is added in float
+// before the ReLU: batchnorm_add_relu's forward in one pass, the values of
+// add_relu(residual, batchnorm(x)) without writing and re-reading the BN's
+// output.
 template <int VEC, bool RELU, typename T>
 __global__ void __launch_bounds__(kBlockThreads)
-    bn_forward_apply_kernel(T* __restrict__ y, const T* __restrict__ x, BnParams p,
-                            int64_t rows, int64_t C) {
+    bn_forward_apply_kernel(T* __restrict__ y, const T* __restrict__ x,
+                            const T* __restrict__ residual, BnParams p, int64_t rows, int64_t C) {
   const int64_t lane = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (lane >= C / VEC) return;
   const int64_t c0 = lane * VEC;
@@ -264,12 +268,14 @@ __global__ void __launch_bounds__(kBlockThreads)
   for (int k = 0; k < VEC; ++k) ch[k] = cuda::load_channel(p, c0 + k);
   for (int64_t r = int64_t(blockIdx.y) * blockDim.y + threadIdx.y; r < rows;
        r += int64_t(gridDim.y) * blockDim.y) {
-    float v[VEC];
+    float v[VEC], res[VEC] = {};
     cuda::load_vec<VEC>(v, x + r * C + c0);
+    if (residual) cuda::load_vec<VEC>(res, residual + r * C + c0);  // uniform branch
 #pragma unroll
     for (int k = 0; k < VEC; ++k) {
-      const float o = cuda::bn_affine(v[k], ch[k]);
-      v[k] = RELU ? relu_value(o) : o;  // NaN kept, as the CPU reference
+      float o = cuda::bn_affine(v[k], ch[k]);
+      if (residual) o = add_exact(res[k], o);  // add_relu's residual + h
+      v[k] = RELU ? relu_value(o) : o;         // NaN kept, as the CPU reference
     }
     cuda::store_vec<VEC>(y + r * C + c0, v);
   }
@@ -418,13 +424,14 @@ namespace {
 
 template <typename T>
 void forward_train(cuda::CudaState& gpu, T* y, float* save_mean, float* save_invstd,
-                   float* running_mean, float* running_var, const T* x, const float* gamma,
-                   const float* beta, const BatchNormGeometry& g, float eps, float momentum,
-                   bool relu) {
+                   float* running_mean, float* running_var, const T* x, const T* residual,
+                   const float* gamma, const float* beta, const BatchNormGeometry& g, float eps,
+                   float momentum, bool relu) {
   const int64_t rows = g.rows, C = g.channels;
   if (rows == 0 || C == 0) return;
   cudaStream_t stream = gpu.stream;
-  const ChannelTiling t = cuda::channel_tiling(C, cuda::aligned16(x) && cuda::aligned16(y));
+  const ChannelTiling t = cuda::channel_tiling(
+      C, cuda::aligned16(x) && cuda::aligned16(y) && (!residual || cuda::aligned16(residual)));
   const RowSplit split = reduce_split(t, rows);
   cuda::Scratch holder;
   double* partial = holder.take<double>(gpu, split.blocks * 2 * C);
@@ -449,18 +456,19 @@ void forward_train(cuda::CudaState& gpu, T* y, float* save_mean, float* save_inv
   p.invstd = save_invstd;
   with_variant(t.vec, relu, [&](auto lanes, auto fused_relu) {
     bn_forward_apply_kernel<decltype(lanes)::value, decltype(fused_relu)::value, T>
-        <<<apply_grid(t, rows), block, 0, stream>>>(y, x, p, rows, C);
+        <<<apply_grid(t, rows), block, 0, stream>>>(y, x, residual, p, rows, C);
   });
   TL_LAUNCH_CHECK(gpu);
 }
 
 template <typename T>
-void forward_infer(cuda::CudaState& gpu, T* y, const T* x, const float* gamma, const float* beta,
-                   const float* running_mean, const float* running_var,
+void forward_infer(cuda::CudaState& gpu, T* y, const T* x, const T* residual, const float* gamma,
+                   const float* beta, const float* running_mean, const float* running_var,
                    const BatchNormGeometry& g, float eps, bool relu) {
   const int64_t rows = g.rows, C = g.channels;
   if (rows == 0 || C == 0) return;
-  const ChannelTiling t = cuda::channel_tiling(C, cuda::aligned16(x) && cuda::aligned16(y));
+  const ChannelTiling t = cuda::channel_tiling(
+      C, cuda::aligned16(x) && cuda::aligned16(y) && (!residual || cuda::aligned16(residual)));
   BnParams p;
   p.gamma = gamma;
   p.beta = beta;
@@ -469,7 +477,7 @@ void forward_infer(cuda::CudaState& gpu, T* y, const T* x, const float* gamma, c
   p.eps = eps;
   with_variant(t.vec, relu, [&](auto lanes, auto fused_relu) {
     bn_forward_apply_kernel<decltype(lanes)::value, decltype(fused_relu)::value, T>
-        <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, gpu.stream>>>(y, x, p, rows, C);
+        <<<apply_grid(t, rows), dim3(t.tx, t.ty), 0, gpu.stream>>>(y, x, residual, p, rows, C);
   });
   TL_LAUNCH_CHECK(gpu);
 }
@@ -536,14 +544,15 @@ void backward_infer(cuda::CudaState& gpu, T* dx, float* dgamma, float* dbeta, co
                                     const T* x, const float* gamma, const float* beta,           \
                                     const BatchNormGeometry& g, float eps, float momentum,       \
                                     bool relu) {                                                 \
-    forward_train(gpu, y, save_mean, save_invstd, running_mean, running_var, x, gamma, beta, g, \
-                  eps, momentum, relu);                                                          \
+    forward_train(gpu, y, save_mean, save_invstd, running_mean, running_var, x,                 \
+                  static_cast<const T*>(nullptr), gamma, beta, g, eps, momentum, relu);          \
   }                                                                                              \
   void batchnorm_forward_infer_cuda(cuda::CudaState& gpu, T* y, const T* x, const float* gamma, \
                                     const float* beta, const float* running_mean,                \
                                     const float* running_var, const BatchNormGeometry& g,        \
                                     float eps, bool relu) {                                      \
-    forward_infer(gpu, y, x, gamma, beta, running_mean, running_var, g, eps, relu);             \
+    forward_infer(gpu, y, x, static_cast<const T*>(nullptr), gamma, beta, running_mean,          \
+                  running_var, g, eps, relu);                                                    \
   }                                                                                              \
   void batchnorm_backward_train_cuda(cuda::CudaState& gpu, T* dx, float* dgamma, float* dbeta,  \
                                      const T* dy, const T* x, const float* gamma,                \
@@ -558,6 +567,20 @@ void backward_infer(cuda::CudaState& gpu, T* dx, float* dgamma, float* dbeta, co
                                      float eps, bool relu) {                                     \
     backward_infer(gpu, dx, dgamma, dbeta, dy, x, gamma, beta, running_mean, running_var, g,    \
                    eps, relu);                                                                   \
+  }                                                                                              \
+  void batchnorm_add_relu_forward_train_cuda(                                                    \
+      cuda::CudaState& gpu, T* y, float* save_mean, float* save_invstd, float* running_mean,     \
+      float* running_var, const T* x, const T* residual, const float* gamma, const float* beta,  \
+      const BatchNormGeometry& g, float eps, float momentum) {                                   \
+    forward_train(gpu, y, save_mean, save_invstd, running_mean, running_var, x, residual, gamma, \
+                  beta, g, eps, momentum, /*relu=*/true);                                        \
+  }                                                                                              \
+  void batchnorm_add_relu_forward_infer_cuda(                                                    \
+      cuda::CudaState& gpu, T* y, const T* x, const T* residual, const float* gamma,             \
+      const float* beta, const float* running_mean, const float* running_var,                    \
+      const BatchNormGeometry& g, float eps) {                                                   \
+    forward_infer(gpu, y, x, residual, gamma, beta, running_mean, running_var, g, eps,           \
+                  /*relu=*/true);                                                                \
   }
 TL_BATCHNORM_CUDA_LAUNCHERS(float)
 TL_BATCHNORM_CUDA_LAUNCHERS(uint16_t)

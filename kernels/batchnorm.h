@@ -120,4 +120,32 @@ void batchnorm_backward_infer_cuda(cuda::CudaState& gpu, uint16_t* dx, float* dg
                                    const float* gamma, const float* beta, const float* running_mean,
                                    const float* running_var, const BatchNormGeometry& g, float eps,
                                    bool relu);
+// The forward of relu(residual + batchnorm(x)) in one pass (the last BN of a
+// bottleneck with the shortcut added and the block's ReLU): the float32 /
+// bf16 forward launchers above with the residual (rows, C) added in float
+// before the ReLU. The statistics are x's alone. Its backward is the ReLU's
+// mask applied to dy (the residual's gradient) and then the plain BN
+// backward (relu = false) on that.
+void batchnorm_add_relu_forward_train_cuda(cuda::CudaState& gpu, float* y, float* save_mean,
+                                           float* save_invstd, float* running_mean,
+                                           float* running_var, const float* x,
+                                           const float* residual, const float* gamma,
+                                           const float* beta, const BatchNormGeometry& g,
+                                           float eps, float momentum);
+void batchnorm_add_relu_forward_infer_cuda(cuda::CudaState& gpu, float* y, const float* x,
+                                           const float* residual, const float* gamma,
+                                           const float* beta, const float* running_mean,
+                                           const float* running_var, const BatchNormGeometry& g,
+                                           float eps);
+void batchnorm_add_relu_forward_train_cuda(cuda::CudaState& gpu, uint16_t* y, float* save_mean,
+                                           float* save_invstd, float* running_mean,
+                                           float* running_var, const uint16_t* x,
+                                           const uint16_t* residual, const float* gamma,
+                                           const float* beta, const BatchNormGeometry& g,
+                                           float eps, float momentum);
+void batchnorm_add_relu_forward_infer_cuda(cuda::CudaState& gpu, uint16_t* y, const uint16_t* x,
+                                           const uint16_t* residual, const float* gamma,
+                                           const float* beta, const float* running_mean,
+                                           const float* running_var, const BatchNormGeometry& g,
+                                           float eps);
 }  // namespace tl

@@ -61,6 +61,28 @@ void batchnorm_backward_infer_cuda(cuda::CudaState&, float*, float*, float*, con
                                    const BatchNormGeometry&, float, bool) {
   no_cuda_kernel("batchnorm_backward_infer_cuda");
 }
+void batchnorm_add_relu_forward_train_cuda(cuda::CudaState&, float*, float*, float*, float*,
+                                           float*, const float*, const float*, const float*,
+                                           const float*, const BatchNormGeometry&, float, float) {
+  no_cuda_kernel("batchnorm_add_relu_forward_train_cuda");
+}
+void batchnorm_add_relu_forward_infer_cuda(cuda::CudaState&, float*, const float*, const float*,
+                                           const float*, const float*, const float*, const float*,
+                                           const BatchNormGeometry&, float) {
+  no_cuda_kernel("batchnorm_add_relu_forward_infer_cuda");
+}
+void batchnorm_add_relu_forward_train_cuda(cuda::CudaState&, uint16_t*, float*, float*, float*,
+                                           float*, const uint16_t*, const uint16_t*,
+                                           const float*, const float*, const BatchNormGeometry&,
+                                           float, float) {
+  no_cuda_kernel("batchnorm_add_relu_forward_train_cuda");
+}
+void batchnorm_add_relu_forward_infer_cuda(cuda::CudaState&, uint16_t*, const uint16_t*,
+                                           const uint16_t*, const float*, const float*,
+                                           const float*, const float*, const BatchNormGeometry&,
+                                           float) {
+  no_cuda_kernel("batchnorm_add_relu_forward_infer_cuda");
+}
 void batchnorm_forward_train_cuda(cuda::CudaState&, uint16_t*, float*, float*, float*, float*,
                                   const uint16_t*, const float*, const float*,
                                   const BatchNormGeometry&, float, float, bool) {

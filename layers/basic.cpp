@@ -45,6 +45,17 @@ Tensor BatchNorm::forward(Context& ctx, const Tensor& x, bool relu, const Tensor
                         buffer("moving_variance"), options);
 }
 
+Tensor BatchNorm::forward_add_relu(Context& ctx, const Tensor& x, const Tensor& residual,
+                                   const Tensor& shift) {
+  ops::BatchNormOptions options;
+  options.training = uses_batch_statistics();
+  options.eps = eps_;
+  options.momentum = momentum_;
+  options.shift = shift;
+  return ops::batchnorm_add_relu(ctx, x, residual, parameter("gamma"), parameter("beta"),
+                                 buffer("moving_mean"), buffer("moving_variance"), options);
+}
+
 ops::InferenceBatchNorm BatchNorm::inference_statistics() const {
   return {parameter("gamma"), parameter("beta"), buffer("moving_mean"), buffer("moving_variance"),
           eps_};
@@ -62,6 +73,18 @@ Tensor conv_batchnorm(Context& ctx, Conv2d& conv, BatchNorm& bn, const Tensor& x
   }
   return ops::conv2d_batchnorm_inference(ctx, x, conv.kernel(), conv.bias(), conv.stride(),
                                          conv.pad(), bn.inference_statistics(), relu);
+}
+
+Tensor conv_batchnorm_add_relu(Context& ctx, Conv2d& conv, BatchNorm& bn, const Tensor& x,
+                               const Tensor& residual) {
+  if (bn.uses_batch_statistics()) {
+    const Tensor y = ops::conv2d(ctx, x, conv.kernel(), Tensor(), conv.stride(), conv.pad());
+    return bn.forward_add_relu(ctx, y, residual, /*shift=*/conv.bias());
+  }
+  if (ctx.device() == Device::CPU)
+    return ops::add_relu(ctx, residual, conv_batchnorm(ctx, conv, bn, x, /*relu=*/false));
+  const Tensor y = ops::conv2d(ctx, x, conv.kernel(), conv.bias(), conv.stride(), conv.pad());
+  return bn.forward_add_relu(ctx, y, residual);
 }
 
 Linear::Linear(std::string name, int64_t in_features, int64_t out_features, uint64_t seed)

@@ -46,6 +46,9 @@ class BatchNorm : public Module {
   // `shift` (C), when given: normalise x + shift without adding it (valid
   // with batch statistics only; ops::BatchNormOptions::shift).
   Tensor forward(Context& ctx, const Tensor& x, bool relu, const Tensor& shift = Tensor());
+  // relu(residual + this BN of x), in one op (ops::batchnorm_add_relu).
+  Tensor forward_add_relu(Context& ctx, const Tensor& x, const Tensor& residual,
+                          const Tensor& shift = Tensor());
   Shape output_shape(const Shape& input) const override { return input; }
   void set_mode(BatchNormMode mode) { mode_ = mode; }
   BatchNormMode mode() const { return mode_; }
@@ -70,6 +73,13 @@ class BatchNorm : public Module {
 // running statistics this is one op, which folds the BN into the
 // convolution when nothing needs a gradient (ops::conv2d_batchnorm_inference).
 Tensor conv_batchnorm(Context& ctx, Conv2d& conv, BatchNorm& bn, const Tensor& x, bool relu);
+
+// The end of a bottleneck block: relu(residual + bn(conv(x))). With batch
+// statistics (and on a GPU) the BN, the add and the ReLU are one op
+// (ops::batchnorm_add_relu, the bias again a shift); a CPU on running
+// statistics folds the BN into the convolution instead and adds after.
+Tensor conv_batchnorm_add_relu(Context& ctx, Conv2d& conv, BatchNorm& bn, const Tensor& x,
+                               const Tensor& residual);
 
 class Linear : public Module {
  public:

@@ -40,8 +40,8 @@ Tensor Bottleneck::forward(Context& ctx, const Tensor& x) {
       shortcut_conv_ ? conv_batchnorm(ctx, *shortcut_conv_, *shortcut_bn_, x, /*relu=*/false) : x;
   Tensor h = conv_batchnorm(ctx, *conv1_, *bn1_, x, /*relu=*/true);
   h = conv_batchnorm(ctx, *conv2_, *bn2_, h, /*relu=*/true);
-  h = conv_batchnorm(ctx, *conv3_, *bn3_, h, /*relu=*/false);
-  return ops::add_relu(ctx, shortcut, h);  // Keras: _add then _out (ReLU), fused
+  // Keras: _3_bn, _add, then _out (ReLU): one op.
+  return conv_batchnorm_add_relu(ctx, *conv3_, *bn3_, h, /*residual=*/shortcut);
 }
 
 Shape Bottleneck::output_shape(const Shape& input) const {

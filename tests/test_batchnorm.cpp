@@ -465,5 +465,55 @@ TEST(BatchNorm, ShiftInInferenceIsAnErrorThatSaysWhy) {
   }
 }
 
+// batchnorm_add_relu is relu(residual + batchnorm(x)) with the gradient of
+// every input: on the CPU the composition of the two ops (each gradient-
+// checked on its own), so bit for bit, in both modes, the shift included.
+// The GPU's one-pass kernel is held to this in tests/gpu. Its argument
+// errors name the op.
+TEST(BatchNorm, AddReluIsTheCompositionWithEveryGradient) {
+  Context ctx(Device::CPU);
+  const Shape shape{2, 3, 2, 4};
+  for (bool training : {true, false}) {
+    SCOPED_TRACE(training ? "training" : "inference");
+    const auto run = [&](bool fused) {
+      Tensor x = Tensor::from_vector(shape, random_floats(48, 31, -2.0f, 2.0f));
+      Tensor r = Tensor::from_vector(shape, random_floats(48, 32, -1.0f, 1.0f));
+      Tensor gamma = Tensor::from_vector({4}, random_floats(4, 33, 0.5f, 1.5f));
+      Tensor beta = Tensor::from_vector({4}, random_floats(4, 34, -0.5f, 0.5f));
+      Tensor shift = Tensor::from_vector({4}, random_floats(4, 35));
+      for (Tensor* t : {&x, &r, &gamma, &beta}) t->set_requires_grad(true);
+      if (training) shift.set_requires_grad(true);
+      Tensor mean = Tensor::from_vector({4}, random_floats(4, 36)), var = Tensor::full({4}, 1.5f);
+      ops::BatchNormOptions options;
+      options.training = training;
+      options.eps = 1.001e-5f;
+      if (training) options.shift = shift;
+      const Tensor y = fused ? ops::batchnorm_add_relu(ctx, x, r, gamma, beta, mean, var, options)
+                             : ops::add_relu(ctx, r, ops::batchnorm(ctx, x, gamma, beta, mean,
+                                                                    var, options));
+      backward(ctx, y, Tensor::from_vector(shape, random_floats(48, 37)));
+      std::vector<Tensor> out{y, x.grad(), r.grad(), gamma.grad(), beta.grad(), mean, var};
+      if (training) out.push_back(shift.grad());
+      return out;
+    };
+    const std::vector<Tensor> fused = run(true), composed = run(false);
+    const char* names[] = {"y", "dx", "dresidual", "dgamma", "dbeta", "running mean",
+                           "running var", "dshift"};
+    for (size_t i = 0; i < fused.size(); ++i)
+      EXPECT_TRUE(all_close(fused[i], composed[i], {0.0, 0.0}, names[i]));
+  }
+
+  try {
+    ops::batchnorm_add_relu(ctx, Tensor::zeros({2, 3}), Tensor::zeros({3, 2}),
+                            Tensor::full({3}, 1.0f), Tensor::zeros({3}), Tensor::zeros({3}),
+                            Tensor::full({3}, 1.0f), ops::BatchNormOptions());
+    FAIL() << "a residual of another shape was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("batchnorm_add_relu: residual has shape (3, 2), x (2, 3)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tl::test

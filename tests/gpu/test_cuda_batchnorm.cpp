@@ -180,6 +180,61 @@ TEST(CudaParity, BatchNormBf16) {
   compare_bn(*gpu, {6, 37}, false, false, 26, 0.0f, 2.0f, false, true);
 }
 
+// batchnorm_add_relu: the GPU normalises, adds the residual and clips in one
+// pass; the CPU is the composition add_relu(residual, batchnorm(x)). Same
+// bounds as the BN alone: given equal statistics the float32 values are
+// the same expressions (the add rounded once, as add_relu's), and the
+// gradients are the BN's backward of the ReLU-masked dy. bf16 rounds once
+// at the end on both.
+void compare_bn_add_relu(Context& gpu, const Shape& shape, bool training, bool bf16,
+                         uint64_t seed) {
+  const std::string what = std::string("add_relu ") + (bf16 ? "bf16 " : "") +
+                           (training ? "train " : "infer ") + shape_str(shape) + " ";
+  Context cpu(Device::CPU);
+  const BnInputs in = make_inputs(shape, seed, 0.0f, 2.0f);
+  const Tensor residual = random_tensor(shape, seed + 7);
+  ops::BatchNormOptions options;
+  options.training = training;
+  options.eps = 1.001e-5f;
+  if (training) options.shift = random_tensor({shape.back()}, seed + 8);
+  const auto run = [&](Context& ctx) {
+    Tensor x = copy_on(ctx, in.x), r = copy_on(ctx, residual);
+    if (bf16) {
+      x = ops::cast(ctx, x, DType::BF16);
+      r = ops::cast(ctx, r, DType::BF16);
+    }
+    Tensor gamma = copy_on(ctx, in.gamma), beta = copy_on(ctx, in.beta);
+    Tensor rm = copy_on(ctx, in.running_mean), rv = copy_on(ctx, in.running_var);
+    for (Tensor* t : {&x, &r, &gamma, &beta}) t->set_requires_grad(true);
+    ops::BatchNormOptions o = options;
+    if (o.shift.defined()) o.shift = copy_on(ctx, o.shift);
+    const Tensor y = ops::batchnorm_add_relu(ctx, x, r, gamma, beta, rm, rv, o);
+    const Tensor dy = ctx.to_device(in.dy);
+    backward(ctx, y, bf16 ? ops::cast(ctx, dy, DType::BF16) : dy);
+    const auto host = [](const Tensor& t) { return Tensor::from_vector(t.shape(), t.to_vector()); };
+    return std::vector<Tensor>{host(y), host(x.grad()), host(r.grad()), host(gamma.grad()),
+                               host(beta.grad()), host(rm), host(rv)};
+  };
+  const std::vector<Tensor> c = run(cpu), g = run(gpu);
+  const Tolerance activation = bf16 ? kBf16ActivationTol : kForwardTol;
+  EXPECT_TRUE(all_close(g[0], c[0], activation, what + "y"));
+  EXPECT_TRUE(all_close(g[1], c[1], bf16 ? kBf16ActivationTol : kDxTol, what + "dx"));
+  EXPECT_TRUE(all_close(g[2], c[2], {0.0, 0.0}, what + "dresidual"));  // masked dy: exact
+  EXPECT_TRUE(all_close(g[3], c[3], kParamGradTol, what + "dgamma"));
+  EXPECT_TRUE(all_close(g[4], c[4], kParamGradTol, what + "dbeta"));
+  EXPECT_TRUE(all_close(g[5], c[5], kRunningTol, what + "running_mean"));
+  EXPECT_TRUE(all_close(g[6], c[6], kRunningTol, what + "running_var"));
+}
+
+TEST(CudaParity, BatchNormAddRelu) {
+  TL_REQUIRE_GPU(gpu);
+  compare_bn_add_relu(*gpu, {2, 5, 7, 64}, true, false, 31);
+  compare_bn_add_relu(*gpu, {4, 33, 33, 8}, true, false, 32);
+  compare_bn_add_relu(*gpu, {2, 5, 7, 64}, false, false, 33);
+  compare_bn_add_relu(*gpu, {2, 5, 7, 64}, true, true, 34);
+  compare_bn_add_relu(*gpu, {6, 37}, false, true, 35);
+}
+
 TEST(CudaParity, BatchNormInference) {
   TL_REQUIRE_GPU(gpu);
   compare_bn(*gpu, {2, 5, 7, 64}, false, false, 10);
