@@ -10,8 +10,9 @@ using namespace detail;
 
 Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) {
   constexpr const char* op = "maxpool2d";
-  if (is_bf16(x)) return to_bf16(ctx, maxpool2d(ctx, widen(ctx, x), kernel, stride, pad));
-  check_float(x, op, "x", 4);
+  if (is_bf16(x) && ctx.device() == Device::CPU)  // the GPU's kernels take bf16 themselves
+    return to_bf16(ctx, maxpool2d(ctx, widen(ctx, x), kernel, stride, pad));
+  check_floating(x, op, "x", 4);
   if (kernel < 1 || stride < 1)
     fail(op, ": kernel and stride must be >= 1, got kernel ", kernel, ", stride ", stride);
   // As PyTorch: a window must keep at least one real pixel (pad <= kernel/2),
@@ -24,22 +25,28 @@ Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, 
          shape_str(x.shape()));
   check_device(ctx, op, {&x});
 
-  Tensor y = ctx.empty({geom.batch, geom.out_h(), geom.out_w(), geom.channels});
+  Tensor y = ctx.empty({geom.batch, geom.out_h(), geom.out_w(), geom.channels}, x.dtype());
   if (ctx.device() == Device::CPU) {
     cpu_kernel(ctx, maxpool2d_forward_cpu<float>, maxpool2d_forward_reference<float>)(
         y.data<float>(), x.data<float>(), geom);
   } else {
-    maxpool2d_forward_cuda(ctx.gpu(), y.data<float>(), x.data<float>(), geom);
+    with_storage_type(x, [&](auto type) {
+      using T = decltype(type);
+      maxpool2d_forward_cuda(ctx.gpu(), y.data<T>(), x.data<T>(), geom);
+    });
   }
   if (any_requires_grad(ctx, {&x})) {
     // Saves x, not the argmax: the backward recomputes it (no index tensor to keep).
     attach_node(y, op, {x}, [&ctx, x, geom](const Tensor& dy) {
-      Tensor dx = ctx.empty(x.shape());
+      Tensor dx = ctx.empty(x.shape(), x.dtype());
       if (ctx.device() == Device::CPU) {
         cpu_kernel(ctx, maxpool2d_backward_cpu<float>, maxpool2d_backward_reference<float>)(
             dx.data<float>(), dy.data<float>(), x.data<float>(), geom);
       } else {
-        maxpool2d_backward_cuda(ctx.gpu(), dx.data<float>(), dy.data<float>(), x.data<float>(), geom);
+        with_storage_type(x, [&](auto type) {
+          using T = decltype(type);
+          maxpool2d_backward_cuda(ctx.gpu(), dx.data<T>(), dy.data<T>(), x.data<T>(), geom);
+        });
       }
       return std::vector<Tensor>{dx};
     });

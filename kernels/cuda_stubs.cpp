@@ -200,6 +200,13 @@ void maxpool2d_forward_cuda(cuda::CudaState&, float*, const float*, const PoolGe
 void maxpool2d_backward_cuda(cuda::CudaState&, float*, const float*, const float*, const PoolGeometry&) {
   no_cuda_kernel("maxpool2d_backward_cuda");
 }
+void maxpool2d_forward_cuda(cuda::CudaState&, uint16_t*, const uint16_t*, const PoolGeometry&) {
+  no_cuda_kernel("maxpool2d_forward_cuda");
+}
+void maxpool2d_backward_cuda(cuda::CudaState&, uint16_t*, const uint16_t*, const uint16_t*,
+                             const PoolGeometry&) {
+  no_cuda_kernel("maxpool2d_backward_cuda");
+}
 void global_avgpool_forward_cuda(cuda::CudaState&, float*, const float*, int64_t, int64_t, int64_t) {
   no_cuda_kernel("global_avgpool_forward_cuda");
 }

@@ -63,9 +63,12 @@ __device__ __forceinline__ void window_range(int64_t start, int64_t kernel, int6
 // window makes the output NaN instead of being dropped.
 __device__ __forceinline__ bool takes_max(float v, float best) { return v > best || v != v; }
 
-template <int VEC>
+// T: float, or uint16_t for bfloat16 activations (widened as read; the max
+// of bf16 values is one of them, so storing it rounds nothing; the
+// backward's float sums are rounded once).
+template <int VEC, typename T>
 __global__ void __launch_bounds__(kBlockThreads)
-    maxpool_forward_kernel(float* __restrict__ y, const float* __restrict__ x, PoolDims d) {
+    maxpool_forward_kernel(T* __restrict__ y, const T* __restrict__ x, PoolDims d) {
   const int64_t lanes = d.c / VEC;
   const int64_t total = d.n * d.oh * d.ow * lanes;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
@@ -94,10 +97,10 @@ __global__ void __launch_bounds__(kBlockThreads)
   }
 }
 
-template <int VEC>
+template <int VEC, typename T>
 __global__ void __launch_bounds__(kBlockThreads)
-    maxpool_backward_kernel(float* __restrict__ dx, const float* __restrict__ dy,
-                            const float* __restrict__ x, PoolDims d) {
+    maxpool_backward_kernel(T* __restrict__ dx, const T* __restrict__ dy,
+                            const T* __restrict__ x, PoolDims d) {
   const int64_t lanes = d.c / VEC;
   const int64_t total = d.n * d.h * d.w * lanes;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
@@ -115,7 +118,7 @@ __global__ void __launch_bounds__(kBlockThreads)
     const int64_t ox_lo = nx <= 0 ? 0 : (nx + d.s - 1) / d.s;
     const int64_t oy_hi = (iy + d.p) / d.s < d.oh - 1 ? (iy + d.p) / d.s : d.oh - 1;
     const int64_t ox_hi = (ix + d.p) / d.s < d.ow - 1 ? (ix + d.p) / d.s : d.ow - 1;
-    const float* x_n = x + n * d.h * d.w * d.c + lane * VEC;
+    const T* x_n = x + n * d.h * d.w * d.c + lane * VEC;
     float sum[VEC];
 #pragma unroll
     for (int k = 0; k < VEC; ++k) sum[k] = 0.0f;
@@ -232,30 +235,51 @@ void dispatch_vec(int vec, F&& f) {
 
 }  // namespace
 
-void maxpool2d_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const PoolGeometry& g) {
+namespace {
+
+template <typename T>
+void maxpool_forward(cuda::CudaState& gpu, T* y, const T* x, const PoolGeometry& g) {
   const PoolDims d = dims_of(g);
   const int vec = (d.c % 4 == 0 && cuda::aligned16(x) && cuda::aligned16(y)) ? 4 : 1;
   const int64_t total = d.n * d.oh * d.ow * (d.c / vec);
   if (total == 0) return;
   dispatch_vec(vec, [&](auto V) {
-    maxpool_forward_kernel<decltype(V)::value>
+    maxpool_forward_kernel<decltype(V)::value, T>
         <<<cuda::blocks_for(total), kBlockThreads, 0, gpu.stream>>>(y, x, d);
   });
   TL_LAUNCH_CHECK(gpu);
 }
 
-void maxpool2d_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, const float* x,
-                             const PoolGeometry& g) {
+template <typename T>
+void maxpool_backward(cuda::CudaState& gpu, T* dx, const T* dy, const T* x, const PoolGeometry& g) {
   const PoolDims d = dims_of(g);
   const int vec =
       (d.c % 4 == 0 && cuda::aligned16(x) && cuda::aligned16(dy) && cuda::aligned16(dx)) ? 4 : 1;
   const int64_t total = d.n * d.h * d.w * (d.c / vec);
   if (total == 0) return;
   dispatch_vec(vec, [&](auto V) {
-    maxpool_backward_kernel<decltype(V)::value>
+    maxpool_backward_kernel<decltype(V)::value, T>
         <<<cuda::blocks_for(total), kBlockThreads, 0, gpu.stream>>>(dx, dy, x, d);
   });
   TL_LAUNCH_CHECK(gpu);
+}
+
+}  // namespace
+
+void maxpool2d_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const PoolGeometry& g) {
+  maxpool_forward(gpu, y, x, g);
+}
+void maxpool2d_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, const float* x,
+                             const PoolGeometry& g) {
+  maxpool_backward(gpu, dx, dy, x, g);
+}
+void maxpool2d_forward_cuda(cuda::CudaState& gpu, uint16_t* y, const uint16_t* x,
+                            const PoolGeometry& g) {
+  maxpool_forward(gpu, y, x, g);
+}
+void maxpool2d_backward_cuda(cuda::CudaState& gpu, uint16_t* dx, const uint16_t* dy,
+                             const uint16_t* x, const PoolGeometry& g) {
+  maxpool_backward(gpu, dx, dy, x, g);
 }
 
 void global_avgpool_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t batch,

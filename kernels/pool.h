@@ -45,6 +45,11 @@ struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch
 void maxpool2d_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const PoolGeometry& g);
 void maxpool2d_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, const float* x,
                              const PoolGeometry& g);
+// The same for bfloat16 activations (uint16_t bit patterns).
+void maxpool2d_forward_cuda(cuda::CudaState& gpu, uint16_t* y, const uint16_t* x,
+                            const PoolGeometry& g);
+void maxpool2d_backward_cuda(cuda::CudaState& gpu, uint16_t* dx, const uint16_t* dy,
+                             const uint16_t* x, const PoolGeometry& g);
 void global_avgpool_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t batch,
                                  int64_t spatial, int64_t channels);
 void global_avgpool_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, int64_t batch,

@@ -31,32 +31,47 @@ Tensor tie_heavy(const Shape& shape, uint64_t seed) {
   return Tensor::from_vector(shape, v);
 }
 
+// bf16: x and dy in bfloat16 on both devices (the GPU's bf16 kernels, the
+// CPU's float32 op between casts): the maximum is one of the bf16 inputs
+// and the gradient sums run in the same order in float and round once, so
+// these are bit-identical too.
 void compare_maxpool(Context& gpu, const Shape& shape, int64_t k, int64_t s, int64_t p,
-                     uint64_t seed) {
-  const std::string what = "maxpool " + shape_str(shape) + " k" + std::to_string(k) + " s" +
-                           std::to_string(s) + " p" + std::to_string(p) + " ";
+                     uint64_t seed, bool bf16 = false) {
+  const std::string what = std::string(bf16 ? "bf16 " : "") + "maxpool " + shape_str(shape) +
+                           " k" + std::to_string(k) + " s" + std::to_string(s) + " p" +
+                           std::to_string(p) + " ";
   Context cpu(Device::CPU);
   cpu.set_poison_allocations(true);
-  const Tensor x = tie_heavy(shape, seed);
+  const DType dtype = bf16 ? DType::BF16 : DType::F32;
+  const Tensor x = ops::cast(cpu, tie_heavy(shape, seed), dtype);
   Tensor x_cpu = x.view(shape);
   x_cpu.set_requires_grad(true);
   Tensor y_cpu = ops::maxpool2d(cpu, x_cpu, k, s, p);
-  const Tensor dy = random_tensor(y_cpu.shape(), seed + 1);
+  const Tensor dy = ops::cast(cpu, random_tensor(y_cpu.shape(), seed + 1), dtype);
   backward(cpu, y_cpu, dy);
 
   Tensor x_gpu = gpu.to_device(x);
   x_gpu.set_requires_grad(true);
   Tensor y_gpu = ops::maxpool2d(gpu, x_gpu, k, s, p);
+  EXPECT_EQ(y_gpu.dtype(), dtype);
   backward(gpu, y_gpu, gpu.to_device(dy));
   // Comparisons and additions only: bit-identical whatever the host compiler.
-  EXPECT_TRUE(bit_identical(gpu.to_host(y_gpu), y_cpu, what + "y"));
-  EXPECT_TRUE(bit_identical(gpu.to_host(x_gpu.grad()), x_cpu.grad(), what + "dx"));
+  const auto widened = [](const Tensor& t) { return Tensor::from_vector(t.shape(), t.to_vector()); };
+  EXPECT_TRUE(bit_identical(widened(y_gpu), widened(y_cpu), what + "y"));
+  EXPECT_TRUE(bit_identical(widened(x_gpu.grad()), widened(x_cpu.grad()), what + "dx"));
 }
 
 TEST(CudaParity, MaxPoolResNetStem) {
   TL_REQUIRE_GPU(gpu);
   compare_maxpool(*gpu, {2, 16, 16, 64}, 3, 2, 1, 1);  // float4 lanes, overlapping windows
   compare_maxpool(*gpu, {2, 17, 17, 64}, 3, 2, 0, 2);  // Keras: explicit zero pad, then p = 0
+}
+
+TEST(CudaParity, MaxPoolBf16) {
+  TL_REQUIRE_GPU(gpu);
+  compare_maxpool(*gpu, {2, 16, 16, 64}, 3, 2, 1, 7, /*bf16=*/true);
+  compare_maxpool(*gpu, {2, 9, 11, 12}, 3, 2, 1, 8, /*bf16=*/true);
+  compare_maxpool(*gpu, {1, 7, 6, 5}, 2, 2, 0, 9, /*bf16=*/true);
 }
 
 TEST(CudaParity, MaxPoolOddShapes) {
