@@ -1,5 +1,6 @@
 // CUDA kernel microbenchmarks: the handwritten kernels' production launchers
-// (kernels/*.h, <op>_cuda), float32, on ResNet50-at-224 shapes at batch 64.
+// (kernels/*.h, <op>_cuda), float32 and (for the kernels the bf16 path runs
+// most) bfloat16, on ResNet50-at-224 shapes at batch 64.
 //
 // The harness (bench/cuda_harness.h, shared with the kernel lab, lab/) does
 // the measuring: the device's copy bandwidth first, then for each benchmark
@@ -11,6 +12,12 @@
 // every array it must read once plus every array it must write once (the same
 // convention as bench/bench_kernels.cpp), with the formula written beside each
 // benchmark below.
+//
+// bfloat16 (--precision bf16): the BN+ReLU forward and backward, the fused
+// BN + residual add + ReLU (also in float32) and add+ReLU with bf16
+// activations, validated against the CPU reference on the same (bf16)
+// values, rounded: the byte counts are 2 per bf16 value, so GB/s compares
+// with the float32 rows directly.
 //
 // Fused BN+ReLU is also compared with cuDNN's own batch norm (legacy API,
 // CUDNN_BATCHNORM_SPATIAL_PERSISTENT, NHWC) followed by cudnnActivationForward
@@ -44,6 +51,7 @@
 #include "kernels/preprocess.h"
 #include "kernels/softmax_xent.h"
 #include "kernels/upsample.h"
+#include "runtime/bf16.h"
 
 namespace {
 
@@ -514,6 +522,142 @@ void bench_add_relu(Bench& b) {
         kernel);
 }
 
+// ---- bfloat16 activations ---------------------------------------------------------------------
+constexpr double kB = 2;  // bytes per bfloat16
+
+std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  tl::float_to_bf16_cpu(out.data(), v.data(), static_cast<int64_t>(v.size()));
+  return out;
+}
+std::vector<float> widened(const std::vector<uint16_t>& v) {
+  std::vector<float> out(v.size());
+  tl::bf16_to_float_cpu(out.data(), v.data(), static_cast<int64_t>(v.size()));
+  return out;
+}
+// The device's bf16 values against the CPU's float32 results on the same
+// inputs: the float values agree to (atol, rtol) as in the float32 rows,
+// then each is rounded to bf16, which moves it by up to 2^-8 of itself.
+void compare_bf16(Check& c, const char* what, const std::vector<float>& want,
+                  const uint16_t* device, double atol, double rtol) {
+  std::vector<uint16_t> bits(want.size());
+  TL_CUDA_CHECK(cudaMemcpy(bits.data(), device, bits.size() * sizeof(uint16_t),
+                           cudaMemcpyDeviceToHost));
+  const std::vector<float> got = widened(bits);
+  for (size_t i = 0; i < want.size() && c.pass; ++i) {
+    const double w = want[i], err = std::fabs(double(got[i]) - w);
+    const double allowed = atol + (rtol + 1.0 / 256) * std::fabs(w);
+    if (!(err <= allowed)) {
+      char buf[192];
+      std::snprintf(buf, sizeof buf, "%s[%zu]: got %.9g, want %.9g (allowed %.3g)", what, i,
+                    double(got[i]), w, allowed);
+      c.detail = buf;
+      c.pass = false;
+    }
+  }
+}
+
+void bench_bf16(Bench& b) {
+  tl::Context& ctx = b.ctx();
+  const BnShape& s = kBnShapes[0];  // 56x56x256, batch 64: the largest BN of the recipe
+  const std::string fwd = std::string("bn_relu_fwd_train_bf16_") + s.name;
+  const std::string bwd = std::string("bn_relu_bwd_train_bf16_") + s.name;
+  const std::string fused32 = std::string("bn_add_relu_fwd_train_") + s.name;
+  const std::string fused16 = std::string("bn_add_relu_fwd_train_bf16_") + s.name;
+  const std::string add16 = std::string("add_relu_fwd_bf16_") + s.name;
+  if (!b.any_selected({fwd, bwd, fused32, fused16, add16})) return;
+  const BnData d(s);
+  const int64_t E = d.E, C = d.C;
+  const tl::BatchNormGeometry g{s.rows(), C};
+  // The inputs as bf16, and the float32 values they hold (what the CPU computes on).
+  const std::vector<uint16_t> x16 = to_bf16(d.x), r16 = to_bf16(host_random(E, 7)),
+                              dy16 = to_bf16(host_random(E, 6));
+  const std::vector<float> x = widened(x16), r = widened(r16), dy = widened(dy16);
+
+  std::vector<float> y_cpu(static_cast<size_t>(E)), mean_cpu(C), inv_cpu(C), rm = d.rmean,
+                                                                             rv = d.rvar;
+  tl::batchnorm_forward_train_cpu(y_cpu.data(), mean_cpu.data(), inv_cpu.data(), rm.data(),
+                                  rv.data(), x.data(), d.gamma.data(), d.beta.data(), g, kBnEps,
+                                  kBnMomentum, true);
+  DevBuf<uint16_t> xd(x16), rd(r16), dyd(dy16), y(E), dx(E);
+  DevBuf<float> gamma(d.gamma), beta(d.beta), rmean(d.rmean), rvar(d.rvar), smean(C), sinv(C),
+      dgamma(C), dbeta(C);
+  const auto run = [&](const std::string& name, double bytes, auto kernel, auto check) {
+    if (!b.selected(name)) return;
+    b.run(name, bytes,
+          [&] {
+            kernel();
+            TL_CUDA_CHECK(cudaStreamSynchronize(b.stream()));
+            Check c;
+            check(c);
+            return c;
+          },
+          kernel);
+  };
+  // reads x (E) + writes y (E) in bf16; the (C) vectors in float32 as the float32 row.
+  run(fwd, kB * 2 * E + kF * 8 * C,
+      [&] {
+        tl::batchnorm_forward_train_cuda(ctx.gpu(), y.get(), smean.get(), sinv.get(), rmean.get(),
+                                         rvar.get(), xd.get(), gamma.get(), beta.get(), g, kBnEps,
+                                         kBnMomentum, true);
+      },
+      [&](Check& c) { compare_bf16(c, "y", y_cpu, y.get(), kReduceAtol, kReduceRtol); });
+  {
+    std::vector<float> dx_cpu(static_cast<size_t>(E)), dg(C), db(C);
+    tl::batchnorm_backward_train_cpu(dx_cpu.data(), dg.data(), db.data(), dy.data(), x.data(),
+                                     d.gamma.data(), d.beta.data(), mean_cpu.data(),
+                                     inv_cpu.data(), g, true);
+    DevBuf<float> mean(mean_cpu), inv(inv_cpu);
+    // reads dy, x (2E) + writes dx (E) in bf16; (C) vectors in float32.
+    run(bwd, kB * 3 * E + kF * 6 * C,
+        [&] {
+          tl::batchnorm_backward_train_cuda(ctx.gpu(), dx.get(), dgamma.get(), dbeta.get(),
+                                            dyd.get(), xd.get(), gamma.get(), beta.get(),
+                                            mean.get(), inv.get(), g, true);
+        },
+        [&](Check& c) {
+          compare_bf16(c, "dx", dx_cpu, dx.get(), kReduceAtol, kReduceRtol);
+          compare(c, "dgamma", dg, dgamma.get(), kReduceAtol * 100, kReduceRtol);
+          compare(c, "dbeta", db, dbeta.get(), kReduceAtol * 100, kReduceRtol);
+        });
+  }
+  // relu(r + bn(x)): the BN output without its ReLU, plus r, clipped.
+  std::vector<float> bn_cpu(static_cast<size_t>(E)), fused_cpu(static_cast<size_t>(E));
+  rm = d.rmean;
+  rv = d.rvar;
+  tl::batchnorm_forward_train_cpu(bn_cpu.data(), mean_cpu.data(), inv_cpu.data(), rm.data(),
+                                  rv.data(), x.data(), d.gamma.data(), d.beta.data(), g, kBnEps,
+                                  kBnMomentum, false);
+  tl::add_relu_forward_cpu(fused_cpu.data(), r.data(), bn_cpu.data(), E);
+  {
+    DevBuf<float> x32(x), r32(r), y32(E);
+    // reads x, r (2E) + writes y (E): the composition also writes and reads the BN output (2E).
+    run(fused32, kF * 3 * E + kF * 8 * C,
+        [&] {
+          tl::batchnorm_add_relu_forward_train_cuda(ctx.gpu(), y32.get(), smean.get(), sinv.get(),
+                                                    rmean.get(), rvar.get(), x32.get(), r32.get(),
+                                                    gamma.get(), beta.get(), g, kBnEps,
+                                                    kBnMomentum);
+        },
+        [&](Check& c) { compare(c, "y", fused_cpu, y32.get(), kReduceAtol, kReduceRtol); });
+  }
+  run(fused16, kB * 3 * E + kF * 8 * C,
+      [&] {
+        tl::batchnorm_add_relu_forward_train_cuda(ctx.gpu(), y.get(), smean.get(), sinv.get(),
+                                                  rmean.get(), rvar.get(), xd.get(), rd.get(),
+                                                  gamma.get(), beta.get(), g, kBnEps, kBnMomentum);
+      },
+      [&](Check& c) { compare_bf16(c, "y", fused_cpu, y.get(), kReduceAtol, kReduceRtol); });
+  {
+    std::vector<float> sum_cpu(static_cast<size_t>(E));
+    tl::add_relu_forward_cpu(sum_cpu.data(), x.data(), r.data(), E);
+    // reads a, b (2E) + writes y (E), in bf16.
+    run(add16, kB * 3 * E,
+        [&] { tl::add_relu_forward_cuda(ctx.gpu(), y.get(), xd.get(), rd.get(), E); },
+        [&](Check& c) { compare_bf16(c, "y", sum_cpu, y.get(), 0.0, 0.0); });
+  }
+}
+
 // ---- optimisers over ResNet50's parameters (multi-tensor launchers) -------------------------------
 // The parameter tensor sizes of ResNet50 with a 1000-class head: 161 tensors,
 // 25.6M floats (conv weights, BN gamma/beta, Dense weight and bias).
@@ -648,6 +792,7 @@ int main(int argc, char** argv) {
     bench_resample(b);
     bench_softmax(b);
     bench_add_relu(b);
+    bench_bf16(b);
     bench_optim(b);
 
     int failed = 0;
