@@ -38,6 +38,7 @@
 
 #include "bench/bench_env.h"
 #include "engine/context.h"
+#include "engine/op_timeline.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "kernels/gemm.h"
@@ -71,6 +72,7 @@ struct Options {
   std::string json;
   std::string device = "cpu";      // cpu | cuda
   std::string precision = "fp32";  // fp32 | tf32 (cuda) | bf16 (the backbone's activations)
+  int profile = 0;                  // training cases: steps to split op by op afterwards
 };
 
 struct Result {
@@ -79,11 +81,16 @@ struct Result {
   std::vector<double> seconds;  // one per timed iteration
   double median = 0, images_per_second = 0;
   float last_loss = 0;          // training cases: a sanity check (finite)
+  std::vector<tl::OpTimeline::Row> split;  // --profile: ms over the profiled steps, per label
+  int profiled_steps = 0;
 };
 
 [[noreturn]] void usage(int code) {
   std::cout << "usage: bench_e2e [--only CASE[,CASE...]] [--warmup N] [--iters N] [--threads N]\n"
                "                 [--device cpu|cuda] [--precision fp32|tf32|bf16] [--json PATH]\n"
+               "                 [--profile N]\n"
+               "--profile N: after timing, N more training steps with every op marked\n"
+               "             (engine/op_timeline.h): where a step's time goes, op by op\n"
                "cases:\n";
   for (const Case& c : all_cases()) std::cout << "  " << c.name << "  " << c.description << "\n";
   std::exit(code);
@@ -128,6 +135,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--json") o.json = value(i);
     else if (a == "--device") o.device = value(i);
     else if (a == "--precision") o.precision = value(i);
+    else if (a == "--profile") o.profile = number(i, 1);
     else {
       std::cerr << "bench_e2e: unknown argument '" << a << "' (see --help)\n";
       std::exit(1);
@@ -216,6 +224,15 @@ Result measure(const Case& c, const Options& o) {
     r.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
                         steps_per_sample);
   }
+  if (c.train && o.profile > 0) {
+    // Timed apart from the figures above: the marks cost launch time.
+    tl::OpTimeline timeline(ctx);
+    ctx.set_timeline(&timeline);
+    for (int i = 0; i < o.profile; ++i) step();
+    ctx.set_timeline(nullptr);
+    r.split = timeline.finish();
+    r.profiled_steps = o.profile;
+  }
   if (c.train) {
     const tl::StepTotals totals = metrics.read(ctx);
     r.last_loss = totals.last_loss;
@@ -226,6 +243,28 @@ Result measure(const Case& c, const Options& o) {
   r.median = median(r.seconds);
   r.images_per_second = double(c.batch) / r.median;
   return r;
+}
+
+// The per-op split of a profiled case: ms per step and share, largest
+// first; the rows under 0.5% folded into one.
+void print_split(const Result& r) {
+  double total = 0;
+  for (const tl::OpTimeline::Row& row : r.split) total += row.ms;
+  std::printf("  split of %s over %d profiled step(s): %.2f ms a step\n", r.c->name.c_str(),
+              r.profiled_steps, total / r.profiled_steps);
+  double rest = 0;
+  for (const tl::OpTimeline::Row& row : r.split) {
+    if (row.ms < 0.005 * total) {
+      rest += row.ms;
+      continue;
+    }
+    std::printf("  %-40s %9.3f ms %5.1f%%  (%lld segments)\n", row.label.c_str(),
+                row.ms / r.profiled_steps, 100.0 * row.ms / total,
+                static_cast<long long>(row.count / r.profiled_steps));
+  }
+  if (rest > 0)
+    std::printf("  %-40s %9.3f ms %5.1f%%\n", "(the rest, each < 0.5%)", rest / r.profiled_steps,
+                100.0 * rest / total);
 }
 
 std::string json_string(const std::string& s) {
@@ -259,6 +298,13 @@ void write_json(const std::string& path, const std::vector<Result>& results, con
     for (size_t k = 0; k < r.seconds.size(); ++k) f << (k ? ", " : "") << r.seconds[k];
     f << "], \"median_seconds\": " << r.median << ", \"images_per_second\": " << r.images_per_second;
     if (r.c->train) f << ", \"last_loss\": " << r.last_loss;
+    if (!r.split.empty()) {
+      f << ", \"profiled_steps\": " << r.profiled_steps << ", \"split_ms_per_step\": {";
+      for (size_t k = 0; k < r.split.size(); ++k)
+        f << (k ? ", " : "") << json_string(r.split[k].label) << ": "
+          << r.split[k].ms / r.profiled_steps;
+      f << "}";
+    }
     f << "}";
   }
   f << "\n  ]\n}\n";
@@ -294,6 +340,7 @@ int main(int argc, char** argv) {
       std::printf("%-9s %-50s %9.1f %9.1f %9.2f\n", c.name.c_str(), c.description.c_str(),
                   1e3 * r.median, 1e3 * *std::min_element(r.seconds.begin(), r.seconds.end()),
                   r.images_per_second);
+      if (!r.split.empty()) print_split(r);
       std::fflush(stdout);
     }
     if (!o.json.empty()) {

@@ -286,7 +286,8 @@ else
   fi
 fi
 
-# ---- end to end: the recipe's 224x224 step on the GPU, FP32, TF32 and BF16 ----------
+# ---- end to end: the recipe's 224x224 step on the GPU, FP32, TF32 and BF16, with the
+# per-op split of each (bench_e2e --profile) --------------------------------------------
 if [ ! -x "$e2e_bin" ]; then
   skip e2e "bench_e2e was not built"
 elif ! have_gpu; then
@@ -296,13 +297,15 @@ else
     local p
     for p in fp32 tf32 bf16; do
       "$e2e_bin" --device cuda --precision "$p" --only train224,infer224b64 \
-        --warmup 5 --iters 20 --json "$logs/e2e_$p.json" || return 1
+        --warmup 5 --iters 20 --profile 3 --json "$logs/e2e_$p.json" || return 1
     done
   }
   export -f e2e
   export e2e_bin logs
   run_step e2e 90 bash -c e2e
   grep -hE '^(train|infer)' "$logs/e2e.log" | note
+  # The per-op split of each training step (bench_e2e --profile): its top rows.
+  grep -hE '^  ' "$logs/e2e.log" | head -n 45 | note
 fi
 
 # ---- PyTorch on the same GPU -------------------------------------------------------

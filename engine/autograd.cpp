@@ -17,7 +17,9 @@ bool any_requires_grad(const Context& ctx, std::initializer_list<const Tensor*> 
   return false;
 }
 
-void attach_node(Tensor& output, std::string op, std::vector<Tensor> inputs, BackwardFn backward) {
+void attach_node(const Context& ctx, Tensor& output, std::string op, std::vector<Tensor> inputs,
+                 BackwardFn backward) {
+  if (ctx.timeline()) ctx.mark("forward " + op);
   auto node = std::make_shared<Node>();
   node->op = std::move(op);
   node->inputs = std::move(inputs);
@@ -120,7 +122,11 @@ void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
   std::unordered_map<TensorImpl*, Tensor> pending;
   // Out of place on purpose: a backward function may hand the same gradient
   // tensor to two inputs (add does), so summing in place would corrupt the other.
-  auto add_gradients = [&](const Tensor& a, const Tensor& b) { return sum_of_gradients(ctx, a, b); };
+  int64_t sums = 0;  // gradient sums so far (for the timeline)
+  auto add_gradients = [&](const Tensor& a, const Tensor& b) {
+    ++sums;
+    return sum_of_gradients(ctx, a, b);
+  };
   auto accumulate = [&](TensorImpl* impl, const Tensor& g) {
     if (impl->grad_fn) {
       auto [it, inserted] = pending.try_emplace(impl, g);
@@ -147,6 +153,8 @@ void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
     Tensor grad_output = std::move(found->second);
     pending.erase(found);
     std::vector<Tensor> grads = node.backward(grad_output);
+    if (ctx.timeline()) ctx.mark("backward " + node.op);
+    const int64_t sums_before = sums;
     TL_CHECK(grads.size() == node.inputs.size(), "op '", node.op, "' returned ", grads.size(),
              " gradients for ", node.inputs.size(), " inputs");
     for (size_t i = 0; i < grads.size(); ++i) {
@@ -158,6 +166,7 @@ void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
                " input");
       accumulate(input, grads[i]);
     }
+    if (ctx.timeline() && sums > sums_before) ctx.mark("backward gradient sums");
     // Free the saved tensors now; the graph cannot be run twice.
     node.backward = nullptr;
     node.inputs.clear();

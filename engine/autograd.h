@@ -39,7 +39,10 @@ bool any_requires_grad(const Context& ctx, std::initializer_list<const Tensor*> 
 
 // Makes `output` a non-leaf that requires grad and whose gradient flows
 // through `backward` into `inputs`; `op` names the op in error messages.
-void attach_node(Tensor& output, std::string op, std::vector<Tensor> inputs, BackwardFn backward);
+// The op's forward is complete (its kernels launched) when it attaches its
+// node: ctx marks "forward <op>" on its timeline, if it has one.
+void attach_node(const Context& ctx, Tensor& output, std::string op, std::vector<Tensor> inputs,
+                 BackwardFn backward);
 
 // Runs backpropagation from `root`. With no `grad_root`, root must hold a
 // single element (a loss) and its gradient starts at 1.

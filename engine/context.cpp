@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "engine/op_timeline.h"
 #include "kernels/elementwise.h"
 #include "runtime/check.h"
 #include "runtime/device_copy.h"
@@ -78,6 +79,10 @@ Tensor Context::to_host(const Tensor& t) const {
   if (cuda_) cuda_->raise_deferred_errors();
 #endif
   return out;
+}
+
+void Context::mark(const std::string& label) const {
+  if (timeline_) timeline_->mark(label);
 }
 
 void Context::synchronize() const {

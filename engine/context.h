@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "runtime/shape.h"
 #include "runtime/storage.h"
@@ -16,6 +17,7 @@ namespace tl {
 namespace cuda {
 struct CudaState;  // runtime/cuda/cuda_state.h: stream, cuBLAS/cuDNN handles, workspace
 }
+class OpTimeline;  // engine/op_timeline.h
 
 // Which CPU kernels the differentiable ops run (docs/cpu_reference.md):
 //  Fast       the default: BLAS GEMMs, tiled reductions, OpenMP (kernels/*.cpp)
@@ -72,6 +74,14 @@ class Context {
   // Waits for queued device work (no-op on the CPU).
   void synchronize() const;
 
+  // Profiling: the ops, backward() and the training step mark this timeline
+  // as they go (engine/op_timeline.h); null (the default) marks nothing. The
+  // caller owns it and clears it before it dies.
+  void set_timeline(OpTimeline* timeline) { timeline_ = timeline; }
+  OpTimeline* timeline() const { return timeline_; }
+  // timeline()->mark(label) when there is a timeline.
+  void mark(const std::string& label) const;
+
   // GPU math mode: let cuDNN convolutions and cuBLAS GEMMs use TF32 tensor
   // cores (inputs rounded to a 10-bit mantissa, FP32 accumulation: several
   // times faster, ~1e-3 relative error). Off by default. A CPU context
@@ -102,6 +112,7 @@ class Context {
   bool grad_enabled_ = true;
   bool poison_ = false;
   CpuKernels cpu_kernels_ = CpuKernels::Fast;
+  OpTimeline* timeline_ = nullptr;
   std::shared_ptr<Allocator> allocator_;
   std::unique_ptr<cuda::CudaState> cuda_;
 };

@@ -176,7 +176,7 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
     if (shift.defined())
       move_running_mean_by_shift(ctx, running_mean, shift, channels, options.momentum);
     if (any_requires_grad(ctx, {&x, &gamma, &beta, &shift})) {
-      attach_node(y, kOp, {x, gamma, beta, shift},
+      attach_node(ctx, y, kOp, {x, gamma, beta, shift},
                   [&ctx, x, gamma, beta, shift, save_mean, save_invstd, geom,
                    relu](const Tensor& dy) {
                     return train_backward(ctx, dy, x, gamma, beta, shift, save_mean,
@@ -201,7 +201,7 @@ Tensor batchnorm(Context& ctx, const Tensor& x, const Tensor& gamma, const Tenso
   }
   if (any_requires_grad(ctx, {&x, &gamma, &beta})) {
     Tensor mean = copy_of(ctx, running_mean), var = copy_of(ctx, running_var);
-    attach_node(y, kOp, {x, gamma, beta},
+    attach_node(ctx, y, kOp, {x, gamma, beta},
                 [&ctx, x, gamma, beta, mean, var, geom, eps, relu](const Tensor& dy) {
                   return infer_backward(ctx, dy, x, gamma, beta, mean, var, geom, eps, relu);
                 });
@@ -264,7 +264,7 @@ Tensor batchnorm_add_relu(Context& ctx, const Tensor& x, const Tensor& residual,
     // Backward: the ReLU's mask from y, applied to dy, is the residual's
     // gradient and the BN's incoming one (the composition's add_relu node).
     Tensor y_saved = y.view(y.shape());
-    attach_node(y, op, {x, residual, gamma, beta, shift},
+    attach_node(ctx, y, op, {x, residual, gamma, beta, shift},
                 [&ctx, x, residual, gamma, beta, shift, save_mean, save_invstd, mean, var,
                  y_saved, geom, bn](const Tensor& dy) {
                   Tensor g = ctx.empty(y_saved.shape(), y_saved.dtype());

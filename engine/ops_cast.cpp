@@ -43,7 +43,7 @@ Tensor cast(Context& ctx, const Tensor& x, DType dtype) {
   Tensor y = convert(ctx, x, dtype);
   if (any_requires_grad(ctx, {&x})) {
     const DType back = x.dtype();
-    attach_node(y, op, {x}, [&ctx, back](const Tensor& dy) {
+    attach_node(ctx, y, op, {x}, [&ctx, back](const Tensor& dy) {
       return std::vector<Tensor>{convert(ctx, dy, back)};
     });
   }

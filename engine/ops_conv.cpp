@@ -55,7 +55,7 @@ Tensor conv2d_bf16_cuda(Context& ctx, const Tensor& x, const Tensor& w_any, int6
   conv2d_forward_bf16_cuda(ctx.gpu(), y.data<uint16_t>(), x.data<uint16_t>(), w.data<uint16_t>(),
                            g);
   if (any_requires_grad(ctx, {&x, &w})) {
-    attach_node(y, "conv2d", {x, w}, [&ctx, x, w, g](const Tensor& dy) {
+    attach_node(ctx, y, "conv2d", {x, w}, [&ctx, x, w, g](const Tensor& dy) {
       Tensor dx = x.requires_grad() ? ctx.empty(x.shape(), DType::BF16) : Tensor();
       Tensor dw = w.requires_grad() ? ctx.empty(w.shape(), DType::BF16) : Tensor();
       conv2d_backward_bf16_cuda(ctx.gpu(), dx.defined() ? dx.data<uint16_t>() : nullptr,
@@ -96,7 +96,7 @@ Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
 
   if (any_requires_grad(ctx, {&x, &w, &bias})) {
     // Saves the inputs (x for dw, w for dx); bias is not needed.
-    attach_node(y, "conv2d", {x, w, bias}, [&ctx, x, w, bias, g](const Tensor& dy) {
+    attach_node(ctx, y, "conv2d", {x, w, bias}, [&ctx, x, w, bias, g](const Tensor& dy) {
       Tensor dx = gradient_buffer_if(ctx, x.requires_grad(), x);
       Tensor dw = gradient_buffer_if(ctx, w.requires_grad(), w);
       Tensor dbias = gradient_buffer_if(ctx, bias.defined() && bias.requires_grad(), bias);

@@ -43,7 +43,7 @@ Tensor dropout(Context& ctx, const Tensor& x, float rate, bool training) {
   const uint64_t stream = ctx.next_random_stream();
   Tensor y = dropout_apply(ctx, x, rate, seed, stream, /*backward=*/false);
   if (any_requires_grad(ctx, {&x})) {
-    attach_node(y, op, {x}, [&ctx, rate, seed, stream](const Tensor& dy) {
+    attach_node(ctx, y, op, {x}, [&ctx, rate, seed, stream](const Tensor& dy) {
       return std::vector<Tensor>{dropout_apply(ctx, dy, rate, seed, stream, /*backward=*/true)};
     });
   }

@@ -83,7 +83,7 @@ Tensor relu(Context& ctx, const Tensor& x) {
   if (any_requires_grad(ctx, {&x})) {
     // Saves the output, not the input: y > 0 exactly where x > 0.
     Tensor y_saved = y.view(y.shape());
-    attach_node(y, "relu", {x}, [&ctx, y_saved](const Tensor& dy) {
+    attach_node(ctx, y, "relu", {x}, [&ctx, y_saved](const Tensor& dy) {
       return std::vector<Tensor>{relu_backward(ctx, dy, y_saved)};
     });
   }
@@ -95,7 +95,7 @@ Tensor add(Context& ctx, const Tensor& a, const Tensor& b) {
     return to_bf16(ctx, add(ctx, widen(ctx, a), widen(ctx, b)));
   Tensor y = add_forward(ctx, a, b, /*relu=*/false, "add");
   if (any_requires_grad(ctx, {&a, &b}))
-    attach_node(y, "add", {a, b}, [](const Tensor& dy) { return std::vector<Tensor>{dy, dy}; });
+    attach_node(ctx, y, "add", {a, b}, [](const Tensor& dy) { return std::vector<Tensor>{dy, dy}; });
   return y;
 }
 
@@ -105,7 +105,7 @@ Tensor add_relu(Context& ctx, const Tensor& a, const Tensor& b) {
   Tensor y = add_forward(ctx, a, b, /*relu=*/true, "add_relu");
   if (any_requires_grad(ctx, {&a, &b})) {
     Tensor y_saved = y.view(y.shape());
-    attach_node(y, "add_relu", {a, b}, [&ctx, y_saved](const Tensor& dy) {
+    attach_node(ctx, y, "add_relu", {a, b}, [&ctx, y_saved](const Tensor& dy) {
       Tensor ds = relu_backward(ctx, dy, y_saved);
       return std::vector<Tensor>{ds, ds};
     });
@@ -117,7 +117,7 @@ Tensor reshape(Context& ctx, const Tensor& x, const Shape& shape) {
   Tensor y = x.view(shape);
   if (any_requires_grad(ctx, {&x})) {
     Shape in_shape = x.shape();
-    attach_node(y, "reshape", {x}, [in_shape](const Tensor& dy) {
+    attach_node(ctx, y, "reshape", {x}, [in_shape](const Tensor& dy) {
       return std::vector<Tensor>{dy.view(in_shape)};
     });
   }

@@ -33,7 +33,7 @@ Tensor linear(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
   }
 
   if (any_requires_grad(ctx, {&x, &w, &bias})) {
-    attach_node(y, op, {x, w, bias}, [&ctx, x, w, bias, batch, in, out](const Tensor& dy) {
+    attach_node(ctx, y, op, {x, w, bias}, [&ctx, x, w, bias, batch, in, out](const Tensor& dy) {
       Tensor dx = gradient_buffer_if(ctx, x.requires_grad(), x);
       Tensor dw = gradient_buffer_if(ctx, w.requires_grad(), w);
       Tensor db = gradient_buffer_if(ctx, bias.defined() && bias.requires_grad(), bias);

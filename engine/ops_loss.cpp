@@ -35,7 +35,7 @@ Tensor softmax_cross_entropy(Context& ctx, const Tensor& logits, const Tensor& l
   }
 
   if (any_requires_grad(ctx, {&logits})) {
-    attach_node(loss, op, {logits}, [&ctx, probs, labels, batch, classes](const Tensor& dloss) {
+    attach_node(ctx, loss, op, {logits}, [&ctx, probs, labels, batch, classes](const Tensor& dloss) {
       // The incoming gradient is one number. The GPU kernel reads it where it
       // is: copying it to the host would make the host wait for the forward.
       Tensor dlogits = ctx.empty(probs.shape());

@@ -37,7 +37,7 @@ Tensor maxpool2d(Context& ctx, const Tensor& x, int64_t kernel, int64_t stride, 
   }
   if (any_requires_grad(ctx, {&x})) {
     // Saves x, not the argmax: the backward recomputes it (no index tensor to keep).
-    attach_node(y, op, {x}, [&ctx, x, geom](const Tensor& dy) {
+    attach_node(ctx, y, op, {x}, [&ctx, x, geom](const Tensor& dy) {
       Tensor dx = ctx.empty(x.shape(), x.dtype());
       if (ctx.device() == Device::CPU) {
         cpu_kernel(ctx, maxpool2d_backward_cpu<float>, maxpool2d_backward_reference<float>)(
@@ -71,7 +71,7 @@ Tensor global_avgpool(Context& ctx, const Tensor& x) {
   }
   if (any_requires_grad(ctx, {&x})) {
     const Shape x_shape = x.shape();
-    attach_node(y, op, {x}, [&ctx, x_shape, batch, spatial, channels](const Tensor& dy) {
+    attach_node(ctx, y, op, {x}, [&ctx, x_shape, batch, spatial, channels](const Tensor& dy) {
       Tensor dx = ctx.empty(x_shape);
       if (ctx.device() == Device::CPU) {
         cpu_kernel(ctx, global_avgpool_backward_cpu<float>,

@@ -44,7 +44,7 @@ Tensor upsample_bilinear(Context& ctx, const Tensor& x, int64_t out_h, int64_t o
   }
   if (any_requires_grad(ctx, {&x})) {
     const Shape in_shape = x.shape();
-    attach_node(y, op, {x}, [&ctx, g, in_shape](const Tensor& dy) {
+    attach_node(ctx, y, op, {x}, [&ctx, g, in_shape](const Tensor& dy) {
       Tensor dx = ctx.empty(in_shape);
       if (ctx.device() == Device::CPU) {
         cpu_kernel(ctx, upsample_bilinear_backward_cpu<float>,

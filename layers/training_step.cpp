@@ -23,6 +23,7 @@ void loss_backward_update(Context& ctx, Optimizer& optimizer, const Tensor& logi
   const Tensor loss = ops::softmax_cross_entropy(ctx, logits, device_labels);
   // What the batch says about the model as it was before the update.
   metrics.add(ctx, loss, logits, device_labels);
+  ctx.mark("step metrics");
 
   // 4. Backward: d loss / d parameter into each trainable parameter's .grad.
   backward(ctx, loss);
@@ -32,6 +33,7 @@ void loss_backward_update(Context& ctx, Optimizer& optimizer, const Tensor& logi
   //    weight. The optimiser decides that from the loss where it lies (on a
   //    GPU, in its kernel), so the host never waits for it.
   optimizer.step(ctx, loss);
+  ctx.mark("optimizer");
 }
 
 // Stages 1-2 of a step on images: preprocess and forward.
@@ -41,6 +43,7 @@ Tensor forward_images(Context& ctx, Classifier& model, const Tensor& images) {
   //    Keras weights expect). Data, not a parameter: nothing is recorded.
   const int64_t size = model.config().input_size;
   const Tensor x = ops::preprocess_caffe(ctx, ctx.to_device(images), size, size);
+  ctx.mark("preprocess");
   // 2. Forward: the logits, with every op recorded for backward.
   return model.forward(ctx, x);
 }

@@ -8,11 +8,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/op_timeline.h"
 #include "engine/ops.h"
 #include "engine/optimizer.h"
 #include "layers/classifier.h"
@@ -193,6 +195,42 @@ TEST(TrainingStep, QueuedStepsAddUpAsStepsReadOneByOne) {
   EXPECT_EQ(totals.steps, 3);
   EXPECT_EQ(totals.first_non_finite, -1);
   expect_same_state(queued, one_by_one);
+}
+
+// A timeline (engine/op_timeline.h) splits a step op by op: every stage
+// and every op of ResNet50 is there, with its count per step (53
+// convolutions each way, 16 fused block ends), and marking changes nothing
+// the step computes.
+TEST(TrainingStep, TimelineSplitsTheStepOpByOp) {
+  Classifier timed(small_config(32)), plain(small_config(32));
+  auto timed_adam = make_adam(timed), plain_adam = make_adam(plain);
+  Context timed_ctx(Device::CPU, 9), plain_ctx(Device::CPU, 9);
+  const Tensor images = random_images(4, 80);
+  const Tensor labels = labels_tensor({2, 4, 6, 8});
+  OpTimeline timeline(timed_ctx);
+  timed_ctx.set_timeline(&timeline);
+  const StepResult a = training_step(timed_ctx, timed, *timed_adam, images, labels);
+  timed_ctx.set_timeline(nullptr);
+  const StepResult b = training_step(plain_ctx, plain, *plain_adam, images, labels);
+  EXPECT_EQ(a.loss, b.loss);
+  expect_same_state(timed, plain);
+
+  std::map<std::string, int64_t> counts;
+  double total = 0;
+  for (const OpTimeline::Row& row : timeline.finish()) {
+    counts[row.label] = row.count;
+    total += row.ms;
+    EXPECT_GE(row.ms, 0.0) << row.label;
+  }
+  EXPECT_GT(total, 0.0);
+  EXPECT_EQ(counts["preprocess"], 1);
+  EXPECT_EQ(counts["forward conv2d"], 53);
+  EXPECT_EQ(counts["backward conv2d"], 53);
+  EXPECT_EQ(counts["forward add_relu"], 16);  // the block ends (the CPU's composition)
+  EXPECT_EQ(counts["forward softmax_cross_entropy"], 1);
+  EXPECT_EQ(counts["step metrics"], 1);
+  EXPECT_EQ(counts["optimizer"], 1);
+  EXPECT_GT(counts["backward gradient sums"], 0);  // where the shortcut meets the branch
 }
 
 // The trainer's running accuracy: a row is a hit when its largest logit is
