@@ -41,6 +41,12 @@ Tensor reshape(Context& ctx, const Tensor& x, const Shape& shape);
 Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, int64_t stride,
               int64_t pad);
 
+// x (..., C) with zero channels appended up to `channels` (>= C; float32 or
+// bf16); its gradient is the first C channels of the incoming one. conv2d
+// uses it on a GPU to give a bf16 convolution a channel count the tensor
+// cores take (the stem's 3 -> 8: engine/ops_conv.cpp).
+Tensor pad_channels(Context& ctx, const Tensor& x, int64_t channels);
+
 // A convolution followed by a batch norm on its running statistics (and
 // optionally a ReLU): the value of
 //   batchnorm(ctx, conv2d(ctx, x, w, bias, stride, pad), bn..., {training: false, relu})

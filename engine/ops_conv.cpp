@@ -46,9 +46,22 @@ Conv2dGeometry conv2d_geometry(const Tensor& x, const Tensor& w, const Tensor& b
 // conv2d in bfloat16 on the GPU: cuDNN on the tensor cores. The float32
 // weight is cast to bf16 by the cast op, whose backward widens the bf16
 // weight gradient for the float32 master weight.
-Tensor conv2d_bf16_cuda(Context& ctx, const Tensor& x, const Tensor& w_any, int64_t stride,
+//
+// cuDNN's bf16 tensor-core kernels want channel counts that are multiples of
+// 8; the stem has 3. So x and w get zero channels up to the next multiple of
+// 8 first: the products with the zero weights add exact zeros, the value is
+// the same convolution (summed in another order), and the padded channels'
+// gradients are dropped on the way back (pad_channels' backward).
+constexpr int64_t kTensorCoreChannels = 8;
+
+Tensor conv2d_bf16_cuda(Context& ctx, const Tensor& x_any, const Tensor& w_any, int64_t stride,
                         int64_t pad) {
-  const Tensor w = cast(ctx, w_any, DType::BF16);
+  Tensor x = x_any, w = cast(ctx, w_any, DType::BF16);
+  if (x.dim() == 4 && x.size(3) % kTensorCoreChannels != 0 && x.size(3) == w.size(3)) {
+    const int64_t padded = (x.size(3) / kTensorCoreChannels + 1) * kTensorCoreChannels;
+    x = pad_channels(ctx, x, padded);
+    w = pad_channels(ctx, w, padded);
+  }
   const Conv2dGeometry g = conv2d_geometry(x, w, Tensor(), stride, pad);
   check_device(ctx, "conv2d", {&x, &w});
   Tensor y = ctx.empty({g.batch, g.out_h(), g.out_w(), g.out_c}, DType::BF16);

@@ -13,6 +13,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/linear.h"
 #include "kernels/optim.h"
+#include "kernels/pad_channels.h"
 #include "kernels/pool.h"
 #include "kernels/preprocess.h"
 #include "kernels/softmax_xent.h"
@@ -191,6 +192,21 @@ void sgd_update_cuda(cuda::CudaState&, const std::vector<SgdTensorRef>&, const f
 }
 void adam_update_cuda(cuda::CudaState&, const std::vector<AdamTensorRef>&, const float*) {
   no_cuda_kernel("adam_update_cuda");
+}
+
+// kernels/pad_channels.h
+void pad_channels_cuda(cuda::CudaState&, float*, const float*, int64_t, int64_t, int64_t) {
+  no_cuda_kernel("pad_channels_cuda");
+}
+void pad_channels_cuda(cuda::CudaState&, uint16_t*, const uint16_t*, int64_t, int64_t, int64_t) {
+  no_cuda_kernel("pad_channels_cuda");
+}
+void unpad_channels_cuda(cuda::CudaState&, float*, const float*, int64_t, int64_t, int64_t) {
+  no_cuda_kernel("unpad_channels_cuda");
+}
+void unpad_channels_cuda(cuda::CudaState&, uint16_t*, const uint16_t*, int64_t, int64_t,
+                         int64_t) {
+  no_cuda_kernel("unpad_channels_cuda");
 }
 
 // kernels/pool.h

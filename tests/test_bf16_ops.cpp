@@ -169,6 +169,55 @@ TEST(Bf16Ops, GradientSumsStayBf16) {
 }
 
 
+// pad_channels: zero channels appended, the gradient cut back; in float32
+// and bf16 (data movement only: exact). A convolution of the padded x with
+// the padded w is the same convolution (the zero weights add exact zeros;
+// only the GEMM's summation order can change), which is what lets the GPU
+// run the stem's 3-channel bf16 convolution as an 8-channel one.
+TEST(PadChannels, AppendsZerosAndCutsTheGradientBack) {
+  Context ctx;
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    SCOPED_TRACE(dtype_name(dtype));
+    Tensor x = ops::cast(ctx, random_f32({2, 3, 3}, 40), dtype);
+    x.set_requires_grad(true);
+    const Tensor y = ops::pad_channels(ctx, x, 8);
+    ASSERT_EQ(y.shape(), (Shape{2, 3, 8}));
+    ASSERT_EQ(y.dtype(), dtype);
+    const std::vector<float> xv = x.to_vector(), yv = y.to_vector();
+    for (int64_t r = 0; r < 6; ++r)
+      for (int64_t c = 0; c < 8; ++c)
+        ASSERT_EQ(yv[r * 8 + c], c < 3 ? xv[r * 3 + c] : 0.0f) << r << ", " << c;
+    const Tensor dy = ops::cast(ctx, random_f32({2, 3, 8}, 41), dtype);
+    backward(ctx, y, dy);
+    const std::vector<float> dyv = dy.to_vector(), dxv = x.grad().to_vector();
+    ASSERT_EQ(x.grad().dtype(), dtype);
+    for (int64_t r = 0; r < 6; ++r)
+      for (int64_t c = 0; c < 3; ++c) ASSERT_EQ(dxv[r * 3 + c], dyv[r * 8 + c]);
+  }
+  EXPECT_EQ(ops::pad_channels(ctx, random_f32({2, 4}, 42), 4).shape(), (Shape{2, 4}));
+  EXPECT_THROW(ops::pad_channels(ctx, random_f32({2, 4}, 42), 3), Error);
+}
+
+TEST(PadChannels, LeaveTheStemConvolutionUnchanged) {
+  Context ctx;
+  // Float32 convolution sums of 147 products of values in [-2, 2): the order
+  // changes (K = 147 vs 392 in the GEMM), so a few float ulps of the terms'
+  // magnitude (~1e-6 * sqrt(147)), nothing more.
+  constexpr Tolerance kReordered{1e-4, 1e-5};
+  Tensor x = random_f32({2, 11, 11, 3}, 43), w = random_f32({4, 7, 7, 3}, 44);
+  w.set_requires_grad(true);
+  const Tensor dy = random_f32({2, 6, 6, 4}, 45);
+  const Tensor direct = ops::conv2d(ctx, x, w, Tensor(), 2, 3);
+  backward(ctx, direct, dy);
+  const Tensor dw_direct = w.grad();
+  w.zero_grad();
+  const Tensor padded = ops::conv2d(ctx, ops::pad_channels(ctx, x, 8), ops::pad_channels(ctx, w, 8),
+                                    Tensor(), 2, 3);
+  backward(ctx, padded, dy);
+  EXPECT_TRUE(all_close(padded, direct, kReordered, "y"));
+  EXPECT_TRUE(all_close(w.grad(), dw_direct, kReordered, "dw"));
+}
+
 // ---- the whole model ------------------------------------------------------------------------
 
 ClassifierConfig small_config() {
