@@ -1,7 +1,6 @@
 #include "runtime/cuda/cuda_state.h"
 
 #include <cstdlib>
-#include <new>
 #include <sstream>
 
 #include "runtime/cuda/caching_allocator.h"
@@ -63,11 +62,10 @@ std::unique_ptr<CudaState> CudaState::create() {
   state->allocator = state->caching_allocator;
   state->conv_algos = std::make_unique<ConvAlgoCache>();
   state->uploads = std::make_unique<StagedUpload>();
-  void* checks = nullptr;
-  TL_CUDA_CHECK(cudaHostAlloc(&checks, sizeof(DeferredChecks), cudaHostAllocMapped));
-  state->deferred_host_ = new (checks) DeferredChecks();
-  TL_CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&state->deferred_device_),
-                                         checks, 0));
+  TL_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&state->deferred_device_),
+                           sizeof(DeferredChecks)));
+  const DeferredChecks none;
+  TL_CUDA_CHECK(cudaMemcpy(state->deferred_device_, &none, sizeof none, cudaMemcpyHostToDevice));
   const char* sync = std::getenv("TL_SYNC_CHECK");
   state->sync_check = sync && std::string(sync) == "1";
   return state;
@@ -78,7 +76,7 @@ CudaState::~CudaState() {
   if (stream) cudaStreamSynchronize(stream);
   uploads.reset();  // its events belong to the stream's context
   if (workspace_) cudaFree(workspace_);
-  if (deferred_host_) cudaFreeHost(deferred_host_);
+  if (deferred_device_) cudaFree(deferred_device_);
   if (cudnn) cudnnDestroy(cudnn);
   if (cublas) cublasDestroy(cublas);
   if (stream) cudaStreamDestroy(stream);
@@ -90,12 +88,13 @@ void CudaState::synchronize() {
 }
 
 void CudaState::raise_deferred_errors() {
-  // volatile: the GPU wrote this memory behind the compiler's back.
-  volatile DeferredChecks* checks = deferred_host_;
-  const unsigned long long bad = checks->bad_label;
+  DeferredChecks checks;
+  TL_CUDA_CHECK(cudaMemcpy(&checks, deferred_device_, sizeof checks, cudaMemcpyDeviceToHost));
+  const unsigned long long bad = checks.bad_label;
   if (bad == DeferredChecks::kNone) return;
-  const long long classes = checks->bad_label_classes;
-  checks->bad_label = DeferredChecks::kNone;  // reported once; the context stays usable
+  const long long classes = checks.bad_label_classes;
+  const DeferredChecks none;  // reported once; the context stays usable
+  TL_CUDA_CHECK(cudaMemcpy(deferred_device_, &none, sizeof none, cudaMemcpyHostToDevice));
   fail("softmax_cross_entropy: sample ", static_cast<int64_t>(bad >> 32), " has label ",
        static_cast<int32_t>(static_cast<uint32_t>(bad & 0xffffffffu)), ", outside [0, ", classes,
        "); check the data set's labels and the number of classes of the head (found on the "

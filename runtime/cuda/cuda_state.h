@@ -22,11 +22,12 @@ class StagedUpload;   // runtime/cuda/staged_upload.h
 
 // Failures a kernel finds in its data, reported to the host LATER rather than
 // at the launch: waiting for a kernel's verdict would drain the pipeline in
-// the middle of every training step. Kernels write here (mapped, pinned host
-// memory: no copy is needed to read it) and the host raises the first
-// failure as a tl::Error at its next wait for the stream: CudaState::
-// synchronize() (so Context::synchronize), Context::to_host and the
-// trainer's metric reads (layers/step_metrics.h).
+// the middle of every training step. Kernels write here (device memory: an
+// atomic on mapped host memory is not dependable over PCIe) and the host
+// raises the first failure as a tl::Error at its next wait for the stream,
+// reading these few bytes then: CudaState::synchronize() (so
+// Context::synchronize), Context::to_host and the trainer's metric reads
+// (layers/step_metrics.h).
 struct DeferredChecks {
   static constexpr unsigned long long kNone = ~0ull;
   // softmax_cross_entropy: (sample << 32) | uint32(label) of the smallest
@@ -67,7 +68,8 @@ struct CudaState {
   DeferredChecks* deferred_checks_on_device() const { return deferred_device_; }
   // Throws the first failure recorded in the deferred checks since the last
   // call, and clears them. Call only once the stream has drained up to the
-  // work to be checked (after a synchronising copy or synchronize()).
+  // work to be checked (after a synchronising copy or synchronize()): the
+  // read is one small blocking copy.
   void raise_deferred_errors();
   // Sets allow_tf32 and the cuBLAS math mode (TF32 tensor ops or pedantic FP32).
   void set_allow_tf32(bool allow);
@@ -82,8 +84,7 @@ struct CudaState {
   std::string describe() const;
 
  private:
-  DeferredChecks* deferred_host_ = nullptr;    // cudaHostAlloc'd, mapped
-  DeferredChecks* deferred_device_ = nullptr;  // the same memory, as kernels address it
+  DeferredChecks* deferred_device_ = nullptr;  // cudaMalloc'd
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
 };
