@@ -23,7 +23,15 @@ void relu_forward_cpu(T* y, const T* x, int64_t n) {
 template <typename T>
 void relu_backward_cpu(T* dx, const T* dy, const T* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) dx[i] = relu_passes(y[i]) ? dy[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) {
+    // dy is loaded whatever the mask says: a load under the condition is one
+    // the compiler may not hoist (it could fault), so `mask ? dy[i] : 0`
+    // compiles to a compare and a mispredicted branch per element (measured:
+    // 1.6-2 GB/s against relu forward's 9-23 GB/s); this form is a vector
+    // compare and blend.
+    const T g = dy[i];
+    dx[i] = relu_passes(y[i]) ? g : T(0);
+  }
 }
 
 template <typename T>
