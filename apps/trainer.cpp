@@ -270,41 +270,29 @@ class EpochBatches {
   std::unique_ptr<DeviceBatchIterator> device_;
 };
 
-// The running sums an epoch's training loss and accuracy are made of, as
-// last read from the device (StepMetrics adds them up there).
-struct EpochSums {
-  int64_t seen = 0, correct = 0;
-  double loss_sum = 0;  // each batch's mean loss times its size
+// An epoch's training loss and accuracy, from the running sums the steps
+// add up on the device (StepMetrics) as last read.
+double mean_loss(const StepTotals& sums) { return sums.loss_sum / double(sums.samples); }
+double accuracy(const StepTotals& sums) { return double(sums.correct) / double(sums.samples); }
 
-  StepTotals as_totals() const {
-    StepTotals t;
-    t.loss_sum = loss_sum;
-    t.correct = correct;
-    t.samples = seen;
-    return t;
-  }
-  double mean_loss() const { return loss_sum / double(seen); }
-  double accuracy() const { return double(correct) / double(seen); }
-};
-
-std::string progress_text(const EpochSums& sums) {
+std::string progress_text(const StepTotals& sums) {
   char text[64];
-  std::snprintf(text, sizeof text, "loss %.4f  acc %s", sums.mean_loss(),
-                percent(sums.accuracy()).c_str());
+  std::snprintf(text, sizeof text, "loss %.4f  acc %s", mean_loss(sums),
+                percent(accuracy(sums)).c_str());
   return text;
 }
 
 // Epoch `epoch` (0-based)'s training figures; validate_and_report adds the
 // validation set's.
-EpochMetrics training_metrics(int64_t epoch, const EpochSums& sums, const Optimizer& optimizer,
+EpochMetrics training_metrics(int64_t epoch, const StepTotals& sums, const Optimizer& optimizer,
                               double seconds) {
   EpochMetrics m;
   m.epoch = epoch + 1;
-  m.train_loss = sums.mean_loss();
-  m.train_accuracy = sums.accuracy();
+  m.train_loss = mean_loss(sums);
+  m.train_accuracy = accuracy(sums);
   m.learning_rate = optimizer.num_groups() > 2 ? optimizer.lr(2) : optimizer.lr(0);  // the head's
   m.seconds = seconds;
-  m.images_per_second = seconds > 0 ? double(sums.seen) / seconds : 0.0;
+  m.images_per_second = seconds > 0 ? double(sums.samples) / seconds : 0.0;
   return m;
 }
 
@@ -327,7 +315,7 @@ int64_t steps_between_reads(const Context& ctx) { return ctx.device() == Device:
 // Reads `metrics` into `sums`. A step whose loss was not finite stops the
 // run; `first_step` is the global index of the first step added to metrics.
 void read_training_totals(Context& ctx, const StepMetrics& metrics, int64_t epoch,
-                          int64_t first_step, const std::string& last_path, EpochSums& sums) {
+                          int64_t first_step, const std::string& last_path, StepTotals& sums) {
   StepTotals totals;
   try {
     totals = metrics.read(ctx);
@@ -341,9 +329,7 @@ void read_training_totals(Context& ctx, const StepMetrics& metrics, int64_t epoc
   if (totals.first_non_finite >= 0)
     fail_on_non_finite_loss(totals.first_non_finite_loss, epoch,
                             first_step + totals.first_non_finite, last_path);
-  sums.seen = totals.samples;
-  sums.correct = totals.correct;
-  sums.loss_sum = totals.loss_sum;
+  sums = totals;
 }
 
 // ---- frozen-backbone feature caching (layers/feature_cache.h) ----------------
@@ -488,23 +474,25 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
   for (int64_t epoch = start.epochs_done; epoch < o.epochs; ++epoch) {
     EpochBatches batches(ctx, data.train, device_train.get(), loader_options, epoch);
     // A resumed epoch starts from the interrupted run's sums, at its next batch.
-    EpochSums sums;
+    StepTotals sums;
     double earlier_seconds = 0;
     if (partial && partial->epoch == epoch + 1) {
       batches.seek(partial->batches_done);
-      sums = {partial->seen, partial->correct, partial->loss_sum};
+      sums.samples = partial->seen;
+      sums.correct = partial->correct;
+      sums.loss_sum = partial->loss_sum;
       earlier_seconds = partial->seconds;
       partial.reset();
     }
     ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
-                    loader_options.drop_last ? n_train - 1 : n_train, sums.seen);
+                    loader_options.drop_last ? n_train - 1 : n_train, sums.samples);
     // The steps add their loss and hits up on the device; the host reads the
     // totals every few steps and before anything is saved.
-    StepMetrics metrics(ctx, sums.as_totals());
+    StepMetrics metrics(ctx, sums);
     const int64_t first_step = step;
     auto read_totals = [&] {
       read_training_totals(ctx, metrics, epoch, first_step, last_path, sums);
-      bar.update(sums.seen, progress_text(sums));
+      bar.update(sums.samples, progress_text(sums));
     };
     for (Batch batch; batches.next(batch);) {
       const double position = double(epoch) + double(batch.index) / double(num_batches);
@@ -525,8 +513,8 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
       if (sig != 0 && batch.index + 1 < num_batches) {
         read_totals();
         bar.finish();
-        save(epoch, PartialEpoch{epoch + 1, batch.index + 1, sums.seen, sums.correct, sums.loss_sum,
-                                 earlier_seconds + bar.seconds()});
+        save(epoch, PartialEpoch{epoch + 1, batch.index + 1, sums.samples, sums.correct,
+                                 sums.loss_sum, earlier_seconds + bar.seconds()});
         return stop_here(sig, epoch, batch.index + 1);
       }
     }

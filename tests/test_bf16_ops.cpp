@@ -19,6 +19,7 @@
 #include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/optimizers.h"
+#include "tests/support/batches.h"
 
 namespace tl::test {
 namespace {
@@ -229,13 +230,6 @@ ClassifierConfig small_config() {
   return config;
 }
 
-Tensor random_images(int64_t batch, uint64_t seed) {
-  Tensor images = Tensor::empty({batch, 32, 32, 3}, DType::U8);
-  const std::vector<float> noise = random_floats(static_cast<size_t>(images.numel()), seed, 0, 255);
-  for (size_t i = 0; i < noise.size(); ++i) images.data<uint8_t>()[i] = static_cast<uint8_t>(noise[i]);
-  return images;
-}
-
 // The gradient of `name` in a model, as float32 values.
 std::vector<float> gradient_of(Classifier& model, const std::string& name) {
   for (auto& nt : model.named_parameters())
@@ -282,8 +276,7 @@ TEST(Bf16Model, StepWithRunningStatisticsTracksFloat32) {
   auto adam16 = make_adam(m16), adam32 = make_adam(m32);
   Context ctx16(Device::CPU, 5), ctx32(Device::CPU, 5);
   const Tensor images = random_images(8, 70);
-  Tensor labels = Tensor::empty({8}, DType::I32);
-  for (int i = 0; i < 8; ++i) labels.data<int32_t>()[i] = i;
+  const Tensor labels = labels_tensor({0, 1, 2, 3, 4, 5, 6, 7});
   const StepResult r16 = training_step(ctx16, m16, *adam16, images, labels);
   const StepResult r32 = training_step(ctx32, m32, *adam32, images, labels);
   ASSERT_TRUE(r16.updated && r32.updated);

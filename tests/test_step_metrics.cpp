@@ -10,15 +10,10 @@
 
 #include "layers/step_metrics.h"
 #include "runtime/check.h"
+#include "tests/support/batches.h"
 
 namespace tl::test {
 namespace {
-
-Tensor labels_tensor(const std::vector<int32_t>& labels) {
-  Tensor t = Tensor::empty({static_cast<int64_t>(labels.size())}, DType::I32);
-  for (size_t i = 0; i < labels.size(); ++i) t.data<int32_t>()[i] = labels[i];
-  return t;
-}
 
 // Four rows of three logits, their largest at 1, 0 (a tie: the first
 // largest), 2, and 2 (a NaN compares false, so it is passed over).

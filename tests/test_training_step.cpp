@@ -22,6 +22,7 @@
 #include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/optimizers.h"
+#include "tests/support/batches.h"
 
 namespace tl::test {
 namespace {
@@ -40,20 +41,6 @@ ClassifierConfig small_config(int64_t input_size) {
 }
 
 // A batch of uint8 RGB images, as the loaders hand them out (CIFAR-10's are 32x32).
-Tensor random_images(int64_t batch, uint64_t seed, int64_t size = 32) {
-  Tensor images = Tensor::empty({batch, size, size, 3}, DType::U8);
-  const std::vector<float> noise = random_floats(static_cast<size_t>(images.numel()), seed, 0, 255);
-  for (size_t i = 0; i < noise.size(); ++i)
-    images.data<uint8_t>()[i] = static_cast<uint8_t>(noise[i]);
-  return images;
-}
-
-Tensor labels_tensor(const std::vector<int32_t>& labels) {
-  Tensor t = Tensor::empty({static_cast<int64_t>(labels.size())}, DType::I32);
-  for (size_t i = 0; i < labels.size(); ++i) t.data<int32_t>()[i] = labels[i];
-  return t;
-}
-
 // The step written out op by op, as a reader of docs/WALKTHROUGH.md would.
 struct HandWritten {
   float loss;

@@ -88,8 +88,10 @@ void CudaState::synchronize() {
 }
 
 void CudaState::raise_deferred_errors() {
+  if (!deferred_checks_armed_) return;
   DeferredChecks checks;
   TL_CUDA_CHECK(cudaMemcpy(&checks, deferred_device_, sizeof checks, cudaMemcpyDeviceToHost));
+  deferred_checks_armed_ = false;  // the copy waited for every kernel queued before it
   const unsigned long long bad = checks.bad_label;
   if (bad == DeferredChecks::kNone) return;
   const long long classes = checks.bad_label_classes;

@@ -64,12 +64,17 @@ struct CudaState {
   // Waits for the stream, then raises what the kernels reported meanwhile
   // (raise_deferred_errors).
   void synchronize();
-  // The deferred checks, as the kernels see them (a device pointer).
-  DeferredChecks* deferred_checks_on_device() const { return deferred_device_; }
+  // The deferred checks, as the kernels see them (a device pointer), for a
+  // launcher about to queue a kernel that checks: raise_deferred_errors()
+  // reads them only when some launcher asked since its last read.
+  DeferredChecks* deferred_checks_on_device() {
+    deferred_checks_armed_ = true;
+    return deferred_device_;
+  }
   // Throws the first failure recorded in the deferred checks since the last
   // call, and clears them. Call only once the stream has drained up to the
   // work to be checked (after a synchronising copy or synchronize()): the
-  // read is one small blocking copy.
+  // read is one small blocking copy, skipped when no checking kernel ran.
   void raise_deferred_errors();
   // Sets allow_tf32 and the cuBLAS math mode (TF32 tensor ops or pedantic FP32).
   void set_allow_tf32(bool allow);
@@ -85,6 +90,7 @@ struct CudaState {
 
  private:
   DeferredChecks* deferred_device_ = nullptr;  // cudaMalloc'd
+  bool deferred_checks_armed_ = false;         // a checking kernel was queued since the last read
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
 };

@@ -15,6 +15,7 @@
 #include "engine/ops.h"
 #include "tests/gpu/cuda_parity.h"
 #include "tests/gpu/gpu_test.h"
+#include "tests/support/batches.h"
 
 namespace tl::test {
 namespace {
@@ -78,8 +79,8 @@ BnRun run_bn(Context& ctx, const BnInputs& in, ops::BatchNormOptions options, bo
   const Tensor dy = ctx.to_device(in.dy);
   backward(ctx, y, bf16 ? ops::cast(ctx, dy, DType::BF16) : dy);
   EXPECT_EQ(x.grad().dtype(), x.dtype());
-  r.y = Tensor::from_vector(y.shape(), y.to_vector());  // bf16 widened
-  r.dx = Tensor::from_vector(x.shape(), x.grad().to_vector());
+  r.y = host_float32(y);  // bf16 widened
+  r.dx = host_float32(x.grad());
   r.running_mean = ctx.to_host(rm);
   r.running_var = ctx.to_host(rv);
   r.dgamma = ctx.to_host(gamma.grad());
@@ -211,9 +212,9 @@ void compare_bn_add_relu(Context& gpu, const Shape& shape, bool training, bool b
     const Tensor y = ops::batchnorm_add_relu(ctx, x, r, gamma, beta, rm, rv, o);
     const Tensor dy = ctx.to_device(in.dy);
     backward(ctx, y, bf16 ? ops::cast(ctx, dy, DType::BF16) : dy);
-    const auto host = [](const Tensor& t) { return Tensor::from_vector(t.shape(), t.to_vector()); };
-    return std::vector<Tensor>{host(y), host(x.grad()), host(r.grad()), host(gamma.grad()),
-                               host(beta.grad()), host(rm), host(rv)};
+    return std::vector<Tensor>{host_float32(y), host_float32(x.grad()), host_float32(r.grad()),
+                               host_float32(gamma.grad()), host_float32(beta.grad()),
+                               host_float32(rm), host_float32(rv)};
   };
   const std::vector<Tensor> c = run(cpu), g = run(gpu);
   const Tolerance activation = bf16 ? kBf16ActivationTol : kForwardTol;

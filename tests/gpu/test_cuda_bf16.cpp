@@ -19,6 +19,7 @@
 #include "tests/gpu/gpu_test.h"
 #include "tests/support/compare.h"
 #include "tests/support/optimizers.h"
+#include "tests/support/batches.h"
 
 namespace tl::test {
 namespace {
@@ -60,8 +61,8 @@ TEST(CudaParity, PadChannels) {
       xd.set_requires_grad(true);
       const Tensor y = ops::pad_channels(*ctx, xd, 8);
       backward(*ctx, y, ctx->to_device(dy));
-      out.push_back(Tensor::from_vector(y.shape(), y.to_vector()));
-      out.push_back(Tensor::from_vector(x.shape(), xd.grad().to_vector()));
+      out.push_back(host_float32(y));
+      out.push_back(host_float32(xd.grad()));
     }
     EXPECT_TRUE(bit_identical(out[2], out[0], std::string(dtype_name(dtype)) + " y"));
     EXPECT_TRUE(bit_identical(out[3], out[1], std::string(dtype_name(dtype)) + " dx"));
@@ -102,9 +103,7 @@ Result run(Context& ctx, const Case& c) {
   backward(ctx, y, dy);
   EXPECT_EQ(x.grad().dtype(), DType::BF16);
   EXPECT_EQ(w.grad().dtype(), DType::F32);
-  return {Tensor::from_vector(y.shape(), y.to_vector()),
-          Tensor::from_vector(x.shape(), x.grad().to_vector()),
-          Tensor::from_vector(w.shape(), w.grad().to_vector())};
+  return {host_float32(y), host_float32(x.grad()), host_float32(w.grad())};
 }
 
 TEST(CudaParity, Conv2dBf16TensorCores) {
@@ -146,12 +145,8 @@ TEST(CudaBf16, TrainingStepTracksTheCpu) {
   on_gpu.to(*gpu);
   auto adam_gpu = make_adam(on_gpu), adam_cpu = make_adam(on_cpu);
   Context cpu(Device::CPU, 5);
-  Tensor images = Tensor::empty({8, 32, 32, 3}, DType::U8);
-  const std::vector<float> noise = random_tensor({8 * 32 * 32 * 3}, 70, 0, 255).to_vector();
-  for (size_t i = 0; i < noise.size(); ++i)
-    images.data<uint8_t>()[i] = static_cast<uint8_t>(noise[i]);
-  Tensor labels = Tensor::empty({8}, DType::I32);
-  for (int i = 0; i < 8; ++i) labels.data<int32_t>()[i] = i;
+  const Tensor images = random_images(8, 70);
+  const Tensor labels = labels_tensor({0, 1, 2, 3, 4, 5, 6, 7});
   const StepResult g = training_step(*gpu, on_gpu, *adam_gpu, images, labels);
   const StepResult c = training_step(cpu, on_cpu, *adam_cpu, images, labels);
   ASSERT_TRUE(g.updated && c.updated);

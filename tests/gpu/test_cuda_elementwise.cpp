@@ -12,6 +12,7 @@
 #include "tests/gpu/gpu_test.h"
 #include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/batches.h"
 
 namespace tl::test {
 namespace {
@@ -71,10 +72,9 @@ TEST(CudaParity, ReluAddReluBf16) {
   const Tensor yc = run(cpu, ca, cb), yg = run(*gpu, ga, gb);
   ASSERT_EQ(yg.dtype(), DType::BF16);
   ASSERT_EQ(ga.dtype(), DType::BF16);
-  const auto widened = [](const Tensor& t) { return Tensor::from_vector(t.shape(), t.to_vector()); };
-  EXPECT_TRUE(all_close(widened(yg), widened(yc), kExact, "y"));
-  EXPECT_TRUE(all_close(widened(ga), widened(ca), kExact, "da"));
-  EXPECT_TRUE(all_close(widened(gb), widened(cb), kExact, "db"));
+  EXPECT_TRUE(all_close(host_float32(yg), host_float32(yc), kExact, "y"));
+  EXPECT_TRUE(all_close(host_float32(ga), host_float32(ca), kExact, "da"));
+  EXPECT_TRUE(all_close(host_float32(gb), host_float32(cb), kExact, "db"));
 }
 
 // NaN must pass through every ReLU on the GPU as on the CPU (and in

@@ -32,6 +32,7 @@
 #include "tests/gpu/gpu_test.h"
 #include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/batches.h"
 
 namespace tl::test {
 namespace {
@@ -75,12 +76,6 @@ Tensor find(Module& model, const std::string& name) {
     if (nt.name == name) return nt.tensor;
   ADD_FAILURE() << "no tensor " << name;
   return Tensor();
-}
-
-Tensor labels_tensor(const std::vector<int32_t>& labels) {
-  Tensor t = Tensor::empty({static_cast<int64_t>(labels.size())}, DType::I32);
-  for (size_t i = 0; i < labels.size(); ++i) t.data<int32_t>()[i] = labels[i];
-  return t;
 }
 
 // Everything one step produced, on the host.

@@ -10,6 +10,7 @@
 #include "engine/ops.h"
 #include "tests/gpu/cuda_parity.h"
 #include "tests/gpu/gpu_test.h"
+#include "tests/support/batches.h"
 
 namespace tl::test {
 namespace {
@@ -22,12 +23,6 @@ constexpr Tolerance kLossTol{1e-6, 1e-6};
 // of a different summation order): ~8 ulps relative; the absolute floor
 // covers p - 1 at the label, where p ~ 1 loses its relative precision.
 constexpr Tolerance kGradTol{1e-7, 2e-6};
-
-Tensor labels_tensor(const std::vector<int32_t>& labels) {
-  Tensor t = Tensor::empty({static_cast<int64_t>(labels.size())}, DType::I32);
-  for (size_t i = 0; i < labels.size(); ++i) t.data<int32_t>()[i] = labels[i];
-  return t;
-}
 
 std::vector<int32_t> random_labels(int64_t n, int64_t classes, uint64_t seed) {
   const std::vector<float> u = random_floats(static_cast<size_t>(n), seed, 0.0f, 1.0f);

@@ -13,15 +13,10 @@
 #include "layers/step_metrics.h"
 #include "tests/gpu/cuda_parity.h"
 #include "tests/gpu/gpu_test.h"
+#include "tests/support/batches.h"
 
 namespace tl::test {
 namespace {
-
-Tensor labels_tensor(const std::vector<int32_t>& labels) {
-  Tensor t = Tensor::empty({static_cast<int64_t>(labels.size())}, DType::I32);
-  for (size_t i = 0; i < labels.size(); ++i) t.data<int32_t>()[i] = labels[i];
-  return t;
-}
 
 // Five steps of 300 rows (more than the kernel's 256 threads) of 10 logits,
 // the third with a NaN loss and the fourth with an infinite one: the GPU's
