@@ -19,9 +19,9 @@
 //   build/bench/bench_e2e [--only train32,infer224,train64] [--warmup 2]
 //                         [--iters 5] [--threads N] [--json PATH]
 //
-// Threads: --threads, else OMP_NUM_THREADS, else 2. When unset,
-// OPENBLAS_CORETYPE=SkylakeX (AVX-512 CPUs) and OMP_WAIT_POLICY=passive are
-// set first (bench/bench_env.h says why).
+// Threads: --threads, else TL_NUM_THREADS or OMP_NUM_THREADS, else 2. When
+// unset, OPENBLAS_CORETYPE=SkylakeX (AVX-512 CPUs) is set first
+// (bench/bench_env.h says why).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -284,7 +284,7 @@ void write_json(const std::string& path, const std::vector<Result>& results, con
   if (!f) tl::fail("bench_e2e: cannot write --json ", path);
   f << "{\n  \"tool\": \"tl\",\n  \"gemm_backend\": " << json_string(tl::gemm_backend_name())
     << ",\n  \"openblas_coretype\": " << json_string(tl::bench::env_or("OPENBLAS_CORETYPE", ""))
-    << ",\n  \"omp_wait_policy\": " << json_string(tl::bench::env_or("OMP_WAIT_POLICY", "(libgomp default)"))
+    << ",\n  \"spin_microseconds\": " << tl::cpu_spin_microseconds()
     << ",\n  \"threads\": " << threads << ",\n  \"warmup\": " << o.warmup
     << ",\n  \"iterations\": " << o.iters
     << ",\n  \"max_rss_mb\": " << double(usage.ru_maxrss) / 1024.0 << ",\n  \"cases\": [";
@@ -316,16 +316,12 @@ void write_json(const std::string& path, const std::vector<Result>& results, con
 int main(int argc, char** argv) {
   tl::bench::ensure_environment(argv, "bench_e2e");
   const Options o = parse(argc, argv);
-  const int threads = tl::bench::configure_threads(o.threads > 0 ? o.threads : 2);
-#ifdef _OPENMP
-  if (o.threads > 0) omp_set_num_threads(o.threads);  // the flag beats OMP_NUM_THREADS
-#endif
-  const int used = o.threads > 0 ? o.threads : threads;
+  const int used = tl::bench::configure_threads(o.threads);  // the flag beats the environment
   if (o.device == "cuda")
     std::printf("bench_e2e: ResNet50 + reference head (Flatten), CUDA, %s\n", o.precision.c_str());
   else
-    std::printf("bench_e2e: ResNet50 + reference head (Flatten), CPU, %d thread(s), OMP_WAIT_POLICY %s;"
-                " GEMM %s\n", used, tl::bench::env_or("OMP_WAIT_POLICY", "(libgomp default)"),
+    std::printf("bench_e2e: ResNet50 + reference head (Flatten), CPU, %d thread(s) spinning %d us "
+                "before they sleep; GEMM %s\n", used, tl::cpu_spin_microseconds(),
                 tl::gemm_backend_name());
   std::printf("%-9s %-50s %9s %9s %9s\n", "case", "what", "median ms", "min ms", "images/s");
   std::fflush(stdout);

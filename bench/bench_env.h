@@ -4,19 +4,14 @@
 //  * OPENBLAS_CORETYPE=SkylakeX on a CPU with AVX-512, when unset. Debian's
 //    OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to its
 //    SSE3 "Prescott" kernels, 4x slower; apps/train_cifar sets the same.
-//  * OMP_WAIT_POLICY=passive, when unset, as ./apps/train_cifar: an OpenMP
-//    thread that finishes a parallel region sleeps instead of spinning. On a
-//    2-core machine shared
-//    with other work (compiles), spinning threads burn the time slices the
-//    thread they wait for needs, and every parallel region ends up costing a
-//    scheduler tick: measured here, a training step at 32x32 went from
-//    0.5 s to 5.7 s with the default policy while two compiles ran.
-// Both are read once, when the libraries are loaded (before main), so setting
-// them means running the program again: exec. A variable set to the empty
-// string counts as set: OMP_WAIT_POLICY= keeps libgomp's default (spin for a
-// while, then sleep: faster on an idle machine, bench/RESULTS.md).
-//  * The thread count: OMP_NUM_THREADS when set, else 2 (the project's
-//    development machine has 2 cores; PyTorch is compared at 2 threads).
+//    It is read once, when the library is loaded (before main), so setting it
+//    means running the program again: exec. Set to the empty string it
+//    counts as set.
+//  * The thread count of tl's pool (runtime/thread_pool.h): TL_NUM_THREADS or
+//    OMP_NUM_THREADS when set, else 2 (the project's development machine has
+//    2 cores; PyTorch and Keras are compared at 2 threads).
+// OpenMP's waiting policy no longer matters to tl (its pool waits its own
+// way, TL_SPIN_US); bench/compare_torch.py still sets it, for PyTorch.
 #pragma once
 
 #include <unistd.h>
@@ -26,9 +21,7 @@
 #include <fstream>
 #include <string>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "runtime/thread_pool.h"
 
 namespace tl::bench {
 
@@ -57,27 +50,21 @@ inline void ensure_environment(char** argv, const char* program) {
     setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
     changed = true;
   }
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    changed = true;
-  }
-  if (!changed) return;  // (so the re-executed program returns here: both are set now)
-  std::fprintf(stderr, "%s: running with OPENBLAS_CORETYPE=%s OMP_WAIT_POLICY=%s (set them to override)\n",
-               program, env_or("OPENBLAS_CORETYPE", "(unset)"), env_or("OMP_WAIT_POLICY", "(default)"));
+  if (!changed) return;  // (so the re-executed program returns here: it is set now)
+  std::fprintf(stderr, "%s: running with OPENBLAS_CORETYPE=%s (set it to override)\n", program,
+               env_or("OPENBLAS_CORETYPE", "(unset)"));
   execv("/proc/self/exe", argv);
   std::perror("execv /proc/self/exe");  // only reached when the exec failed
 }
 
-// Sets the OpenMP thread count (OMP_NUM_THREADS when set, else `fallback`)
-// and returns it.
-inline int configure_threads(int fallback = 2) {
-#ifdef _OPENMP
-  if (std::getenv("OMP_NUM_THREADS") == nullptr) omp_set_num_threads(fallback);
-  return omp_get_max_threads();
-#else
-  (void)fallback;
-  return 1;
-#endif
+// Sets the thread count of tl's pool (`threads` when positive, else
+// TL_NUM_THREADS or OMP_NUM_THREADS when set, else 2) and returns it.
+inline int configure_threads(int threads = 0) {
+  if (threads > 0)
+    tl::set_cpu_threads(threads);
+  else if (std::getenv("TL_NUM_THREADS") == nullptr && std::getenv("OMP_NUM_THREADS") == nullptr)
+    tl::set_cpu_threads(2);
+  return tl::cpu_threads();
 }
 
 }  // namespace tl::bench

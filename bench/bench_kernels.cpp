@@ -509,8 +509,8 @@ int main(int argc, char** argv) {
   const int threads = tl::bench::configure_threads();
   benchmark::AddCustomContext("gemm_backend", tl::gemm_backend_name());
   benchmark::AddCustomContext("OPENBLAS_CORETYPE", tl::bench::env_or("OPENBLAS_CORETYPE", "(unset)"));
-  benchmark::AddCustomContext("OMP_WAIT_POLICY", tl::bench::env_or("OMP_WAIT_POLICY", "(libgomp default)"));
-  benchmark::AddCustomContext("omp_threads", std::to_string(threads));
+  benchmark::AddCustomContext("threads", std::to_string(threads));
+  benchmark::AddCustomContext("spin_microseconds", std::to_string(tl::cpu_spin_microseconds()));
   for (int i = 1; i < argc; ++i)
     if (std::string(argv[i]).rfind("--benchmark_min_time", 0) == 0) g_min_time_from_flag = true;
   register_all();

@@ -18,11 +18,13 @@ A figure is the median over rounds of each run's median step time, so one
 slow round (a neighbour's compile) moves it little. Plain Python 3, no
 packages: the framework itself is imported by the workers only.
 """
+import contextlib
 import json
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -66,16 +68,17 @@ def set_openblas_coretype():
     return os.environ.get("OPENBLAS_CORETYPE", "")
 
 
-# OpenMP waiting, set the same for both sides (tl and PyTorch both use
-# libgomp), each run in its own process since libgomp reads it once, at
-# start-up:
+# OpenMP waiting, for the other side (PyTorch runs on libgomp's threads),
+# each run in its own process since libgomp reads it once, at start-up. tl's
+# CPU loops run on its own pool (runtime/thread_pool.h: a 50 us spin, then
+# sleep), which the policy does not reach; tl is run beside each policy all
+# the same, so every row is a same-moment pair:
 #   default  libgomp's own (OMP_WAIT_POLICY empty): a thread that finishes a
 #            parallel region spins a while, then sleeps. What a plain PyTorch
 #            script gets. Fastest on an idle machine; on one shared with
 #            other work (compiles) spinning threads burn the time slices the
 #            others need, and steps get 2-15x slower (bench/RESULTS.md).
-#   passive  threads sleep at once (./apps/train_cifar's choice unless
-#            OMP_WAIT_POLICY is set): robust to load, but every parallel
+#   passive  threads sleep at once: robust to load, but every parallel
 #            region pays a wake-up (tens of microseconds in this VM).
 #   active   spin without end (for experiments).
 POLICIES = {"default": "", "passive": "passive", "active": "active"}
@@ -86,6 +89,21 @@ def child_env(threads, policy):
     env["OMP_WAIT_POLICY"] = POLICIES[policy]  # empty: libgomp's default (bench_e2e keeps it)
     env["OMP_NUM_THREADS"] = str(threads)
     return env
+
+
+@contextlib.contextmanager
+def busy_processes(count):
+    """`count` processes that each keep one core busy (a loop in Python) while
+    the block runs: the machine shared with other work, reproducibly. Where
+    threads that spin while they wait for each other lose their time slices
+    to these, a framework's throughput collapses (bench/RESULTS.md)."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 def select_cases(ap, only):

@@ -25,13 +25,14 @@ bench_e2e reports for each case (and again on every run).
   train64   training step, 64x64 (from 32x32), batch 32, as train32.
 
 Threads: TensorFlow gets --threads intra-op threads and 1 inter-op thread
-(tf.config.threading), tl --threads OpenMP threads. TensorFlow computes with
-its own Eigen thread pool and oneDNN (built on that pool), not with OpenMP or
-OpenBLAS, so OMP_WAIT_POLICY and OPENBLAS_CORETYPE do not reach it (the
-worker reports whether libgomp was loaded); they are set the same for both
-sides all the same. Eigen's pool spins briefly before it sleeps, like
-libgomp's default policy, so "default" is the like-for-like row; "passive"
-is what ./apps/train_cifar runs with. Runs are interleaved, each in a fresh
+(tf.config.threading), tl --threads threads of its own pool. TensorFlow
+computes with its own Eigen thread pool and oneDNN (built on that pool), not
+with OpenMP or OpenBLAS, so OMP_WAIT_POLICY and OPENBLAS_CORETYPE do not
+reach it (the worker reports whether libgomp was loaded). Both pools spin
+briefly before they sleep. OMP_WAIT_POLICY no longer reaches tl either
+(runtime/thread_pool.h), so one policy is measured by default; --policies
+still runs tl once per policy beside the same Keras run (results from before
+tl had its own pool, in bench/RESULTS.md, differ by policy). Runs are interleaved, each in a fresh
 process: for each round, for each case, tl (bench_e2e) under the first
 policy, Keras, then tl under each other policy; Keras runs once per round
 and case (the policy cannot change it, and its first step, which traces and
@@ -231,9 +232,9 @@ def main():
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", default="", help="comma-separated case names")
-    ap.add_argument("--policies", default="default,passive",
-                    help="tl's OpenMP wait policies to measure, each beside the same Keras run: "
-                         "default, passive, active")
+    ap.add_argument("--policies", default="default",
+                    help="OMP_WAIT_POLICY values for tl's runs, each beside the same Keras run "
+                         "(default, passive, active); it no longer changes tl, whose pool is its own")
     ap.add_argument("--keras-worker", help=argparse.SUPPRESS)  # internal: one Keras run
     ap.add_argument("--keras-info", action="store_true", help=argparse.SUPPRESS)  # internal
     args = ap.parse_args()

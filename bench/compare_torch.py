@@ -21,17 +21,19 @@ preprocessing -> forward -> softmax cross-entropy -> backward -> Adam
   infer224  inference, 224x224 (from 32x32), batch 8
   train64   training step, 64x64 (from 32x32), batch 32
 
-Both sides run with the same thread count (2) and the same OpenMP wait
-policy, each run in a fresh process. Two policies are measured (see POLICIES
-in bench/compare_common.py): libgomp's default, what a plain PyTorch script gets (the fair
-comparison on an idle machine), and passive, what ./apps/train_cifar sets
-(robust when the machine is shared). To cancel drift on a noisy machine the runs are interleaved: for each
-round, for each policy, for each case, tl (bench_e2e) then PyTorch. A figure
-is the median over rounds of each run's median step time.
+Both sides run with the same thread count (2), each run in a fresh process.
+PyTorch's threads are libgomp's, so two OpenMP wait policies are measured
+for it (see POLICIES in bench/compare_common.py): libgomp's default, what a
+plain PyTorch script gets (fastest on an idle machine), and passive (robust
+when the machine is shared). tl's threads are its own pool, which the policy
+does not reach; tl runs beside each. To cancel drift on a noisy machine the
+runs are interleaved: for each round, for each policy, for each case, tl
+(bench_e2e) then PyTorch. A figure is the median over rounds of each run's
+median step time. --busy N keeps N cores busy meanwhile (a shared machine).
 
   /usr/bin/python3 bench/compare_torch.py [--tl-bench build/bench/bench_e2e]
       [--out-dir bench/out] [--rounds 3] [--warmup 2] [--iters 5] [--threads 2]
-      [--only train32,infer224] [--policies default,passive] [--torch-channels-last]
+      [--only train32,infer224] [--policies default,passive] [--busy N] [--torch-channels-last]
 
 Writes <out-dir>/compare_torch.json and compare_torch.md (the machinery is
 bench/compare_common.py, shared with bench/compare_keras.py). OPENBLAS_CORETYPE
@@ -48,7 +50,7 @@ import time
 # The cases, the environment of a run, tl's side, the interleaving and the
 # tables are shared with compare_keras.py; ROOT, MEAN_BGR and cpu_model are
 # also compare_torch_gpu.py's, through this module.
-from compare_common import (CASES, HERE, MEAN_BGR, ROOT, check_tl_bench, cpu_model, json_child,
+from compare_common import (busy_processes, CASES, HERE, MEAN_BGR, ROOT, check_tl_bench, cpu_model, json_child,
                             now, result_rows, run_interleaved, select_cases, select_policies,
                             set_openblas_coretype, tl_run, write_results)
 
@@ -248,6 +250,8 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated case names")
     ap.add_argument("--policies", default="default,passive",
                     help="OpenMP wait policies to measure, each for both sides: default, passive, active")
+    ap.add_argument("--busy", type=int, default=0,
+                    help="run this many busy processes (one core each) beside the measurement")
     ap.add_argument("--torch-channels-last", action="store_true",
                     help="run PyTorch in channels_last (NHWC) memory format instead of its default NCHW")
     ap.add_argument("--torch-worker", help=argparse.SUPPRESS)  # internal: one PyTorch run
@@ -272,9 +276,10 @@ def main():
         return tl_run("compare_torch", args.tl_bench, [case[0]], args.warmup, args.iters,
                       args.threads, env)[0]
 
-    runs, load_before, load_after = run_interleaved(
-        "compare_torch", "PyTorch", args.rounds, policies, cases, args.threads, tl_one,
-        lambda case, env: torch_child(args, case, env))
+    with busy_processes(args.busy):
+        runs, load_before, load_after = run_interleaved(
+            "compare_torch", "PyTorch", args.rounds, policies, cases, args.threads, tl_one,
+            lambda case, env: torch_child(args, case, env))
     rows = result_rows(runs, policies, cases, "torch")
 
     meta = {"date": now(), "cpu": cpu_model(),
@@ -283,10 +288,12 @@ def main():
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", ""), "policies": policies,
             "torch_memory_format": "channels_last" if args.torch_channels_last else "NCHW (default)",
             "rounds": args.rounds, "warmup": args.warmup, "iterations": args.iters,
+            "busy_processes": args.busy,
             "load_average_before": load_before, "load_average_after": load_after}
     title = (f"tl vs PyTorch {torch.__version__} ({meta['torch_memory_format']}), CPU ({meta['cpu']}, "
              f"{args.threads} threads), {meta['date']}; median of {args.rounds} interleaved runs x "
-             f"{args.iters} steps; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+             f"{args.iters} steps; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
+             + (f"; {args.busy} busy process(es) beside" if args.busy else ""))
     table = write_results(args.out_dir, "compare_torch", meta, rows, "torch", "PyTorch", title)
     print("\n" + table)
     print(f"\nwrote {os.path.join(args.out_dir, 'compare_torch.json')} and compare_torch.md")

@@ -19,11 +19,10 @@
 #   OPENBLAS_CORETYPE=SkylakeX on CPUs with AVX-512, as apps/train_cifar does
 #     (Debian's OpenBLAS picks its SSE3 kernels on recent Xeons, 4x slower);
 #     PyTorch runs under the same.
-#   OMP_WAIT_POLICY=passive for the microbenchmarks: OpenMP threads sleep
-#     between parallel regions instead of spinning, so that a neighbour's
-#     compile does not make every region cost a scheduler tick (it costs tiny
-#     kernels a wake-up instead). compare_torch.py measures the end-to-end
-#     runs under both libgomp's default and passive, for both sides.
+#   OMP_NUM_THREADS=2: tl's pool (runtime/thread_pool.h) and PyTorch both
+#     take their thread count from it. OpenMP's wait policy reaches PyTorch
+#     only (tl's pool waits its own way); compare_torch.py measures PyTorch
+#     under both libgomp's default and passive, tl beside each.
 # TL_BENCH_OUT changes the output directory.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,7 +33,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run_cpu.sh: unknown argument '$arg' (try --help)" >&2; exit 1 ;;
   esac
 done
@@ -64,14 +63,13 @@ cmake --build "$build" --target bench_conv bench_kernels bench_e2e >&2
 if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
   export OPENBLAS_CORETYPE=SkylakeX
 fi
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY-passive}  # set but empty: libgomp's default
 threads=${OMP_NUM_THREADS:-2}
 export OMP_NUM_THREADS=$threads
 
 mkdir -p "$out"
 cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC') on ${cpu:-unknown CPU}, $(nproc) cores; $threads threads;" \
-     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-(libgomp default)}"
+     "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== load average before: $load_before"
 
@@ -112,7 +110,7 @@ def rate(table, name, counter):
 m = cmp["meta"]
 lines = [f"# CPU benchmark summary ({m['date']})", "",
          f"{m['cpu']}, {m['cores']} cores, {m['threads']} threads; tl GEMM: {m['tl_gemm_backend']}; "
-         f"PyTorch {m['torch']}; microbenchmarks with OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY') or 'default'}; "
+         f"PyTorch {m['torch']}; "
          f"load average before {before}, after {after}", "",
          "| kernel | rate |", "|---|---:|"]
 for label, table, name, counter, unit in [
@@ -124,7 +122,7 @@ for label, table, name, counter, unit in [
         ("ReLU forward, 56x56x256, batch 32", kern, "relu_fwd/56x56x256_b32", "GB", "GB/s"),
         ("Adam update, 25M parameters", kern, "adam_update/25M", "GB", "GB/s")]:
     lines.append(f"| {label} | {rate(table, name, counter) * 1.0:.1f} {unit} |")
-lines += ["", "| end to end | OpenMP waiting | tl images/s | PyTorch images/s | tl / PyTorch |",
+lines += ["", "| end to end | PyTorch's OpenMP waiting | tl images/s | PyTorch images/s | tl / PyTorch |",
           "|---|---|---:|---:|---:|"]
 for r in cmp["results"]:
     lines.append(f"| {r['description']} | {r['policy']} | {r['tl_images_per_second']:.2f} | "

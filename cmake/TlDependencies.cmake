@@ -39,14 +39,21 @@ else()
                  "Install: apt-get install libdnnl-dev")
 endif()
 
-# --- OpenMP: parallel loops in the CPU reference kernels (im2col, BN, pooling).
+# --- Threads: tl's CPU thread pool (runtime/thread_pool.h) is std::thread.
+find_package(Threads REQUIRED)
+target_link_libraries(tl_deps INTERFACE Threads::Threads)
+
+# --- OpenMP: not for threads (tl's own pool runs every CPU loop), only for
+# `#pragma omp simd` (vectorising a loop the compiler cannot prove safe) and
+# for telling oneDNN, which Debian builds on OpenMP, to use one thread per
+# call (kernels/onednn/conv2d.cpp). Without it those loops may stay scalar.
 set(TL_HAVE_OPENMP OFF)
 find_package(OpenMP QUIET)
 if(OpenMP_CXX_FOUND)
   set(TL_HAVE_OPENMP ON)
   target_link_libraries(tl_deps INTERFACE OpenMP::OpenMP_CXX)
 else()
-  message(STATUS "tl: no OpenMP: CPU kernels run on one thread")
+  message(STATUS "tl: no OpenMP: some CPU loops may not be vectorised")
 endif()
 
 # --- HDF5 (C API): Keras weights, checkpoints, export.

@@ -15,6 +15,8 @@
 #include <fstream>
 #include <memory>
 
+#include "runtime/thread_pool.h"
+
 namespace tl {
 namespace {
 
@@ -51,7 +53,7 @@ void read_batch_file(const std::string& path, int64_t records, uint8_t* images, 
     fail("short read from CIFAR-10 file ", path, " (", buffer.size(), " bytes expected)");
 
   // Labels first, serially: a bad label must be an error naming the record,
-  // and exceptions cannot leave an OpenMP loop.
+  // before the pixels are converted on the thread pool.
   for (int64_t r = 0; r < records; ++r) {
     const uint8_t label = buffer[static_cast<size_t>(r * kCifar10RecordBytes)];
     if (label >= kClasses)
@@ -62,18 +64,19 @@ void read_batch_file(const std::string& path, int64_t records, uint8_t* images, 
 
   // Planar RGB -> interleaved: out[p*3 + c] = plane_c[p], p = y*32 + x.
   const uint8_t* src = buffer.data();
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < records; ++r) {
-    const uint8_t* red = src + r * kCifar10RecordBytes + 1;
-    const uint8_t* green = red + kPlane;
-    const uint8_t* blue = green + kPlane;
-    uint8_t* out = images + r * kPlane * 3;
-    for (int64_t p = 0; p < kPlane; ++p) {
-      out[3 * p + 0] = red[p];
-      out[3 * p + 1] = green[p];
-      out[3 * p + 2] = blue[p];
+  parallel_for(records, true, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const uint8_t* red = src + r * kCifar10RecordBytes + 1;
+      const uint8_t* green = red + kPlane;
+      const uint8_t* blue = green + kPlane;
+      uint8_t* out = images + r * kPlane * 3;
+      for (int64_t p = 0; p < kPlane; ++p) {
+        out[3 * p + 0] = red[p];
+        out[3 * p + 1] = green[p];
+        out[3 * p + 2] = blue[p];
+      }
     }
-  }
+  });
 }
 
 // Class names from batches.meta.txt (one per line, blank lines skipped, as

@@ -20,7 +20,7 @@ struct CudaState;  // runtime/cuda/cuda_state.h: stream, cuBLAS/cuDNN handles, w
 class OpTimeline;  // engine/op_timeline.h
 
 // Which CPU kernels the differentiable ops run (docs/cpu_reference.md):
-//  Fast       the default: BLAS GEMMs, tiled reductions, OpenMP (kernels/*.cpp)
+//  Fast       the default: BLAS GEMMs, tiled reductions, tl's thread pool (kernels/*.cpp)
 //  Reference  the plain loops of kernels/reference/: one loop nest per
 //             kernel, sums in double, no threads. Much slower; for checking
 //             (the gradient checks and the PyTorch parity tests run on it) and

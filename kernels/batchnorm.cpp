@@ -18,6 +18,8 @@
 #include <cmath>
 #include <vector>
 
+#include "runtime/thread_pool.h"
+
 namespace tl {
 
 namespace {
@@ -27,7 +29,7 @@ constexpr int64_t kChannelBlock = 256;  // channels per tile: its accumulators s
 // Below this many elements a loop runs on one thread: starting a parallel
 // region costs microseconds (milliseconds when the cores are oversubscribed),
 // more than a small BN takes (the gradient checks call these thousands of times).
-[[maybe_unused]] constexpr int64_t kParallelMin = 1 << 15;  // unused without OpenMP
+constexpr int64_t kParallelMin = 1 << 15;
 
 // out[k*C + c] = sum over rows r of the k-th quantity of element (r, c),
 // k < K, summed in double. add_row(r, c0, c1, acc) adds row r's
@@ -39,9 +41,9 @@ void reduce_rows(double* out, int64_t rows, int64_t channels, AddRow add_row) {
   const int64_t channel_blocks = (channels + kChannelBlock - 1) / kChannelBlock;
   // partial[(rb * K + k) * C + c]: one row of K*C sums per row block.
   std::vector<double> partial(static_cast<size_t>(row_blocks * K * channels), 0.0);
-#pragma omp parallel for collapse(2) schedule(static) if(rows * channels >= kParallelMin)
-  for (int64_t rb = 0; rb < row_blocks; ++rb) {
-    for (int64_t cb = 0; cb < channel_blocks; ++cb) {
+  parallel_for(row_blocks * channel_blocks, rows * channels >= kParallelMin, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t rb = item / channel_blocks, cb = item % channel_blocks;
       const int64_t r0 = rb * kRowBlock, r1 = std::min(rows, r0 + kRowBlock);
       const int64_t c0 = cb * kChannelBlock, c1 = std::min(channels, c0 + kChannelBlock);
       double acc[K * kChannelBlock] = {};
@@ -50,15 +52,16 @@ void reduce_rows(double* out, int64_t rows, int64_t channels, AddRow add_row) {
       for (int k = 0; k < K; ++k)
         for (int64_t c = c0; c < c1; ++c) dst[k * channels + c] = acc[k * kChannelBlock + c - c0];
     }
-  }
+  });
   // Fixed order over the row blocks: the same answer on 1 thread or 16.
-#pragma omp parallel for schedule(static) if(row_blocks * channels >= kParallelMin)
-  for (int64_t c = 0; c < channels; ++c)
-    for (int k = 0; k < K; ++k) {
-      double s = 0;
-      for (int64_t rb = 0; rb < row_blocks; ++rb) s += partial[(rb * K + k) * channels + c];
-      out[k * channels + c] = s;
-    }
+  parallel_for(channels, row_blocks * channels >= kParallelMin, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c)
+      for (int k = 0; k < K; ++k) {
+        double s = 0;
+        for (int64_t rb = 0; rb < row_blocks; ++rb) s += partial[(rb * K + k) * channels + c];
+        out[k * channels + c] = s;
+      }
+  });
 }
 
 // The normalised, scaled and shifted value before the optional ReLU. The
@@ -77,12 +80,13 @@ inline T bn_affine(T x, T mean, T scale, T beta) {
 template <bool Relu, typename T>
 void affine_rows(T* y, const T* x, const T* mean, const T* scale, const T* beta, int64_t rows,
                  int64_t C) {
-#pragma omp parallel for schedule(static) if(rows * C >= kParallelMin)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < C; ++c) {
-      const T v = bn_affine(x[r * C + c], mean[c], scale[c], beta[c]);
-      y[r * C + c] = Relu ? relu_value(v) : v;  // NaN kept, as PyTorch (kernels/elementwise.h)
-    }
+  parallel_for(rows, rows * C >= kParallelMin, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      for (int64_t c = 0; c < C; ++c) {
+        const T v = bn_affine(x[r * C + c], mean[c], scale[c], beta[c]);
+        y[r * C + c] = Relu ? relu_value(v) : v;  // NaN kept, as PyTorch (kernels/elementwise.h)
+      }
+  });
 }
 
 // dL/d(pre-activation): dy, zeroed by the ReLU where the forward clipped
@@ -128,26 +132,28 @@ void train_dx(T* dx, const T* dy, const T* x, const T* mean, const T* invstd, co
     mean_g[c] = static_cast<T>(sums[c] / static_cast<double>(rows));
     mean_gx[c] = static_cast<T>(sums[C + c] / static_cast<double>(rows));
   }
-#pragma omp parallel for schedule(static) if(rows * C >= kParallelMin)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t i = r * C + c;
-      const T gr = masked_grad<Relu>(dy[i], x[i], mean[c], scale[c], beta[c]);
-      const T xhat = (x[i] - mean[c]) * invstd[c];
-      dx[i] = scale[c] * (gr - mean_g[c] - xhat * mean_gx[c]);
-    }
+  parallel_for(rows, rows * C >= kParallelMin, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t i = r * C + c;
+        const T gr = masked_grad<Relu>(dy[i], x[i], mean[c], scale[c], beta[c]);
+        const T xhat = (x[i] - mean[c]) * invstd[c];
+        dx[i] = scale[c] * (gr - mean_g[c] - xhat * mean_gx[c]);
+      }
+  });
 }
 
 // Inference dx = g * scale (the map is affine per channel).
 template <bool Relu, typename T>
 void infer_dx(T* dx, const T* dy, const T* x, const T* mean, const T* scale, const T* beta,
               int64_t rows, int64_t C) {
-#pragma omp parallel for schedule(static) if(rows * C >= kParallelMin)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t i = r * C + c;
-      dx[i] = masked_grad<Relu>(dy[i], x[i], mean[c], scale[c], beta[c]) * scale[c];
-    }
+  parallel_for(rows, rows * C >= kParallelMin, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t i = r * C + c;
+        dx[i] = masked_grad<Relu>(dy[i], x[i], mean[c], scale[c], beta[c]) * scale[c];
+      }
+  });
 }
 
 }  // namespace

@@ -30,6 +30,7 @@
 
 #include "kernels/conv2d_onednn.h"
 #include "kernels/gemm.h"
+#include "runtime/thread_pool.h"
 
 namespace tl {
 
@@ -43,12 +44,12 @@ constexpr int64_t kDefaultColumnBudget = int64_t(16) << 20;
 // Below this many elements touched, a parallel region costs more than it
 // saves (the gradient checks run thousands of tiny convolutions).
 constexpr int64_t kParallelWork = int64_t(1) << 15;
-// Whether im2col / col2im / the bias loops use OpenMP threads. Not beside a
-// BLAS: OpenBLAS runs its own thread pool, and OpenMP's idle workers spin
-// for milliseconds after each region, taking a core from the GEMM that
-// follows (measured: 2.8x slower forward on 2 cores). The packing is cheap
-// next to the GEMM once the chunk is cache-sized, so one thread suffices.
-// Without BLAS the GEMM itself runs on the same OpenMP pool: no contention.
+// Whether im2col / col2im / the bias loops use the thread pool. Not beside a
+// BLAS: measured when OpenBLAS still ran its own threads, idle OpenMP
+// workers spinning for milliseconds after each region took a core from the
+// GEMM that followed (2.8x slower forward on 2 cores); and the packing is
+// cheap next to the GEMM once the chunk is cache-sized, so one thread
+// suffices. Without BLAS the blocked GEMM runs on the same pool.
 #ifdef TL_HAVE_BLAS
 constexpr bool kThreadedPacking = false;
 #else
@@ -95,9 +96,9 @@ void im2col(T* cols, const T* x, int64_t count, const Conv2dGeometry& g) {
   const int64_t H = g.in_h, W = g.in_w, C = g.in_c, OH = g.out_h(), OW = g.out_w();
   const int64_t KH = g.kernel_h, KW = g.kernel_w, S = g.stride, P = g.pad, K = g.patch_size();
   // Every (image, output row) writes its own rows of cols: no sharing.
-#pragma omp parallel for collapse(2) schedule(static) if (use_threads(count * OH * OW * K))
-  for (int64_t n = 0; n < count; ++n) {
-    for (int64_t oy = 0; oy < OH; ++oy) {
+  parallel_for(count * OH, use_threads(count * OH * OW * K), [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / OH, oy = item % OH;
       const T* image = x + n * H * W * C;
       T* dst = cols + (n * OH + oy) * OW * K;
       for (int64_t ox = 0; ox < OW; ++ox) {
@@ -114,7 +115,7 @@ void im2col(T* cols, const T* x, int64_t count, const Conv2dGeometry& g) {
         }
       }
     }
-  }
+  });
 }
 
 // dx: (count, H, W, C) = the sum of every patch row of dcols back onto the
@@ -125,24 +126,25 @@ void col2im(T* dx, const T* dcols, int64_t count, const Conv2dGeometry& g) {
   const int64_t KH = g.kernel_h, KW = g.kernel_w, S = g.stride, P = g.pad, K = g.patch_size();
   // Patches overlap inside an image (kernel > stride), so threads split the
   // images, never the pixels: no two threads add into the same element.
-#pragma omp parallel for schedule(static) if (use_threads(count * OH * OW * K))
-  for (int64_t n = 0; n < count; ++n) {
-    T* image = dx + n * H * W * C;
-    std::fill_n(image, H * W * C, T(0));
-    const T* src = dcols + n * OH * OW * K;
-    for (int64_t oy = 0; oy < OH; ++oy) {
-      for (int64_t ox = 0; ox < OW; ++ox, src += K) {
-        const auto [kx0, kx1] = in_bounds_columns(ox, g);
-        for (int64_t ky = 0; ky < KH; ++ky) {
-          const int64_t iy = oy * S - P + ky;
-          if (iy < 0 || iy >= H) continue;  // gradient of padding: dropped
-          const T* run = src + (ky * KW + kx0) * C;
-          T* pixels = image + (iy * W + ox * S - P + kx0) * C;
-          for (int64_t i = 0; i < (kx1 - kx0) * C; ++i) pixels[i] += run[i];
+  parallel_for(count, use_threads(count * OH * OW * K), [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      T* image = dx + n * H * W * C;
+      std::fill_n(image, H * W * C, T(0));
+      const T* src = dcols + n * OH * OW * K;
+      for (int64_t oy = 0; oy < OH; ++oy) {
+        for (int64_t ox = 0; ox < OW; ++ox, src += K) {
+          const auto [kx0, kx1] = in_bounds_columns(ox, g);
+          for (int64_t ky = 0; ky < KH; ++ky) {
+            const int64_t iy = oy * S - P + ky;
+            if (iy < 0 || iy >= H) continue;  // gradient of padding: dropped
+            const T* run = src + (ky * KW + kx0) * C;
+            T* pixels = image + (iy * W + ox * S - P + kx0) * C;
+            for (int64_t i = 0; i < (kx1 - kx0) * C; ++i) pixels[i] += run[i];
+          }
         }
       }
     }
-  }
+  });
 }
 
 // Fills `rows` rows of y (rows, O) with the bias and returns the GEMM beta
@@ -150,8 +152,9 @@ void col2im(T* dx, const T* dcols, int64_t count, const Conv2dGeometry& g) {
 template <typename T>
 T start_with_bias(T* y, const T* bias, int64_t rows, int64_t out_c) {
   if (!bias) return T(0);
-#pragma omp parallel for schedule(static) if (use_threads(rows * out_c))
-  for (int64_t r = 0; r < rows; ++r) std::copy_n(bias, out_c, y + r * out_c);
+  parallel_for(rows, use_threads(rows * out_c), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) std::copy_n(bias, out_c, y + r * out_c);
+  });
   return T(1);
 }
 
@@ -159,16 +162,22 @@ T start_with_bias(T* y, const T* bias, int64_t rows, int64_t out_c) {
 // ResNet50 layer sums 100,000 rows, where float would lose ~3 digits.
 template <typename T>
 void column_sums(T* dbias, const T* dy, int64_t rows, int64_t out_c) {
-  std::vector<double> acc(static_cast<size_t>(out_c), 0.0);
-  double* sum = acc.data();
-  // Each thread sums a range of rows into a private copy; OpenMP adds them.
-#pragma omp parallel for reduction(+ : sum[:out_c]) schedule(static) \
-    if (use_threads(rows * out_c))
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* row = dy + r * out_c;
-    for (int64_t o = 0; o < out_c; ++o) sum[o] += row[o];
+  // Each part sums a range of rows into its own copy; the copies are then
+  // added in part order, so the result depends on the thread count only.
+  const int64_t parts = use_threads(rows * out_c) ? std::min<int64_t>(rows, cpu_threads()) : 1;
+  std::vector<double> acc(static_cast<size_t>(parts * out_c), 0.0);
+  parallel_parts(parts, [&](int64_t part) {
+    double* sum = acc.data() + part * out_c;
+    for (int64_t r = rows * part / parts; r < rows * (part + 1) / parts; ++r) {
+      const T* row = dy + r * out_c;
+      for (int64_t o = 0; o < out_c; ++o) sum[o] += row[o];
+    }
+  });
+  for (int64_t o = 0; o < out_c; ++o) {
+    double total = 0;
+    for (int64_t part = 0; part < parts; ++part) total += acc[part * out_c + o];
+    dbias[o] = static_cast<T>(total);
   }
-  for (int64_t o = 0; o < out_c; ++o) dbias[o] = static_cast<T>(acc[o]);
 }
 
 // Where oneDNN beats im2col + OpenBLAS. Timed layer by layer on ResNet50's

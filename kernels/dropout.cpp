@@ -6,6 +6,7 @@
 #include "kernels/dropout.h"
 
 #include "runtime/philox.h"
+#include "runtime/thread_pool.h"
 
 namespace tl {
 
@@ -23,14 +24,15 @@ void apply_mask(T* out, const T* in, int64_t n, float rate, uint64_t seed, uint6
   // One Philox call yields 4 words, so elements go in blocks of 4 (the block
   // index is the Philox counter; see philox_uniform_at).
   const int64_t blocks = (n + 3) / 4;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const uint64_t block = static_cast<uint64_t>(b);
-    const Philox4x32 r = philox_block(seed, stream, block);
-    const int64_t end = b * 4 + 4 < n ? b * 4 + 4 : n;
-    for (int64_t i = b * 4; i < end; ++i)
-      out[i] = philox_uniform(r.v[i & 3]) >= rate ? in[i] * scale : T(0);
-  }
+  parallel_for(blocks, n >= kParallelWorkMin, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const uint64_t block = static_cast<uint64_t>(b);
+      const Philox4x32 r = philox_block(seed, stream, block);
+      const int64_t stop = b * 4 + 4 < n ? b * 4 + 4 : n;
+      for (int64_t i = b * 4; i < stop; ++i)
+        out[i] = philox_uniform(r.v[i & 3]) >= rate ? in[i] * scale : T(0);
+    }
+  });
 }
 
 }  // namespace

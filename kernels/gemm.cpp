@@ -19,12 +19,10 @@
 #include <vector>
 
 #include "runtime/check.h"
+#include "runtime/thread_pool.h"
 
 #ifdef TL_HAVE_BLAS
 #include <cblas.h>
-#endif
-#ifdef _OPENMP
-#include <omp.h>
 #endif
 
 namespace tl {
@@ -44,14 +42,15 @@ constexpr int64_t kParallelWork = 1 << 16;
 template <typename T>
 void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
   if (beta == T(1)) return;
-#pragma omp parallel for schedule(static) if (m * n > kParallelWork)
-  for (int64_t i = 0; i < m; ++i) {
-    T* row = c + i * ldc;
-    if (beta == T(0))
-      std::fill_n(row, n, T(0));
-    else
-      for (int64_t j = 0; j < n; ++j) row[j] *= beta;
-  }
+  parallel_for(m, m * n > kParallelWork, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      T* row = c + i * ldc;
+      if (beta == T(0))
+        std::fill_n(row, n, T(0));
+      else
+        for (int64_t j = 0; j < n; ++j) row[j] *= beta;
+    }
+  });
 }
 
 }  // namespace
@@ -78,11 +77,10 @@ void gemm_blocked_cpu(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
       for (int64_t p = 0; p < kb; ++p)
         for (int64_t j = 0; j < nb; ++j) packed[p * nb + j] = b_at(p0 + p, j0 + j);
 
-      // Rows of C are independent: split them across threads.
-#pragma omp parallel for schedule(static) if (m * nb * kb > kParallelWork)
-      for (int64_t i0 = 0; i0 < m; i0 += kBlockM) {
-        const int64_t i1 = std::min(m, i0 + kBlockM);
-        for (int64_t i = i0; i < i1; ++i) {
+      // Bands of kBlockM rows of C are independent: split them across threads.
+      const int64_t bands = (m + kBlockM - 1) / kBlockM;
+      parallel_for(bands, m * nb * kb > kParallelWork, [&](int64_t first, int64_t last) {
+        for (int64_t i = first * kBlockM; i < std::min(m, last * kBlockM); ++i) {
           T* c_row = c + i * ldc + j0;
           for (int64_t p = 0; p < kb; ++p) {
             const T a_ip = alpha * a_at(i, p0 + p);
@@ -91,7 +89,7 @@ void gemm_blocked_cpu(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
             for (int64_t j = 0; j < nb; ++j) c_row[j] += a_ip * b_row[j];
           }
         }
-      }
+      });
     }
   }
 }
@@ -116,13 +114,14 @@ void blas_gemm(bool ta, bool tb, int m, int n, int k, double alpha, const double
               k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-// One threading model for the whole CPU backend: OpenMP. OpenBLAS's own
-// thread pool (the pthread build Debian installs by default) and OpenMP's
-// threads would otherwise take turns on the same cores, each spinning while
-// the other works (measured: 2-3x slower convolutions on 2 cores). So BLAS
-// runs single-threaded inside each OpenMP thread, and a large GEMM is split
-// here into one slice of C per thread: rows of C (rows of op(A)) when M is
-// the larger side, columns of C (columns of op(B)) otherwise.
+// One thread pool for the whole CPU backend: tl's (runtime/thread_pool.h).
+// OpenBLAS's own pool (the pthread build Debian installs by default) and
+// tl's threads would otherwise take turns on the same cores, each spinning
+// while the other works (measured with OpenMP: 2-3x slower convolutions on
+// 2 cores). So BLAS runs single-threaded inside each of tl's threads, and a
+// large GEMM is split here into one slice of C per thread: rows of C (rows
+// of op(A)) when M is the larger side, columns of C (columns of op(B))
+// otherwise.
 void make_blas_single_threaded() {
 #ifdef OPENBLAS_VERSION
   static const bool done = (openblas_set_num_threads(1), true);  // once per process
@@ -137,19 +136,16 @@ template <typename T>
 void run_blas_gemm_parallel(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                             int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   make_blas_single_threaded();
-  int threads = 1;
-#ifdef _OPENMP
-  if (!omp_in_parallel() && double(m) * double(n) * double(k) >= kParallelGemmWork)
-    threads = omp_get_max_threads();
-#endif
+  int64_t threads = 1;
+  if (!in_parallel_region() && double(m) * double(n) * double(k) >= kParallelGemmWork)
+    threads = cpu_threads();
   const bool split_rows = m >= n;
   const int64_t extent = split_rows ? m : n;
-  threads = static_cast<int>(std::min<int64_t>(threads, extent));
-  // Every size checked here: an exception must not escape an OpenMP region.
+  threads = std::min<int64_t>(threads, extent);
+  // Every size checked before the threads start.
   const int m_int = blas_int(m, "m"), n_int = blas_int(n, "n"), k_int = blas_int(k, "k");
   const int lda_int = blas_int(lda, "lda"), ldb_int = blas_int(ldb, "ldb"), ldc_int = blas_int(ldc, "ldc");
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (int t = 0; t < threads; ++t) {
+  parallel_parts(threads, [&](int64_t t) {
     const int64_t begin = extent * t / threads, end = extent * (t + 1) / threads;
     if (split_rows) {
       // Rows [begin, end) of op(A): rows of A, or columns of A when transposed.
@@ -162,7 +158,7 @@ void run_blas_gemm_parallel(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T
       blas_gemm(ta, tb, m_int, static_cast<int>(end - begin), k_int, alpha, a, lda_int,
                 b_slice, ldb_int, beta, c + begin, ldc_int);
     }
-  }
+  });
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "kernels/linear.h"
 
 #include "kernels/gemm.h"
+#include "runtime/thread_pool.h"
 
 namespace tl {
 
@@ -13,9 +14,10 @@ template <typename T>
 void linear_forward_cpu(T* y, const T* x, const T* w, const T* b, int64_t batch, int64_t in,
                         int64_t out) {
   // Start y from the bias (or zero) so the GEMM can accumulate into it with beta = 1.
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < batch; ++n)
-    for (int64_t o = 0; o < out; ++o) y[n * out + o] = b ? b[o] : T(0);
+  parallel_for(batch, batch * out >= kParallelWorkMin, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n)
+      for (int64_t o = 0; o < out; ++o) y[n * out + o] = b ? b[o] : T(0);
+  });
   if (batch == 0 || out == 0 || in == 0) return;
   // y (N, out) += x (N, in) * w (in, out)
   gemm_cpu<T>(false, false, batch, out, in, T(1), x, in, w, out, T(1), y, out);
@@ -43,12 +45,13 @@ void linear_backward_cpu(T* dx, T* dw, T* db, const T* dy, const T* x, const T* 
   // db (out) = column sums of dy; each thread owns a set of columns, rows
   // summed in order so the result does not depend on the thread count.
   if (db) {
-#pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < out; ++o) {
-      T s = T(0);
-      for (int64_t n = 0; n < batch; ++n) s += dy[n * out + o];
-      db[o] = s;
-    }
+    parallel_for(out, batch * out >= kParallelWorkMin, [&](int64_t begin, int64_t end) {
+      for (int64_t o = begin; o < end; ++o) {
+        T s = T(0);
+        for (int64_t n = 0; n < batch; ++n) s += dy[n * out + o];
+        db[o] = s;
+      }
+    });
   }
 }
 

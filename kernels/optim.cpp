@@ -1,5 +1,5 @@
-// The CPU optimiser updates (see optim.h). Each is one plain loop (OpenMP
-// only splits the index range), so it is both the fast path and its own
+// The CPU optimiser updates (see optim.h). Each is one plain loop (the thread
+// pool only splits the index range), so it is both the fast path and its own
 // reference (docs/cpu_reference.md): element by element, with PyTorch's
 // update rules (torch.optim.SGD with dampening 0, torch.optim.Adam and
 // AdamW), so a run here can be checked step by step against torch.optim.
@@ -12,14 +12,16 @@
 
 #include <cmath>
 
+#include "runtime/thread_pool.h"
+
 namespace tl {
 
 namespace {
 
 // Below this many elements a tensor is updated by the calling thread alone:
 // ResNet50 has ~320 parameter tensors, most of them BN vectors of 64-2048
-// values, and waking the OpenMP team for each cost more than the update
-// (with passive waiting, tens of microseconds a region).
+// values, and waking a sleeping worker for each would cost more than the
+// update (~5-20 us a loop).
 constexpr int64_t kParallelFrom = int64_t(1) << 16;
 
 // The loops are templates on the choices that do not change within a call
@@ -32,38 +34,42 @@ constexpr int64_t kParallelFrom = int64_t(1) << 16;
 template <bool kDecay, bool kMomentum, bool kNesterov>
 void sgd_loop(float* param, float* velocity, const float* grad, int64_t n, float lr, float momentum,
               float wd) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelFrom)
-  for (int64_t i = 0; i < n; ++i) {
-    float g = grad[i];
-    if constexpr (kDecay) g += wd * param[i];
-    if constexpr (kMomentum) {
-      // With a zero velocity the first step gives v = g, which is PyTorch's
-      // "buffer = clone(grad)" on the first step.
-      const float v = momentum * velocity[i] + g;
-      velocity[i] = v;
-      g = kNesterov ? g + momentum * v : v;
+  parallel_for(n, n > kParallelFrom, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      float g = grad[i];
+      if constexpr (kDecay) g += wd * param[i];
+      if constexpr (kMomentum) {
+        // With a zero velocity the first step gives v = g, which is PyTorch's
+        // "buffer = clone(grad)" on the first step.
+        const float v = momentum * velocity[i] + g;
+        velocity[i] = v;
+        g = kNesterov ? g + momentum * v : v;
+      }
+      param[i] -= lr * g;
     }
-    param[i] -= lr * g;
-  }
+  });
 }
 
 template <bool kL2>
 void adam_loop(float* param, float* m, float* v, const float* grad, int64_t n, float beta1,
                float beta2, float eps, float wd, float step_size, float bias2_sqrt, float decay) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelFrom)
-  for (int64_t i = 0; i < n; ++i) {
-    const float p = param[i] * decay;  // AdamW shrinks first; 1 otherwise
-    float g = grad[i];
-    if constexpr (kL2) g += wd * p;  // Adam: weight decay as an L2 term
-    const float mi = beta1 * m[i] + (1.0f - beta1) * g;
-    const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    // The IEEE square root (vi >= 0, or NaN): this file is compiled with
-    // -fno-math-errno (CMakeLists.txt), without which setting errno keeps
-    // the loop scalar.
-    param[i] = p - step_size * (mi / (std::sqrt(vi) / bias2_sqrt + eps));
-  }
+  parallel_for(n, n > kParallelFrom, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      const float p = param[i] * decay;  // AdamW shrinks first; 1 otherwise
+      float g = grad[i];
+      if constexpr (kL2) g += wd * p;  // Adam: weight decay as an L2 term
+      const float mi = beta1 * m[i] + (1.0f - beta1) * g;
+      const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      // The IEEE square root (vi >= 0, or NaN): this file is compiled with
+      // -fno-math-errno (CMakeLists.txt), without which setting errno keeps
+      // the loop scalar.
+      param[i] = p - step_size * (mi / (std::sqrt(vi) / bias2_sqrt + eps));
+    }
+  });
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include <limits>
 #include <vector>
 
+#include "runtime/thread_pool.h"
+
 namespace tl {
 
 namespace {
@@ -22,7 +24,7 @@ namespace {
 constexpr int64_t kPoolChannelBlock = 64;
 // Below this many input elements a loop runs on one thread: a parallel region
 // costs more than a small pool (the gradient checks call these thousands of times).
-[[maybe_unused]] constexpr int64_t kParallelMin = 1 << 15;  // unused without OpenMP
+constexpr int64_t kParallelMin = 1 << 15;
 
 // The valid input range [lo, hi) of window offsets along one axis for output
 // position o: offsets whose input coordinate falls in the padding are skipped.
@@ -46,9 +48,9 @@ inline bool takes_max(T v, T best) {
 template <typename T>
 void maxpool2d_forward_cpu(T* y, const T* x, const PoolGeometry& g) {
   const int64_t H = g.in_h, W = g.in_w, C = g.channels, OH = g.out_h(), OW = g.out_w();
-#pragma omp parallel for collapse(2) schedule(static) if(g.batch * H * W * C >= kParallelMin)
-  for (int64_t n = 0; n < g.batch; ++n)
-    for (int64_t oy = 0; oy < OH; ++oy) {
+  parallel_for(g.batch * OH, g.batch * H * W * C >= kParallelMin, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / OH, oy = item % OH;
       int64_t ky0, ky1;
       window_range(oy, g.stride, g.pad, g.kernel, H, ky0, ky1);
       for (int64_t ox = 0; ox < OW; ++ox) {
@@ -65,6 +67,7 @@ void maxpool2d_forward_cpu(T* y, const T* x, const PoolGeometry& g) {
           }
       }
     }
+  });
 }
 
 template <typename T>
@@ -74,9 +77,9 @@ void maxpool2d_backward_cpu(T* dx, const T* dy, const T* x, const PoolGeometry& 
   // Overlapping windows (stride < kernel) send gradient to the same input
   // from several outputs, so the parallel tasks split images and channel
   // blocks, never space: no two tasks write the same dx element.
-#pragma omp parallel for collapse(2) schedule(static) if(g.batch * H * W * C >= kParallelMin)
-  for (int64_t n = 0; n < g.batch; ++n)
-    for (int64_t cb = 0; cb < channel_blocks; ++cb) {
+  parallel_for(g.batch * channel_blocks, g.batch * H * W * C >= kParallelMin, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / channel_blocks, cb = item % channel_blocks;
       const int64_t c0 = cb * kPoolChannelBlock, nc = std::min(C, c0 + kPoolChannelBlock) - c0;
       for (int64_t i = 0; i < H * W; ++i)
         std::fill_n(dx + (n * H * W + i) * C + c0, nc, T(0));
@@ -119,37 +122,39 @@ void maxpool2d_backward_cpu(T* dx, const T* dy, const T* x, const PoolGeometry& 
         }
       }
     }
+  });
 }
 
 template <typename T>
 void global_avgpool_forward_cpu(T* y, const T* x, int64_t batch, int64_t spatial,
                                 int64_t channels) {
   const double inv = 1.0 / static_cast<double>(spatial);
-#pragma omp parallel for schedule(static) if(batch * spatial * channels >= kParallelMin)
-  for (int64_t n = 0; n < batch; ++n) {
-    // A double accumulator per channel: the sum over 7x7 (or 56x56) is exact
-    // to float precision whatever the order.
-    std::vector<double> acc(static_cast<size_t>(channels), 0.0);
-    for (int64_t i = 0; i < spatial; ++i) {
-      const T* in = x + (n * spatial + i) * channels;
-      for (int64_t c = 0; c < channels; ++c) acc[c] += static_cast<double>(in[c]);
+  parallel_for(batch, batch * spatial * channels >= kParallelMin, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      // A double accumulator per channel: the sum over 7x7 (or 56x56) is exact
+      // to float precision whatever the order.
+      std::vector<double> acc(static_cast<size_t>(channels), 0.0);
+      for (int64_t i = 0; i < spatial; ++i) {
+        const T* in = x + (n * spatial + i) * channels;
+        for (int64_t c = 0; c < channels; ++c) acc[c] += static_cast<double>(in[c]);
+      }
+      for (int64_t c = 0; c < channels; ++c) y[n * channels + c] = static_cast<T>(acc[c] * inv);
     }
-    for (int64_t c = 0; c < channels; ++c) y[n * channels + c] = static_cast<T>(acc[c] * inv);
-  }
+  });
 }
 
 template <typename T>
 void global_avgpool_backward_cpu(T* dx, const T* dy, int64_t batch, int64_t spatial,
                                  int64_t channels) {
   const T count = static_cast<T>(spatial);  // divide, not multiply by 1/spatial: one rounding
-#pragma omp parallel for collapse(2) schedule(static) \
-    if(batch * spatial * channels >= kParallelMin)
-  for (int64_t n = 0; n < batch; ++n)
-    for (int64_t i = 0; i < spatial; ++i) {
+  parallel_for(batch * spatial, batch * spatial * channels >= kParallelMin, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / spatial, i = item % spatial;
       T* out = dx + (n * spatial + i) * channels;
       const T* g_in = dy + n * channels;
       for (int64_t c = 0; c < channels; ++c) out[c] = g_in[c] / count;
     }
+  });
 }
 
 #define TL_INSTANTIATE(T)                                                                   \

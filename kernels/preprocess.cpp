@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/upsample.h"
+#include "runtime/thread_pool.h"
 
 namespace tl {
 
@@ -19,9 +20,9 @@ void preprocess_caffe_cpu(float* y, const uint8_t* x, int64_t batch, int64_t in_
   std::vector<BilinearTap> ty(static_cast<size_t>(out_h)), tx(static_cast<size_t>(out_w));
   for (int64_t o = 0; o < out_h; ++o) ty[static_cast<size_t>(o)] = bilinear_tap(o, in_h, out_h);
   for (int64_t o = 0; o < out_w; ++o) tx[static_cast<size_t>(o)] = bilinear_tap(o, in_w, out_w);
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t n = 0; n < batch; ++n) {
-    for (int64_t oy = 0; oy < out_h; ++oy) {
+  parallel_for(batch * out_h, batch * out_h * out_w * 3 >= kParallelWorkMin, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / out_h, oy = item % out_h;
       const BilinearTap& a = ty[static_cast<size_t>(oy)];
       const float ly = a.lambda, ly0 = 1.0f - ly;
       const uint8_t* row0 = x + (n * in_h + a.i0) * in_w * 3;
@@ -39,7 +40,7 @@ void preprocess_caffe_cpu(float* y, const uint8_t* x, int64_t batch, int64_t in_
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace tl

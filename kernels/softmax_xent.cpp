@@ -1,6 +1,6 @@
 // Fast CPU path for the fused softmax cross-entropy (see softmax_xent.h; the
 // plain reference is kernels/reference/softmax_xent.cpp): float arithmetic,
-// OpenMP over the samples.
+// the samples split across the thread pool (runtime/thread_pool.h).
 //   loss = mean_n [ logsumexp(z_n) - z_n[label_n] ],
 //   dlogits = dloss * (softmax(z_n) - onehot(label_n)) / N.
 // Each row subtracts its max before exp, so exp never overflows and the
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/check.h"
+#include "runtime/thread_pool.h"
 
 namespace tl {
 
@@ -24,27 +25,28 @@ void check_class_labels(const int32_t* labels, int64_t batch, int64_t classes) {
 template <typename T>
 T softmax_xent_forward_cpu(T* probs, const T* logits, const int32_t* labels, int64_t batch,
                            int64_t classes) {
-  // Labels first, serially: an exception must not leave an OpenMP region.
+  // Labels first, serially: a bad label is an error before any work starts.
   check_class_labels(labels, batch, classes);
   std::vector<double> row_loss(static_cast<size_t>(batch));
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < batch; ++n) {
-    const T* z = logits + n * classes;
-    T* p = probs + n * classes;
-    T zmax = z[0];
-    for (int64_t c = 1; c < classes; ++c) zmax = z[c] > zmax ? z[c] : zmax;
-    T sum = T(0);
-    for (int64_t c = 0; c < classes; ++c) {
-      p[c] = std::exp(z[c] - zmax);
-      sum += p[c];
+  parallel_for(batch, batch * classes >= kParallelWorkMin / 4, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      const T* z = logits + n * classes;
+      T* p = probs + n * classes;
+      T zmax = z[0];
+      for (int64_t c = 1; c < classes; ++c) zmax = z[c] > zmax ? z[c] : zmax;
+      T sum = T(0);
+      for (int64_t c = 0; c < classes; ++c) {
+        p[c] = std::exp(z[c] - zmax);
+        sum += p[c];
+      }
+      const T inv = T(1) / sum;
+      for (int64_t c = 0; c < classes; ++c) p[c] *= inv;
+      // logsumexp(z) - z[label] = log(sum) + zmax - z[label]: the difference
+      // zmax - z[label] is taken first so +-1e4 logits lose no precision.
+      row_loss[static_cast<size_t>(n)] =
+          static_cast<double>(std::log(sum)) + static_cast<double>(zmax - z[labels[n]]);
     }
-    const T inv = T(1) / sum;
-    for (int64_t c = 0; c < classes; ++c) p[c] *= inv;
-    // logsumexp(z) - z[label] = log(sum) + zmax - z[label]: the difference
-    // zmax - z[label] is taken first so +-1e4 logits lose no precision.
-    row_loss[static_cast<size_t>(n)] =
-        static_cast<double>(std::log(sum)) + static_cast<double>(zmax - z[labels[n]]);
-  }
+  });
   // The mean in a fixed order (independent of the thread count), in double.
   double total = 0;
   for (double l : row_loss) total += l;
@@ -56,13 +58,14 @@ void softmax_xent_backward_cpu(T* dlogits, const T* probs, const int32_t* labels
                                int64_t batch, int64_t classes) {
   if (batch == 0) return;
   const T scale = dloss / static_cast<T>(batch);
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < batch; ++n) {
-    const T* p = probs + n * classes;
-    T* d = dlogits + n * classes;
-    for (int64_t c = 0; c < classes; ++c) d[c] = scale * p[c];
-    d[labels[n]] = scale * (p[labels[n]] - T(1));
-  }
+  parallel_for(batch, batch * classes >= kParallelWorkMin / 4, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      const T* p = probs + n * classes;
+      T* d = dlogits + n * classes;
+      for (int64_t c = 0; c < classes; ++c) d[c] = scale * p[c];
+      d[labels[n]] = scale * (p[labels[n]] - T(1));
+    }
+  });
 }
 
 #define TL_INSTANTIATE(T)                                                                     \

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "runtime/thread_pool.h"
+
 namespace tl {
 
 BilinearTap bilinear_tap(int64_t o, int64_t in_size, int64_t out_size) {
@@ -39,9 +41,9 @@ void upsample_bilinear_forward_cpu(T* y, const T* x, const UpsampleGeometry& g) 
   const int64_t C = g.channels;
   const std::vector<BilinearTap> ty = taps(g.in_h, g.out_h), tx = taps(g.in_w, g.out_w);
   // Parallel over (image, output row): each iteration writes its own row of y.
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int64_t n = 0; n < g.batch; ++n) {
-    for (int64_t oy = 0; oy < g.out_h; ++oy) {
+  parallel_for(g.batch * g.out_h, g.batch * g.out_h * g.out_w * C >= kParallelWorkMin, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / g.out_h, oy = item % g.out_h;
       const BilinearTap& a = ty[static_cast<size_t>(oy)];
       const T ly = static_cast<T>(a.lambda), ly0 = T(1) - ly;
       const T* row0 = x + (n * g.in_h + a.i0) * g.in_w * C;
@@ -56,7 +58,7 @@ void upsample_bilinear_forward_cpu(T* y, const T* x, const UpsampleGeometry& g) 
           out[ox * C + c] = ly0 * (lx0 * p00[c] + lx * p01[c]) + ly * (lx0 * p10[c] + lx * p11[c]);
       }
     }
-  }
+  });
 }
 
 template <typename T>
@@ -65,30 +67,31 @@ void upsample_bilinear_backward_cpu(T* dx, const T* dy, const UpsampleGeometry& 
   const std::vector<BilinearTap> ty = taps(g.in_h, g.out_h), tx = taps(g.in_w, g.out_w);
   // Parallel over images only: output rows of one image scatter into shared
   // input rows, so splitting them across threads would race.
-#pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < g.batch; ++n) {
-    T* img = dx + n * g.in_h * g.in_w * C;
-    for (int64_t i = 0; i < g.in_h * g.in_w * C; ++i) img[i] = T(0);
-    for (int64_t oy = 0; oy < g.out_h; ++oy) {
-      const BilinearTap& a = ty[static_cast<size_t>(oy)];
-      const T ly = static_cast<T>(a.lambda), ly0 = T(1) - ly;
-      T* row0 = img + a.i0 * g.in_w * C;
-      T* row1 = img + a.i1 * g.in_w * C;
-      const T* d = dy + (n * g.out_h + oy) * g.out_w * C;
-      for (int64_t ox = 0; ox < g.out_w; ++ox) {
-        const BilinearTap& b = tx[static_cast<size_t>(ox)];
-        const T lx = static_cast<T>(b.lambda), lx0 = T(1) - lx;
-        for (int64_t c = 0; c < C; ++c) {
-          const T v = d[ox * C + c];
-          // At an edge i0 == i1: both weights land on the same pixel and sum.
-          row0[b.i0 * C + c] += ly0 * lx0 * v;
-          row0[b.i1 * C + c] += ly0 * lx * v;
-          row1[b.i0 * C + c] += ly * lx0 * v;
-          row1[b.i1 * C + c] += ly * lx * v;
+  parallel_for(g.batch, g.batch * g.out_h * g.out_w * C >= kParallelWorkMin, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      T* img = dx + n * g.in_h * g.in_w * C;
+      for (int64_t i = 0; i < g.in_h * g.in_w * C; ++i) img[i] = T(0);
+      for (int64_t oy = 0; oy < g.out_h; ++oy) {
+        const BilinearTap& a = ty[static_cast<size_t>(oy)];
+        const T ly = static_cast<T>(a.lambda), ly0 = T(1) - ly;
+        T* row0 = img + a.i0 * g.in_w * C;
+        T* row1 = img + a.i1 * g.in_w * C;
+        const T* d = dy + (n * g.out_h + oy) * g.out_w * C;
+        for (int64_t ox = 0; ox < g.out_w; ++ox) {
+          const BilinearTap& b = tx[static_cast<size_t>(ox)];
+          const T lx = static_cast<T>(b.lambda), lx0 = T(1) - lx;
+          for (int64_t c = 0; c < C; ++c) {
+            const T v = d[ox * C + c];
+            // At an edge i0 == i1: both weights land on the same pixel and sum.
+            row0[b.i0 * C + c] += ly0 * lx0 * v;
+            row0[b.i1 * C + c] += ly0 * lx * v;
+            row1[b.i0 * C + c] += ly * lx0 * v;
+            row1[b.i1 * C + c] += ly * lx * v;
+          }
         }
       }
     }
-  }
+  });
 }
 
 #define TL_INSTANTIATE(T)                                                                    \

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "runtime/philox.h"
+#include "runtime/thread_pool.h"
 
 namespace tl {
 
@@ -21,12 +22,13 @@ Tensor glorot_uniform(const Shape& shape, int64_t fan_in, int64_t fan_out, uint6
   const int64_t n = t.numel();
   // Element i takes word i % 4 of Philox block i / 4 (the same numbers as
   // philox_uniform_at), one block computed per four elements.
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-  for (int64_t block = 0; block < (n + 3) / 4; ++block) {
-    const Philox4x32 r = philox_block(seed, stream, static_cast<uint64_t>(block));
-    for (int64_t j = 0; j < 4 && 4 * block + j < n; ++j)
-      p[4 * block + j] = (2.0f * philox_uniform(r.v[j]) - 1.0f) * limit;
-  }
+  parallel_for((n + 3) / 4, n > (1 << 16), [&](int64_t begin, int64_t end) {
+    for (int64_t block = begin; block < end; ++block) {
+      const Philox4x32 r = philox_block(seed, stream, static_cast<uint64_t>(block));
+      for (int64_t j = 0; j < 4 && 4 * block + j < n; ++j)
+        p[4 * block + j] = (2.0f * philox_uniform(r.v[j]) - 1.0f) * limit;
+    }
+  });
   return t;
 }
 

@@ -73,8 +73,9 @@ if [ "$build" = 1 ]; then
   launcher=()
   command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-    # -O1 with line tables: quick to build, readable stacks. OpenMP off: one
-    # thread per input, reproducible. Only the libraries the targets need.
+    # -O1 with line tables: quick to build, readable stacks. One thread per
+    # input (TL_NUM_THREADS=1 below), reproducible. Only the libraries the
+    # targets need.
     cmake -S . -B "$BUILD_DIR" "${generator[@]}" "${launcher[@]}" \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
       -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
@@ -89,7 +90,7 @@ fi
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export OMP_NUM_THREADS=1
+export TL_NUM_THREADS=1 OMP_NUM_THREADS=1
 [ "$lenient" = 1 ] && export TL_FUZZ_LENIENT=1
 common=(-rss_limit_mb=2048 -timeout=10 -print_funcs=0)
 failed=()
