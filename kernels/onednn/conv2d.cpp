@@ -74,6 +74,8 @@ class OneOpenMpThread {
 #ifdef _OPENMP
   OneOpenMpThread() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
   ~OneOpenMpThread() { omp_set_num_threads(saved_); }
+#else
+  OneOpenMpThread() = default;  // a build without OpenMP: oneDNN's own default
 #endif
   OneOpenMpThread(const OneOpenMpThread&) = delete;
   OneOpenMpThread& operator=(const OneOpenMpThread&) = delete;
@@ -86,7 +88,8 @@ class OneOpenMpThread {
 // one image), one per thread of tl's pool.
 struct BatchSlices {
   int64_t batch, count;
-  explicit BatchSlices(int64_t n) : batch(n), count(std::max<int64_t>(1, std::min<int64_t>(n, cpu_threads()))) {}
+  explicit BatchSlices(int64_t n)
+      : batch(n), count(std::max<int64_t>(1, std::min<int64_t>(n, cpu_threads()))) {}
   int64_t begin(int64_t i) const { return batch * i / count; }
   int64_t size(int64_t i) const { return begin(i + 1) - begin(i); }
 };
