@@ -8,8 +8,9 @@
 //
 // Each layer runs both paths in turn, 4 rounds; the best of the last 3 is
 // reported (the first round builds oneDNN's kernels). Layers that repeat in a
-// stage are printed once. Like bench_e2e, it sets OPENBLAS_CORETYPE and
-// OMP_WAIT_POLICY first when they are unset (bench_env.h).
+// stage are printed once. Like bench_e2e, it sets OPENBLAS_CORETYPE first
+// when it is unset, and runs tl's pool on 2 threads unless TL_NUM_THREADS or
+// OMP_NUM_THREADS says otherwise (bench_env.h).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
