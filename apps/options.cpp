@@ -162,6 +162,10 @@ FlagTable train_flags(TrainOptions& o) {
   t.add(switch_flag("--deterministic", o.deterministic,
                     "GPU: only cuDNN algorithms that repeat bit for bit, so two runs with one "
                     "--seed agree exactly (may be slower; the CPU always is)"));
+  t.add(choice_flag("--cuda-graph", o.cuda_graph, {"on", "off"},
+                    "GPU: capture the training step into a CUDA graph once and replay it for "
+                    "every batch (the same results, bit for bit, with one launch a step); off: "
+                    "launch every kernel of every step"));
   t.add(int_flag("--seed", o.seed, {.min = 0}, "initialisation, shuffling, augmentation, dropout"));
   t.add(text_flag("--output-dir", o.output_dir, "DIR",
                   "metrics.csv, metrics.json, curves.svg; one run at a time per folder (it holds "

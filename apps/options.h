@@ -50,6 +50,7 @@ struct TrainOptions {
   std::string device = "auto";    // auto | cpu | cuda
   std::string precision = "fp32"; // fp32 | tf32 (GPU) | bf16
   bool deterministic = false;     // GPU: only cuDNN algorithms that repeat bit for bit
+  std::string cuda_graph = "on";  // on | off: GPU steps replayed as one CUDA graph
   uint64_t seed = 0;
   std::string output_dir = "runs/train_cifar";
   std::string checkpoint_dir;     // default: <output_dir>/checkpoints

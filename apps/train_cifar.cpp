@@ -237,6 +237,14 @@ int run(int argc, char** argv) {
     const InterruptHandler interrupts;
     result = train(ctx, model, *optimizer, data, o, setup);
   }
+  if (ctx.device() == Device::CUDA) {
+    // How the steps ran (layers/training_step_graph.h): the eager ones are
+    // the warm-up, a smaller last batch per epoch, or all after the reason.
+    std::cout << "CUDA graph: " << result.graph_captures << " capture(s), " << result.graph_replays
+              << " replayed steps, " << result.eager_steps << " eager steps";
+    if (!result.graph_off_reason.empty()) std::cout << "; eager because " << result.graph_off_reason;
+    std::cout << std::endl;
+  }
   if (result.interrupted_by != 0) {
     std::cout << std::flush;
     std::cerr << "train_cifar: " << interrupted_line(result, argc, argv) << std::endl;

@@ -18,6 +18,7 @@
 #include "data/loader.h"
 #include "layers/feature_cache.h"
 #include "layers/training_step.h"
+#include "layers/training_step_graph.h"
 
 namespace tl::app {
 namespace {
@@ -471,6 +472,18 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
   if (ctx.device() == Device::CUDA && !cache)
     device_train = std::make_unique<DeviceImageSet>(DeviceImageSet::upload(ctx, data.train));
 
+  // On the GPU the step runs as one CUDA graph, captured at the second step
+  // (layers/training_step_graph.h); the metrics live across epochs, since
+  // the graph adds to the totals at the address it was captured with.
+  TrainingStepGraph step_graph(o.cuda_graph == "on");
+  StepMetrics metrics(ctx);
+  auto note_graph = [&] {
+    result.graph_captures = step_graph.captures();
+    result.graph_replays = step_graph.replays();
+    result.eager_steps = step_graph.eager_steps();
+    result.graph_off_reason = step_graph.off_reason();
+  };
+
   for (int64_t epoch = start.epochs_done; epoch < o.epochs; ++epoch) {
     EpochBatches batches(ctx, data.train, device_train.get(), loader_options, epoch);
     // A resumed epoch starts from the interrupted run's sums, at its next batch.
@@ -488,7 +501,7 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
                     loader_options.drop_last ? n_train - 1 : n_train, sums.samples);
     // The steps add their loss and hits up on the device; the host reads the
     // totals every few steps and before anything is saved.
-    StepMetrics metrics(ctx, sums);
+    metrics.reset(ctx, sums);
     const int64_t first_step = step;
     auto read_totals = [&] {
       read_training_totals(ctx, metrics, epoch, first_step, last_path, sums);
@@ -501,7 +514,7 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
         queue_head_training_step(ctx, model, optimizer, gather_rows(cache->train, batch.indices),
                                  batch.labels, metrics);
       else
-        queue_training_step(ctx, model, optimizer, batch.images, batch.labels, metrics);
+        step_graph.queue(ctx, model, optimizer, batch.images, batch.labels, metrics);
       ++step;
       if ((step - first_step) % steps_between_reads(ctx) == 0) read_totals();
 
@@ -515,6 +528,7 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
         bar.finish();
         save(epoch, PartialEpoch{epoch + 1, batch.index + 1, sums.samples, sums.correct,
                                  sums.loss_sum, earlier_seconds + bar.seconds()});
+        note_graph();
         return stop_here(sig, epoch, batch.index + 1);
       }
     }
@@ -530,18 +544,22 @@ TrainResult train(Context& ctx, Classifier& model, Optimizer& optimizer, const D
     // Interrupted during the epoch's last batch, its validation or its
     // checkpoint: stop now that the epoch is saved (after the last epoch
     // too: --resume then runs only the test evaluation).
-    if (const int sig = InterruptHandler::requested(); sig != 0)
+    if (const int sig = InterruptHandler::requested(); sig != 0) {
+      note_graph();
       return stop_here(sig, epoch + 1, 0);
+    }
     if (o.stop_after_epochs > 0 && ++epochs_this_run >= o.stop_after_epochs &&
         epoch + 1 < o.epochs) {
       result.stopped_early = true;
       std::cout << "Stopping after " << epochs_this_run
                 << " epoch(s) as asked; continue with --resume" << std::endl;
+      note_graph();
       return result;
     }
   }
   result.epoch = o.epochs;
   result.step = step;
+  note_graph();
   return result;
 }
 

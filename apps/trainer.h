@@ -69,6 +69,10 @@ struct TrainResult {
   int64_t batch = 0;            // ... and batches of the next one (0: at an epoch boundary)
   int64_t batches_per_epoch = 0;
   int64_t step = 0;             // optimiser steps completed
+  // GPU: the steps captured into / replayed from a CUDA graph, and why the
+  // others ran eagerly ("" when none did for a reason).
+  int64_t graph_captures = 0, graph_replays = 0, eager_steps = 0;
+  std::string graph_off_reason;
 };
 
 // Trains from setup.resume (or from scratch) up to o.epochs, writing a

@@ -44,6 +44,7 @@
 #include "kernels/gemm.h"
 #include "layers/classifier.h"
 #include "layers/training_step.h"
+#include "layers/training_step_graph.h"
 #include "runtime/check.h"
 
 namespace {
@@ -73,6 +74,7 @@ struct Options {
   std::string device = "cpu";      // cpu | cuda
   std::string precision = "fp32";  // fp32 | tf32 (cuda) | bf16 (the backbone's activations)
   int profile = 0;                  // training cases: steps to split op by op afterwards
+  std::string cuda_graph = "on";    // on | off: training steps replayed as one CUDA graph
 };
 
 struct Result {
@@ -83,14 +85,20 @@ struct Result {
   float last_loss = 0;          // training cases: a sanity check (finite)
   std::vector<tl::OpTimeline::Row> split;  // --profile: ms over the profiled steps, per label
   int profiled_steps = 0;
+  // GPU training cases, timed steps: how they ran (layers/training_step_graph.h).
+  int64_t graph_replays = 0, eager_steps = 0;
+  std::string graph_off_reason;
 };
 
 [[noreturn]] void usage(int code) {
   std::cout << "usage: bench_e2e [--only CASE[,CASE...]] [--warmup N] [--iters N] [--threads N]\n"
                "                 [--device cpu|cuda] [--precision fp32|tf32|bf16] [--json PATH]\n"
-               "                 [--profile N]\n"
+               "                 [--profile N] [--cuda-graph on|off]\n"
                "--profile N: after timing, N more training steps with every op marked\n"
                "             (engine/op_timeline.h): where a step's time goes, op by op\n"
+               "             (launched one by one: no CUDA graph while profiling)\n"
+               "--cuda-graph on|off: GPU training steps as one CUDA graph, as train_cifar\n"
+               "             runs them (layers/training_step_graph.h); default on\n"
                "cases:\n";
   for (const Case& c : all_cases()) std::cout << "  " << c.name << "  " << c.description << "\n";
   std::exit(code);
@@ -136,6 +144,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--device") o.device = value(i);
     else if (a == "--precision") o.precision = value(i);
     else if (a == "--profile") o.profile = number(i, 1);
+    else if (a == "--cuda-graph") o.cuda_graph = value(i);
     else {
       std::cerr << "bench_e2e: unknown argument '" << a << "' (see --help)\n";
       std::exit(1);
@@ -143,6 +152,10 @@ Options parse(int argc, char** argv) {
   }
   if (o.device != "cpu" && o.device != "cuda") {
     std::cerr << "bench_e2e: --device wants cpu or cuda, got '" << o.device << "'\n";
+    std::exit(1);
+  }
+  if (o.cuda_graph != "on" && o.cuda_graph != "off") {
+    std::cerr << "bench_e2e: --cuda-graph wants on or off, got '" << o.cuda_graph << "'\n";
     std::exit(1);
   }
   if (o.precision != "fp32" && o.precision != "tf32" && o.precision != "bf16") {
@@ -199,9 +212,10 @@ Result measure(const Case& c, const Options& o) {
   // Training steps are queued as train_cifar queues them: the loss and hits
   // add up on the device (layers/step_metrics.h), read once per timed sample.
   tl::StepMetrics metrics(ctx);
+  tl::TrainingStepGraph graph(o.cuda_graph == "on");  // eager on the CPU
   auto step = [&] {
     if (c.train) {
-      tl::queue_training_step(ctx, model, adam, images, labels, metrics);
+      graph.queue(ctx, model, adam, images, labels, metrics);
     } else {
       tl::NoGradGuard no_grad(ctx);
       const tl::Tensor x = tl::ops::preprocess_caffe(ctx, images, c.image_size, c.image_size);
@@ -224,8 +238,12 @@ Result measure(const Case& c, const Options& o) {
     r.seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
                         steps_per_sample);
   }
+  r.graph_replays = graph.replays();
+  r.eager_steps = graph.eager_steps();
+  r.graph_off_reason = graph.off_reason();
   if (c.train && o.profile > 0) {
-    // Timed apart from the figures above: the marks cost launch time.
+    // Timed apart from the figures above: the marks cost launch time, and
+    // the steps are launched op by op (no graph) to be marked.
     tl::OpTimeline timeline(ctx);
     ctx.set_timeline(&timeline);
     for (int i = 0; i < o.profile; ++i) step();
@@ -298,6 +316,10 @@ void write_json(const std::string& path, const std::vector<Result>& results, con
     for (size_t k = 0; k < r.seconds.size(); ++k) f << (k ? ", " : "") << r.seconds[k];
     f << "], \"median_seconds\": " << r.median << ", \"images_per_second\": " << r.images_per_second;
     if (r.c->train) f << ", \"last_loss\": " << r.last_loss;
+    if (r.c->train && o.device == "cuda")
+      f << ", \"cuda_graph\": " << json_string(o.cuda_graph) << ", \"graph_replays\": "
+        << r.graph_replays << ", \"eager_steps\": " << r.eager_steps
+        << ", \"graph_off_reason\": " << json_string(r.graph_off_reason);
     if (!r.split.empty()) {
       f << ", \"profiled_steps\": " << r.profiled_steps << ", \"split_ms_per_step\": {";
       for (size_t k = 0; k < r.split.size(); ++k)
@@ -318,7 +340,8 @@ int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   const int used = tl::bench::configure_threads(o.threads);  // the flag beats the environment
   if (o.device == "cuda")
-    std::printf("bench_e2e: ResNet50 + reference head (Flatten), CUDA, %s\n", o.precision.c_str());
+    std::printf("bench_e2e: ResNet50 + reference head (Flatten), CUDA, %s, CUDA graph %s\n",
+                o.precision.c_str(), o.cuda_graph.c_str());
   else
     std::printf("bench_e2e: ResNet50 + reference head (Flatten), CPU, %d thread(s) spinning %d us "
                 "before they sleep; GEMM %s\n", used, tl::cpu_spin_microseconds(),
@@ -336,6 +359,11 @@ int main(int argc, char** argv) {
       std::printf("%-9s %-50s %9.1f %9.1f %9.2f\n", c.name.c_str(), c.description.c_str(),
                   1e3 * r.median, 1e3 * *std::min_element(r.seconds.begin(), r.seconds.end()),
                   r.images_per_second);
+      if (c.train && o.device == "cuda")
+        std::printf("  %s: %lld steps replayed from a CUDA graph, %lld eager%s%s\n",
+                    c.name.c_str(), static_cast<long long>(r.graph_replays),
+                    static_cast<long long>(r.eager_steps),
+                    r.graph_off_reason.empty() ? "" : ": ", r.graph_off_reason.c_str());
       if (!r.split.empty()) print_split(r);
       std::fflush(stdout);
     }

@@ -19,7 +19,8 @@
 #   gpu-tests   ctest -L gpu with TL_SYNC_CHECK=1 (a fault is blamed on the
 #               launch that caused it) and cuDNN's error log (CUDNN_LOGLEVEL_DBG=1)
 #   e2e         bench_e2e on the GPU: the recipe's 224x224 step (batch 64) and
-#               inference, FP32 and TF32
+#               inference, FP32, TF32 and BF16 (steps as a CUDA graph), the
+#               per-op split of each step, and the BF16 step without the graph
 #   torch       bench/compare_torch_gpu.py: PyTorch on the same GPU, channels_last,
 #               cudnn.benchmark, FP32 / TF32 / AMP-BF16, interleaved with tl: the
 #               tl / PyTorch ratio table (bench/RESULTS.md's headline)
@@ -299,6 +300,9 @@ else
       "$e2e_bin" --device cuda --precision "$p" --only train224,infer224b64 \
         --warmup 5 --iters 20 --profile 3 --json "$logs/e2e_$p.json" || return 1
     done
+    # What the CUDA graph buys: the BF16 step launched kernel by kernel.
+    "$e2e_bin" --device cuda --precision bf16 --only train224 --cuda-graph off \
+      --warmup 3 --iters 10 --json "$logs/e2e_bf16_no_graph.json" || return 1
   }
   export -f e2e
   export e2e_bin logs
@@ -442,7 +446,7 @@ for run in ("train", "train-cpu"):
     if m:
         train = m
 result = {"rehearsal": rehearse, "budget_s": budget, "elapsed_s": elapsed, "steps": steps,
-          "e2e": {p: load(f"e2e_{p}.json") for p in ("fp32", "tf32", "bf16")},
+          "e2e": {p: load(f"e2e_{p}.json") for p in ("fp32", "tf32", "bf16", "bf16_no_graph")},
           "torch_compare": load("torch_compare.json"), "kernel_lab": load("kernel_lab.json"),
           "train": train}
 with open(path, "w") as f:

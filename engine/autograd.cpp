@@ -34,6 +34,7 @@ Node::~Node() {
     // The backward closure first: it often holds a second handle on an input
     // (conv2d saves x), which would keep the input's count above one.
     node.backward = nullptr;
+    node.backward_adding = nullptr;
     while (!node.inputs.empty()) {  // one at a time: an input listed twice counts down
       Tensor t = std::move(node.inputs.back());
       node.inputs.pop_back();
@@ -103,6 +104,30 @@ Tensor sum_of_gradients(Context& ctx, const Tensor& a, const Tensor& b) {
   return sum;
 }
 
+// The gradient node.inputs[0] holds so far (pending for a non-leaf, .grad
+// for a leaf), when an op may add to it in place: it exists, has the
+// input's dtype, and nothing else refers to its memory (an op may return one
+// gradient tensor for two inputs, as add does, or views of one buffer).
+// Null otherwise.
+const Tensor* gradient_so_far(const Node& node,
+                              const std::unordered_map<TensorImpl*, Tensor>& pending) {
+  if (node.inputs.empty()) return nullptr;
+  TensorImpl* input = node.inputs[0].impl();
+  if (!input || !input->requires_grad) return nullptr;
+  const Tensor* sum = nullptr;
+  if (input->grad_fn) {
+    auto it = pending.find(input);
+    if (it != pending.end()) sum = &it->second;
+  } else if (input->grad.defined()) {
+    sum = &input->grad;
+  }
+  if (!sum || sum->dtype() != input->dtype) return nullptr;
+  const TensorImpl* impl = sum->impl();
+  if (sum->impl_ptr().use_count() != 1 || !impl->storage || impl->storage.use_count() != 1)
+    return nullptr;
+  return sum;
+}
+
 }  // namespace
 
 void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
@@ -147,12 +172,17 @@ void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
     auto found = pending.find(impl);
     if (found == pending.end()) {  // no gradient reached this tensor: nothing flows on
       node.backward = nullptr;
+      node.backward_adding = nullptr;
       node.inputs.clear();
       continue;
     }
     Tensor grad_output = std::move(found->second);
     pending.erase(found);
-    std::vector<Tensor> grads = node.backward(grad_output);
+    // The gradient inputs[0] has received so far, when this node can add its
+    // own to it in place (Node::backward_adding).
+    const Tensor* sum = node.backward_adding ? gradient_so_far(node, pending) : nullptr;
+    std::vector<Tensor> grads =
+        sum ? node.backward_adding(grad_output, *sum) : node.backward(grad_output);
     if (ctx.timeline()) ctx.mark("backward " + node.op);
     const int64_t sums_before = sums;
     TL_CHECK(grads.size() == node.inputs.size(), "op '", node.op, "' returned ", grads.size(),
@@ -160,6 +190,11 @@ void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
     for (size_t i = 0; i < grads.size(); ++i) {
       TensorImpl* input = node.inputs[i].impl();
       if (!input || !input->requires_grad || !grads[i].defined()) continue;
+      if (i == 0 && sum) {  // added in place: it is where the input's gradient lies already
+        TL_CHECK(grads[0].impl() == sum->impl(), "backward(): op '", node.op,
+                 "' did not return the gradient it was to add to");
+        continue;
+      }
       check_shape(grads[i], input->shape, "gradient from '" + node.op + "'");
       TL_CHECK(grads[i].dtype() == input->dtype, "backward(): op '", node.op, "' returned a ",
                dtype_name(grads[i].dtype()), " gradient for a ", dtype_name(input->dtype),
@@ -169,6 +204,7 @@ void backward(Context& ctx, const Tensor& root, const Tensor& grad_root) {
     if (ctx.timeline() && sums > sums_before) ctx.mark("backward gradient sums");
     // Free the saved tensors now; the graph cannot be run twice.
     node.backward = nullptr;
+    node.backward_adding = nullptr;
     node.inputs.clear();
   }
 }

@@ -24,10 +24,25 @@ class Context;
 // no gradient (the op can skip the work: frozen parameters cost nothing).
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
+// Optional second form of a backward (Node::backward_adding): the same
+// gradients, except that the gradient of inputs[0] is ADDED to `sum`, a
+// gradient that input has received already along another path, and `sum` is
+// returned in its place. For an op whose kernel can add its result to its
+// output buffer as it writes it (cuDNN's beta = 1): where two paths meet (a
+// residual block's input feeds the block's first convolution and its
+// shortcut) the separate sum kernel and its temporary are saved.
+using BackwardAddingFn =
+    std::function<std::vector<Tensor>(const Tensor& grad_output, const Tensor& sum)>;
+
 struct Node {
   std::string op;              // the op that made this node, for error messages ("conv2d")
   std::vector<Tensor> inputs;  // parents in the graph
   BackwardFn backward;
+  // Set by an op after attach_node when it has such a kernel (the CUDA
+  // conv2d). backward() uses it when inputs[0] has a gradient already that
+  // nothing else holds (not shared with another input or a view), of the
+  // same dtype; otherwise `backward` runs and the two gradients are summed.
+  BackwardAddingFn backward_adding;
   // Frees the graph above this node iteratively: the default recursive
   // chain of destructors would overflow the stack on a deep graph.
   ~Node();

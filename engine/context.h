@@ -18,6 +18,7 @@ namespace cuda {
 struct CudaState;  // runtime/cuda/cuda_state.h: stream, cuBLAS/cuDNN handles, workspace
 }
 class OpTimeline;  // engine/op_timeline.h
+struct StepCapture;  // engine/step_capture.h
 
 // Which CPU kernels the differentiable ops run (docs/cpu_reference.md):
 //  Fast       the default: BLAS GEMMs, tiled reductions, tl's thread pool (kernels/*.cpp)
@@ -56,6 +57,13 @@ class Context {
   uint64_t next_random_stream() { return random_stream_++; }
   uint64_t random_stream_position() const { return random_stream_; }
   void set_random_stream_position(uint64_t position) { random_stream_ = position; }
+
+  // ---- CUDA graph capture (engine/step_capture.h) ----
+  // Not null while a training step is being captured into a graph: the ops
+  // read their per-step values from device memory then, and leave the host
+  // state (the random stream position) alone. Set by the graph's owner.
+  StepCapture* capture() const { return capture_; }
+  void set_capture(StepCapture* capture) { capture_ = capture; }
 
   // ---- autograd recording ----
   bool grad_enabled() const { return grad_enabled_; }
@@ -113,6 +121,7 @@ class Context {
   bool poison_ = false;
   CpuKernels cpu_kernels_ = CpuKernels::Fast;
   OpTimeline* timeline_ = nullptr;
+  StepCapture* capture_ = nullptr;
   std::shared_ptr<Allocator> allocator_;
   std::unique_ptr<cuda::CudaState> cuda_;
 };

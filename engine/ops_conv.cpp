@@ -68,14 +68,21 @@ Tensor conv2d_bf16_cuda(Context& ctx, const Tensor& x_any, const Tensor& w_any, 
   conv2d_forward_bf16_cuda(ctx.gpu(), y.data<uint16_t>(), x.data<uint16_t>(), w.data<uint16_t>(),
                            g);
   if (any_requires_grad(ctx, {&x, &w})) {
-    attach_node(ctx, y, "conv2d", {x, w}, [&ctx, x, w, g](const Tensor& dy) {
-      Tensor dx = x.requires_grad() ? ctx.empty(x.shape(), DType::BF16) : Tensor();
+    // dx into a new buffer, or added onto `sum`, the gradient x has already
+    // (Node::backward_adding: cuDNN's beta = 1 saves the separate sum).
+    auto gradients = [&ctx, x, w, g](const Tensor& dy, const Tensor& sum) {
+      const bool add = sum.defined();
+      Tensor dx = add ? sum : x.requires_grad() ? ctx.empty(x.shape(), DType::BF16) : Tensor();
       Tensor dw = w.requires_grad() ? ctx.empty(w.shape(), DType::BF16) : Tensor();
       conv2d_backward_bf16_cuda(ctx.gpu(), dx.defined() ? dx.data<uint16_t>() : nullptr,
                                 dw.defined() ? dw.data<uint16_t>() : nullptr,
-                                dy.data<uint16_t>(), x.data<uint16_t>(), w.data<uint16_t>(), g);
+                                dy.data<uint16_t>(), x.data<uint16_t>(), w.data<uint16_t>(), g,
+                                add);
       return std::vector<Tensor>{dx, dw};
-    });
+    };
+    attach_node(ctx, y, "conv2d", {x, w},
+                [gradients](const Tensor& dy) { return gradients(dy, Tensor()); });
+    y.grad_fn()->backward_adding = gradients;
   }
   return y;
 }
@@ -108,9 +115,13 @@ Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
   }
 
   if (any_requires_grad(ctx, {&x, &w, &bias})) {
-    // Saves the inputs (x for dw, w for dx); bias is not needed.
-    attach_node(ctx, y, "conv2d", {x, w, bias}, [&ctx, x, w, bias, g](const Tensor& dy) {
-      Tensor dx = gradient_buffer_if(ctx, x.requires_grad(), x);
+    // Saves the inputs (x for dw, w for dx); bias is not needed. `sum`: on
+    // the GPU, the gradient x has already, for dx to be added onto
+    // (Node::backward_adding); the CPU always writes a new dx and autograd
+    // sums, so its results stay those of the reference order.
+    auto gradients = [&ctx, x, w, bias, g](const Tensor& dy, const Tensor& sum) {
+      const bool add = sum.defined();
+      Tensor dx = add ? sum : gradient_buffer_if(ctx, x.requires_grad(), x);
       Tensor dw = gradient_buffer_if(ctx, w.requires_grad(), w);
       Tensor dbias = gradient_buffer_if(ctx, bias.defined() && bias.requires_grad(), bias);
       if (ctx.device() == Device::CPU) {
@@ -119,10 +130,13 @@ Tensor conv2d(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias
             x.data<float>(), w.data<float>(), g);
       } else {
         conv2d_backward_cuda(ctx.gpu(), ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(dbias),
-                             dy.data<float>(), x.data<float>(), w.data<float>(), g);
+                             dy.data<float>(), x.data<float>(), w.data<float>(), g, add);
       }
       return std::vector<Tensor>{dx, dw, dbias};
-    });
+    };
+    attach_node(ctx, y, "conv2d", {x, w, bias},
+                [gradients](const Tensor& dy) { return gradients(dy, Tensor()); });
+    if (ctx.device() == Device::CUDA) y.grad_fn()->backward_adding = gradients;
   }
   return y;
 }

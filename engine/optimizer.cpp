@@ -10,6 +10,7 @@
 #include <map>
 
 #include "engine/ops_common.h"
+#include "engine/step_capture.h"
 #include "kernels/optim.h"
 #include "runtime/device_copy.h"
 
@@ -112,6 +113,36 @@ void load_named(Context& ctx, const NamedTensors& state,
   }
 }
 
+// One parameter of an update captured into a CUDA graph: the tensors the
+// graph reads and writes, held so that their memory lives as long as the
+// graph does. state1/state2: SGD's velocity (undefined without momentum);
+// Adam's m and v.
+struct CapturedParam {
+  size_t g, p;
+  Tensor param, grad, state1, state2;
+};
+using CapturedParams = std::shared_ptr<const std::vector<CapturedParam>>;
+
+[[noreturn]] void fail_capture_before_first_step(const char* opt, size_t g, size_t p) {
+  fail(opt, ": a CUDA graph of the step was captured before the optimiser's first step (the "
+            "state of parameter ", p, " of group ", g, " does not exist yet); run one step "
+            "without a graph first");
+}
+
+// Before each replay: the gradients the graph writes are the parameters'
+// .grad, as after an eager backward (a step run eagerly in between may have
+// replaced them).
+void show_captured_gradients(const std::vector<CapturedParam>& params) {
+  for (const CapturedParam& c : params)
+    if (c.param.grad().impl() != c.grad.impl()) c.param.set_grad(c.grad);
+}
+
+// A device buffer for the descriptors of a captured update. Allocated while
+// the capture is open, so it comes from the graph's private memory pool.
+Tensor descriptor_buffer(Context& ctx, size_t bytes) {
+  return ctx.empty({static_cast<int64_t>(bytes > 0 ? bytes : 1)}, DType::U8);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- SGD ----
@@ -133,6 +164,7 @@ void Sgd::set_lr(size_t g, float lr) {
 
 void Sgd::step(Context& ctx, const Tensor& skip_if_not_finite) {
   const Guard guard = guard_of(ctx, skip_if_not_finite, "sgd");
+  if (StepCapture* capture = ctx.capture()) return capture_step(ctx, guard.device_value, *capture);
   std::vector<SgdTensorRef> device_batch;  // CUDA: gathered, then updated in one launch
   for (size_t g = 0; g < groups_.size(); ++g) {
     const SgdUpdate h = update_of(groups_[g].hyper);
@@ -154,6 +186,44 @@ void Sgd::step(Context& ctx, const Tensor& skip_if_not_finite) {
   }
   if (!device_batch.empty()) sgd_update_cuda(ctx.gpu(), device_batch, guard.device_value);
   ++steps_;
+}
+
+void Sgd::capture_step(Context& ctx, const float* guard, StepCapture& capture) {
+  auto params = std::make_shared<std::vector<CapturedParam>>();
+  for (size_t g = 0; g < groups_.size(); ++g)
+    for (size_t p = 0; p < groups_[g].params.size(); ++p) {
+      const Tensor& param = groups_[g].params[p];
+      if (!check_param(ctx, param, "sgd", g, p)) continue;
+      if (groups_[g].hyper.momentum != 0.0f && !velocity_[g][p].defined())
+        fail_capture_before_first_step("sgd", g, p);
+      params->push_back({g, p, param, param.grad(), velocity_[g][p], Tensor()});
+    }
+  // The tensors as the kernels take them, with the groups' hyper-parameters
+  // as they are when called (the learning rate follows the schedule).
+  auto refs = [this, params] {
+    std::vector<SgdTensorRef> out;
+    for (const CapturedParam& c : *params)
+      out.push_back(SgdTensorRef{c.param.data<float>(), ops::detail::ptr_or_null(c.state1),
+                                 c.grad.data<float>(), c.param.numel(),
+                                 update_of(groups_[c.g].hyper)});
+    return out;
+  };
+  const Tensor descriptors = descriptor_buffer(ctx, sgd_descriptor_bytes(refs()));
+  sgd_launch_cuda(ctx.gpu(), refs(), descriptors.raw_data(), guard);
+  capture.out_of_date.push_back([this, params]() -> std::string {
+    for (const CapturedParam& c : *params)
+      if (groups_[c.g].params[c.p].impl() != c.param.impl() ||
+          velocity_[c.g][c.p].impl() != c.state1.impl() ||
+          (groups_[c.g].hyper.momentum != 0.0f) != c.state1.defined())
+        return detail::concat("sgd: parameter ", c.p, " of group ", c.g,
+                              " or its velocity is not the tensor the graph was captured with");
+    return "";
+  });
+  capture.before_replay.push_back([this, params, refs, descriptors](Context& ctx) {
+    show_captured_gradients(*params);
+    sgd_write_descriptors_cuda(ctx.gpu(), refs(), descriptors.raw_data());
+    ++steps_;
+  });
 }
 
 void Sgd::zero_grad() {
@@ -202,6 +272,7 @@ void Adam::set_lr(size_t g, float lr) {
 
 void Adam::step(Context& ctx, const Tensor& skip_if_not_finite) {
   const Guard guard = guard_of(ctx, skip_if_not_finite, "adam");
+  if (StepCapture* capture = ctx.capture()) return capture_step(ctx, guard.device_value, *capture);
   std::vector<AdamTensorRef> device_batch;  // CUDA: gathered, then updated in one launch
   for (size_t g = 0; g < groups_.size(); ++g) {
     const AdamUpdate h = update_of(groups_[g].hyper);
@@ -227,6 +298,47 @@ void Adam::step(Context& ctx, const Tensor& skip_if_not_finite) {
   }
   if (!device_batch.empty()) adam_update_cuda(ctx.gpu(), device_batch, guard.device_value);
   ++steps_;
+}
+
+void Adam::capture_step(Context& ctx, const float* guard, StepCapture& capture) {
+  auto params = std::make_shared<std::vector<CapturedParam>>();
+  for (size_t g = 0; g < groups_.size(); ++g)
+    for (size_t p = 0; p < groups_[g].params.size(); ++p) {
+      const Tensor& param = groups_[g].params[p];
+      if (!check_param(ctx, param, "adam", g, p)) continue;
+      const ParamState& s = state_[g][p];
+      if (!s.m.defined()) fail_capture_before_first_step("adam", g, p);
+      params->push_back({g, p, param, param.grad(), s.m, s.v});
+    }
+  // `next_step`: the replayed step counts one more update of each parameter,
+  // as the eager step() does before it computes the bias corrections.
+  auto refs = [this, params](int64_t next_step) {
+    std::vector<AdamTensorRef> out;
+    for (const CapturedParam& c : *params)
+      out.push_back(AdamTensorRef{c.param.data<float>(), c.state1.data<float>(),
+                                  c.state2.data<float>(), c.grad.data<float>(), c.param.numel(),
+                                  update_of(groups_[c.g].hyper),
+                                  state_[c.g][c.p].step + next_step});
+    return out;
+  };
+  const Tensor descriptors = descriptor_buffer(ctx, adam_descriptor_bytes(refs(1)));
+  adam_launch_cuda(ctx.gpu(), refs(1), descriptors.raw_data(), guard);
+  capture.out_of_date.push_back([this, params]() -> std::string {
+    for (const CapturedParam& c : *params) {
+      const ParamState& s = state_[c.g][c.p];
+      if (groups_[c.g].params[c.p].impl() != c.param.impl() || s.m.impl() != c.state1.impl() ||
+          s.v.impl() != c.state2.impl())
+        return detail::concat("adam: parameter ", c.p, " of group ", c.g,
+                              " or its m, v is not the tensor the graph was captured with");
+    }
+    return "";
+  });
+  capture.before_replay.push_back([this, params, refs, descriptors](Context& ctx) {
+    show_captured_gradients(*params);
+    for (const CapturedParam& c : *params) ++state_[c.g][c.p].step;
+    adam_write_descriptors_cuda(ctx.gpu(), refs(0), descriptors.raw_data());
+    ++steps_;
+  });
 }
 
 void Adam::zero_grad() {

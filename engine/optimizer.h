@@ -60,6 +60,10 @@ class Optimizer {
   // host need not wait to learn the loss. The step counts (steps(), Adam's
   // per-parameter counts) advance either way: a run stops at such a step
   // (apps/trainer.cpp), it does not carry on.
+  // While ctx captures a CUDA graph (Context::capture(), engine/step_capture.h)
+  // the update is captured reading its per-step numbers from device memory,
+  // and the host side of the step (step counts, learning rates) runs before
+  // each replay instead; the state must exist by then (one eager step first).
   virtual void step(Context& ctx, const Tensor& skip_if_not_finite) = 0;
   // Drops the gradients of all parameters (the next backward starts afresh).
   virtual void zero_grad() = 0;
@@ -73,6 +77,8 @@ class Optimizer {
   // throws a tl::Error naming an unknown entry or a shape mismatch.
   virtual void load_state(Context& ctx, const NamedTensors& state, int64_t steps) = 0;
 };
+
+struct StepCapture;  // engine/step_capture.h
 
 class Sgd final : public Optimizer {
  public:
@@ -94,6 +100,8 @@ class Sgd final : public Optimizer {
   void load_state(Context& ctx, const NamedTensors& state, int64_t steps) override;
 
  private:
+  void capture_step(Context& ctx, const float* guard, StepCapture& capture);
+
   std::vector<SgdGroup> groups_;
   std::vector<std::vector<Tensor>> velocity_;  // [group][param], undefined until used
   int64_t steps_ = 0;
@@ -122,6 +130,8 @@ class Adam final : public Optimizer {
   void load_state(Context& ctx, const NamedTensors& state, int64_t steps) override;
 
  private:
+  void capture_step(Context& ctx, const float* guard, StepCapture& capture);
+
   struct ParamState {
     Tensor m, v;       // undefined until the first update of this parameter
     int64_t step = 0;  // updates applied to this parameter

@@ -42,6 +42,13 @@
 // * Determinism. Context::set_deterministic (train_cifar --deterministic)
 //   keeps only the algorithms cuDNN marks CUDNN_DETERMINISTIC; it is part of
 //   the cache key, so both rankings can coexist.
+// * Residual gradients. Where a tensor feeds two paths (a residual block's
+//   input feeds its first convolution and its shortcut), autograd would sum
+//   the two gradients in a separate kernel; instead the convolution's dx is
+//   written with beta = 1 onto the gradient already there (add_to_dx,
+//   engine/autograd.h: Node::backward_adding), saving that kernel's three
+//   passes over the tensor. Algorithms are measured into scratch memory then,
+//   never over the gradient being added to.
 // * Descriptors are RAII objects (runtime/cuda/cudnn_desc.h), built per call
 //   (a few microseconds, small next to any convolution).
 #include <algorithm>
@@ -52,7 +59,10 @@
 #include "runtime/cuda/conv_cache.h"
 #include "runtime/cuda/cuda_state.h"
 #include "runtime/cuda/cudnn_desc.h"
+#include "runtime/cuda/scratch.h"
+#include "kernels/cast.h"
 #include "kernels/conv2d.h"
+#include "kernels/elementwise.h"
 #include "kernels/channel_tiling.cuh"
 #include "kernels/linear.h"
 
@@ -63,6 +73,7 @@ using cuda::ConvAlgo;
 using cuda::ConvKey;
 using cuda::ConvPass;
 using cuda::CudaState;
+using cuda::Scratch;
 
 int to_int(int64_t v, const char* what) {
   if (v < 0 || v > INT_MAX)
@@ -179,6 +190,9 @@ std::vector<ConvAlgo> rank(const std::vector<Perf>& perf, int returned, size_t b
 template <typename Measure>
 const std::vector<ConvAlgo>& algorithms(CudaState& s, const ConvKey& key, Measure&& measure) {
   if (const std::vector<ConvAlgo>* cached = s.conv_algos->find(key)) return *cached;
+  if (s.capturing)  // measuring runs and times kernels: not inside a graph capture
+    fail("conv2d (CUDA): ", key.str(), " was not measured before the CUDA graph capture; a "
+         "step without a graph must run first");
   size_t budget = 0;
   std::vector<ConvAlgo> ranked = measure(budget);
   if (ranked.empty())
@@ -235,14 +249,15 @@ void forward(CudaState& s, void* y, const void* x, const void* w, const Conv2dGe
   sync_check(s);
 }
 
-// dx and dw (either may be null) of conv(x, w) given dy, in `data`.
+// dx and dw (either may be null) of conv(x, w) given dy, in `data`; with
+// add_to_dx, dx is added to what the buffer holds (cuDNN's beta = 1).
 void backward(CudaState& s, void* dx, void* dw, const void* dy, const void* x, const void* w,
-              const Conv2dGeometry& g, Data data) {
+              const Conv2dGeometry& g, Data data, bool add_to_dx) {
   const int64_t rows = g.batch * g.out_h() * g.out_w();
   if (!dx && !dw) return;
   if (rows == 0 || g.in_c == 0 || g.out_c == 0) {  // empty sums: zero gradients
     const size_t bytes = element_bytes(data);
-    if (dx)
+    if (dx && !add_to_dx)
       TL_CUDA_CHECK(cudaMemsetAsync(dx, 0, size_t(g.batch * g.in_h * g.in_w * g.in_c) * bytes,
                                     s.stream));
     if (dw)
@@ -262,17 +277,47 @@ void backward(CudaState& s, void* dx, void* dw, const void* dy, const void* x, c
       int returned = 0;
       d.conv.set_math(search_math(s, data));
       budget = reserve_measuring_workspace(s);
+      // Measuring writes its output: not over a gradient being added to.
+      Scratch measured;
+      void* out = add_to_dx ? measured.take<unsigned char>(
+                                  s, g.batch * g.in_h * g.in_w * g.in_c *
+                                         static_cast<int64_t>(element_bytes(data)))
+                            : dx;
       TL_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
-          s.cudnn, d.w.get(), w, d.y.get(), dy, d.conv.get(), d.x.get(), dx, requested, &returned,
-          perf.data(), s.workspace(budget), budget));
+          s.cudnn, d.w.get(), w, d.y.get(), dy, d.conv.get(), d.x.get(), out, requested,
+          &returned, perf.data(), s.workspace(budget), budget));
       return rank(perf, returned, budget, tensor_ops(s, data), s.deterministic);
     });
     const ConvAlgo& a = pick(s, ranked, key);
     d.conv.set_math(a.math);
-    TL_CUDNN_CHECK(cudnnConvolutionBackwardData(
-        s.cudnn, &one, d.w.get(), w, d.y.get(), dy, d.conv.get(),
-        static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), s.workspace(a.workspace), a.workspace,
-        &zero, d.x.get(), dx));
+    auto run = [&](void* out, const float* beta) {
+      return cudnnConvolutionBackwardData(
+          s.cudnn, &one, d.w.get(), w, d.y.get(), dy, d.conv.get(),
+          static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), s.workspace(a.workspace),
+          a.workspace, beta, d.x.get(), out);
+    };
+    const cudnnStatus_t status = run(dx, add_to_dx ? &one : &zero);
+    if (status == CUDNN_STATUS_NOT_SUPPORTED && add_to_dx) {
+      // Should the algorithm refuse to blend (cuDNN documents no such
+      // limit): the transposed convolution apart, then the sum autograd
+      // would have done (a + b into scratch, copied back: the add kernels
+      // do not take an output that aliases an input).
+      const int64_t n = g.batch * g.in_h * g.in_w * g.in_c;
+      const size_t bytes = size_t(n) * element_bytes(data);
+      Scratch part_holder, sum_holder;
+      void* part = part_holder.take<unsigned char>(s, static_cast<int64_t>(bytes));
+      void* sum = sum_holder.take<unsigned char>(s, static_cast<int64_t>(bytes));
+      TL_CUDNN_CHECK(run(part, &zero));
+      if (data == Data::kBf16)
+        add_bf16_cuda(s, static_cast<uint16_t*>(sum), static_cast<const uint16_t*>(dx),
+                      static_cast<const uint16_t*>(part), n);
+      else
+        add_forward_cuda(s, static_cast<float*>(sum), static_cast<const float*>(dx),
+                         static_cast<const float*>(part), n);
+      TL_CUDA_CHECK(cudaMemcpyAsync(dx, sum, bytes, cudaMemcpyDeviceToDevice, s.stream));
+    } else if (status != CUDNN_STATUS_SUCCESS) {
+      cuda::throw_cudnn_error(status, "cudnnConvolutionBackwardData", __FILE__, __LINE__);
+    }
     sync_check(s);
   }
 
@@ -314,10 +359,11 @@ void conv2d_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const f
 }
 
 void conv2d_backward_cuda(cuda::CudaState& gpu, float* dx, float* dw, float* dbias, const float* dy,
-                          const float* x, const float* w, const Conv2dGeometry& g) {
+                          const float* x, const float* w, const Conv2dGeometry& g,
+                          bool add_to_dx) {
   const int64_t rows = g.batch * g.out_h() * g.out_w();  // dy as a (rows, O) matrix
   if (dbias) bias_grad_rows_cuda(gpu, dbias, dy, rows, g.out_c);
-  backward(gpu, dx, dw, dy, x, w, g, Data::kFloat);
+  backward(gpu, dx, dw, dy, x, w, g, Data::kFloat, add_to_dx);
 }
 
 void conv2d_forward_bf16_cuda(cuda::CudaState& gpu, uint16_t* y, const uint16_t* x,
@@ -332,8 +378,8 @@ void conv2d_forward_bf16_cuda(cuda::CudaState& gpu, uint16_t* y, const uint16_t*
 
 void conv2d_backward_bf16_cuda(cuda::CudaState& gpu, uint16_t* dx, uint16_t* dw,
                                const uint16_t* dy, const uint16_t* x, const uint16_t* w,
-                               const Conv2dGeometry& g) {
-  backward(gpu, dx, dw, dy, x, w, g, Data::kBf16);
+                               const Conv2dGeometry& g, bool add_to_dx) {
+  backward(gpu, dx, dw, dy, x, w, g, Data::kBf16, add_to_dx);
 }
 
 }  // namespace tl

@@ -80,8 +80,11 @@ struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch
 // contracts as the CPU functions: bias, dx, dw, dbias may be null.
 void conv2d_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, const float* w, const float* bias,
                          const Conv2dGeometry& g);
+// add_to_dx: dx holds a gradient already, and the transposed convolution is
+// added to it as cuDNN writes it (beta = 1) instead of overwriting it.
 void conv2d_backward_cuda(cuda::CudaState& gpu, float* dx, float* dw, float* dbias, const float* dy,
-                          const float* x, const float* w, const Conv2dGeometry& g);
+                          const float* x, const float* w, const Conv2dGeometry& g,
+                          bool add_to_dx = false);
 // The same in bfloat16 (uint16_t bit patterns) on the tensor cores: x, w, y
 // and the gradients bf16, the sums float32, each output rounded once. No
 // bias (the ops add it in float32 before rounding: engine/ops_conv.cpp).
@@ -89,5 +92,5 @@ void conv2d_forward_bf16_cuda(cuda::CudaState& gpu, uint16_t* y, const uint16_t*
                               const uint16_t* w, const Conv2dGeometry& g);
 void conv2d_backward_bf16_cuda(cuda::CudaState& gpu, uint16_t* dx, uint16_t* dw,
                                const uint16_t* dy, const uint16_t* x, const uint16_t* w,
-                               const Conv2dGeometry& g);
+                               const Conv2dGeometry& g, bool add_to_dx = false);
 }  // namespace tl

@@ -122,7 +122,7 @@ void conv2d_forward_cuda(cuda::CudaState&, float*, const float*, const float*, c
   no_cuda_kernel("conv2d_forward_cuda");
 }
 void conv2d_backward_cuda(cuda::CudaState&, float*, float*, float*, const float*, const float*,
-                          const float*, const Conv2dGeometry&) {
+                          const float*, const Conv2dGeometry&, bool) {
   no_cuda_kernel("conv2d_backward_cuda");
 }
 
@@ -131,15 +131,17 @@ void conv2d_forward_bf16_cuda(cuda::CudaState&, uint16_t*, const uint16_t*, cons
   no_cuda_kernel("conv2d_forward_bf16_cuda");
 }
 void conv2d_backward_bf16_cuda(cuda::CudaState&, uint16_t*, uint16_t*, const uint16_t*,
-                               const uint16_t*, const uint16_t*, const Conv2dGeometry&) {
+                               const uint16_t*, const uint16_t*, const Conv2dGeometry&, bool) {
   no_cuda_kernel("conv2d_backward_bf16_cuda");
 }
 
 // kernels/dropout.h
-void dropout_forward_cuda(cuda::CudaState&, float*, const float*, int64_t, float, uint64_t, uint64_t) {
+void dropout_forward_cuda(cuda::CudaState&, float*, const float*, int64_t, float, uint64_t, uint64_t,
+                          const uint64_t*) {
   no_cuda_kernel("dropout_forward_cuda");
 }
-void dropout_backward_cuda(cuda::CudaState&, float*, const float*, int64_t, float, uint64_t, uint64_t) {
+void dropout_backward_cuda(cuda::CudaState&, float*, const float*, int64_t, float, uint64_t, uint64_t,
+                           const uint64_t*) {
   no_cuda_kernel("dropout_backward_cuda");
 }
 
@@ -192,6 +194,25 @@ void sgd_update_cuda(cuda::CudaState&, const std::vector<SgdTensorRef>&, const f
 }
 void adam_update_cuda(cuda::CudaState&, const std::vector<AdamTensorRef>&, const float*) {
   no_cuda_kernel("adam_update_cuda");
+}
+size_t sgd_descriptor_bytes(const std::vector<SgdTensorRef>&) {
+  no_cuda_kernel("sgd_descriptor_bytes");
+}
+void sgd_write_descriptors_cuda(cuda::CudaState&, const std::vector<SgdTensorRef>&, void*) {
+  no_cuda_kernel("sgd_write_descriptors_cuda");
+}
+void sgd_launch_cuda(cuda::CudaState&, const std::vector<SgdTensorRef>&, const void*, const float*) {
+  no_cuda_kernel("sgd_launch_cuda");
+}
+size_t adam_descriptor_bytes(const std::vector<AdamTensorRef>&) {
+  no_cuda_kernel("adam_descriptor_bytes");
+}
+void adam_write_descriptors_cuda(cuda::CudaState&, const std::vector<AdamTensorRef>&, void*) {
+  no_cuda_kernel("adam_write_descriptors_cuda");
+}
+void adam_launch_cuda(cuda::CudaState&, const std::vector<AdamTensorRef>&, const void*,
+                      const float*) {
+  no_cuda_kernel("adam_launch_cuda");
 }
 
 // kernels/pad_channels.h

@@ -2,7 +2,8 @@
 //   out[i] = keep_i ? in[i] * scale : 0,   keep_i = philox_uniform_at(seed, stream, i) >= rate,
 //   scale = 1.0f / (1.0f - rate) computed in float on the host, exactly as the CPU does.
 // The forward (in = x) and the backward (in = dy) are the same map, and the
-// mask is never stored: both redraw it from (seed, stream).
+// mask is never stored: both redraw it from (seed, stream). In a CUDA graph
+// the stream is an offset from a base read from device memory (stream_base).
 //
 // Layout: a flat array of n floats. One thread per Philox block of 4
 // elements: one philox4x32_10 call (runtime/philox.h, __host__ __device__)
@@ -26,7 +27,9 @@ namespace {
 
 __global__ void __launch_bounds__(cuda::kBlockThreads)
     dropout_kernel(float* __restrict__ out, const float* __restrict__ in, int64_t n, float rate,
-                   float scale, uint64_t seed, uint64_t stream, bool vec4) {
+                   float scale, uint64_t seed, uint64_t stream_offset,
+                   const uint64_t* __restrict__ stream_base, bool vec4) {
+  const uint64_t stream = stream_base ? *stream_base + stream_offset : stream_offset;
   const int64_t blocks = (n + 3) / 4;
   for (int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks;
        b += int64_t(gridDim.x) * blockDim.x) {
@@ -47,25 +50,25 @@ __global__ void __launch_bounds__(cuda::kBlockThreads)
 }
 
 void launch(cuda::CudaState& gpu, float* out, const float* in, int64_t n, float rate, uint64_t seed,
-            uint64_t stream) {
+            uint64_t stream, const uint64_t* stream_base) {
   if (n == 0) return;
   const float scale = 1.0f / (1.0f - rate);  // in float, as dropout.cpp
   const bool vec4 = cuda::aligned16(out) && cuda::aligned16(in);
   dropout_kernel<<<cuda::blocks_for((n + 3) / 4), cuda::kBlockThreads, 0, gpu.stream>>>(
-      out, in, n, rate, scale, seed, stream, vec4);
+      out, in, n, rate, scale, seed, stream, stream_base, vec4);
   TL_LAUNCH_CHECK(gpu);
 }
 
 }  // namespace
 
 void dropout_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t n, float rate,
-                          uint64_t seed, uint64_t stream) {
-  launch(gpu, y, x, n, rate, seed, stream);
+                          uint64_t seed, uint64_t stream, const uint64_t* stream_base) {
+  launch(gpu, y, x, n, rate, seed, stream, stream_base);
 }
 
 void dropout_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, int64_t n, float rate,
-                           uint64_t seed, uint64_t stream) {
-  launch(gpu, dx, dy, n, rate, seed, stream);
+                           uint64_t seed, uint64_t stream, const uint64_t* stream_base) {
+  launch(gpu, dx, dy, n, rate, seed, stream, stream_base);
 }
 
 }  // namespace tl

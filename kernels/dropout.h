@@ -27,8 +27,11 @@ struct CudaState;  // runtime/cuda/cuda_state.h: the stream, handles and scratch
 // CUDA launchers (kernels/dropout.cu; a CPU-only build has
 // stubs that throw: kernels/cuda_stubs.cpp), float32, on the CudaState's stream: the
 // same mask, bit for bit, as the CPU functions above.
+// `stream_base`, when not null, is device memory holding a number the kernel
+// adds to `stream` as it runs: in a captured CUDA graph the step's stream
+// position is written there before each replay (engine/step_capture.h).
 void dropout_forward_cuda(cuda::CudaState& gpu, float* y, const float* x, int64_t n, float rate,
-                          uint64_t seed, uint64_t stream);
+                          uint64_t seed, uint64_t stream, const uint64_t* stream_base = nullptr);
 void dropout_backward_cuda(cuda::CudaState& gpu, float* dx, const float* dy, int64_t n, float rate,
-                           uint64_t seed, uint64_t stream);
+                           uint64_t seed, uint64_t stream, const uint64_t* stream_base = nullptr);
 }  // namespace tl

@@ -21,7 +21,10 @@
 // The descriptor array (~20 KB) goes to scratch device memory through the
 // CudaState's pinned staging ring (runtime/cuda/staged_upload.h): a copy
 // from pageable memory could make the host wait for the GPU mid-step. The
-// stream orders the copy before the kernel.
+// stream orders the copy before the kernel. In a CUDA graph the kernel is
+// captured reading a fixed buffer, and the descriptors of each step are
+// uploaded there before the replay (*_write_descriptors_cuda): the learning
+// rate and the bias corrections change every step, the graph does not.
 //
 // The guard: a device pointer to the step's loss. When it is not finite
 // every block returns before touching anything, so a NaN step leaves the
@@ -164,27 +167,40 @@ void check_distinct(const std::vector<Ref>& tensors, const char* opt) {
               "parameter in exactly one group");
 }
 
-// Copies the descriptors to the device and launches `kernel` once.
+// Launches `kernel` once over descriptors already on the device.
+template <typename Desc, typename Kernel>
+void launch_over(cuda::CudaState& gpu, const Desc* device_descs, size_t count, int64_t blocks,
+                 Kernel kernel, const float* guard, const char* opt) {
+  if (blocks == 0) return;
+  if (blocks > 0x7fffffff || count > 0x7fffffff)
+    fail(opt, ": too many parameter elements for one launch (", blocks, " blocks)");
+  kernel<<<static_cast<unsigned>(blocks), cuda::kBlockThreads, 0, gpu.stream>>>(
+      device_descs, static_cast<int>(count), guard);
+  TL_LAUNCH_CHECK(gpu);
+}
+
+// Copies the descriptors to scratch device memory and launches `kernel` once.
 template <typename Desc, typename Kernel>
 void launch_multi_tensor(cuda::CudaState& gpu, std::vector<Desc>& descs, Kernel kernel,
                          const float* guard, const char* opt) {
   const int64_t blocks = assign_blocks(descs);
   if (blocks == 0) return;
-  if (blocks > 0x7fffffff || descs.size() > 0x7fffffff)
-    fail(opt, ": too many parameter elements for one launch (", blocks, " blocks)");
-  cudaStream_t stream = gpu.stream;
   cuda::Scratch holder;
   Desc* device_descs = holder.take<Desc>(gpu, static_cast<int64_t>(descs.size()));
-  gpu.uploads->copy(stream, device_descs, descs.data(), descs.size() * sizeof(Desc));
-  kernel<<<static_cast<unsigned>(blocks), cuda::kBlockThreads, 0, stream>>>(
-      device_descs, static_cast<int>(descs.size()), guard);
-  TL_LAUNCH_CHECK(gpu);
+  gpu.uploads->copy(gpu.stream, device_descs, descs.data(), descs.size() * sizeof(Desc));
+  launch_over(gpu, device_descs, descs.size(), blocks, kernel, guard, opt);
 }
 
-}  // namespace
+// The graph form: the descriptors go to (write) or are read from (launch) a
+// fixed device buffer.
+template <typename Desc>
+void write_descriptors(cuda::CudaState& gpu, std::vector<Desc>& descs, void* device_descs) {
+  assign_blocks(descs);
+  if (!descs.empty())
+    gpu.uploads->copy(gpu.stream, device_descs, descs.data(), descs.size() * sizeof(Desc));
+}
 
-void sgd_update_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tensors,
-                     const float* skip_if_not_finite) {
+std::vector<SgdDesc> sgd_descriptors(const std::vector<SgdTensorRef>& tensors) {
   check_distinct(tensors, "sgd");
   std::vector<SgdDesc> descs;
   descs.reserve(tensors.size());
@@ -196,11 +212,10 @@ void sgd_update_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tens
     descs.push_back(SgdDesc{t.param, h.momentum != 0.0f ? t.velocity : nullptr, t.grad, t.n, 0,
                             h.lr, h.momentum, h.weight_decay, h.nesterov ? 1 : 0});
   }
-  launch_multi_tensor(gpu, descs, sgd_multi_tensor_kernel, skip_if_not_finite, "sgd");
+  return descs;
 }
 
-void adam_update_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors,
-                      const float* skip_if_not_finite) {
+std::vector<AdamDesc> adam_descriptors(const std::vector<AdamTensorRef>& tensors) {
   check_distinct(tensors, "adam");
   std::vector<AdamDesc> descs;
   descs.reserve(tensors.size());
@@ -231,7 +246,57 @@ void adam_update_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& te
     d.decoupled = h.decoupled ? 1 : 0;
     descs.push_back(d);
   }
+  return descs;
+}
+
+}  // namespace
+
+void sgd_update_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tensors,
+                     const float* skip_if_not_finite) {
+  std::vector<SgdDesc> descs = sgd_descriptors(tensors);
+  launch_multi_tensor(gpu, descs, sgd_multi_tensor_kernel, skip_if_not_finite, "sgd");
+}
+
+void adam_update_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors,
+                      const float* skip_if_not_finite) {
+  std::vector<AdamDesc> descs = adam_descriptors(tensors);
   launch_multi_tensor(gpu, descs, adam_multi_tensor_kernel, skip_if_not_finite, "adam");
+}
+
+size_t sgd_descriptor_bytes(const std::vector<SgdTensorRef>& tensors) {
+  return sgd_descriptors(tensors).size() * sizeof(SgdDesc);
+}
+
+void sgd_write_descriptors_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tensors,
+                                void* descriptors) {
+  std::vector<SgdDesc> descs = sgd_descriptors(tensors);
+  write_descriptors(gpu, descs, descriptors);
+}
+
+void sgd_launch_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tensors,
+                     const void* descriptors, const float* skip_if_not_finite) {
+  std::vector<SgdDesc> descs = sgd_descriptors(tensors);
+  const int64_t blocks = assign_blocks(descs);
+  launch_over(gpu, static_cast<const SgdDesc*>(descriptors), descs.size(), blocks,
+              sgd_multi_tensor_kernel, skip_if_not_finite, "sgd");
+}
+
+size_t adam_descriptor_bytes(const std::vector<AdamTensorRef>& tensors) {
+  return adam_descriptors(tensors).size() * sizeof(AdamDesc);
+}
+
+void adam_write_descriptors_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors,
+                                 void* descriptors) {
+  std::vector<AdamDesc> descs = adam_descriptors(tensors);
+  write_descriptors(gpu, descs, descriptors);
+}
+
+void adam_launch_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors,
+                      const void* descriptors, const float* skip_if_not_finite) {
+  std::vector<AdamDesc> descs = adam_descriptors(tensors);
+  const int64_t blocks = assign_blocks(descs);
+  launch_over(gpu, static_cast<const AdamDesc*>(descriptors), descs.size(), blocks,
+              adam_multi_tensor_kernel, skip_if_not_finite, "adam");
 }
 
 }  // namespace tl

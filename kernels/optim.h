@@ -7,6 +7,7 @@
 //         p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace tl {
@@ -64,4 +65,23 @@ void sgd_update_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tens
                      const float* skip_if_not_finite = nullptr);
 void adam_update_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors,
                       const float* skip_if_not_finite = nullptr);
+
+// The same updates split in two, for a step captured into a CUDA graph
+// (engine/step_capture.h): the launch, captured once, reads the per-tensor
+// descriptors from `descriptors`, device memory of *_descriptor_bytes(tensors)
+// bytes at a fixed address; before each replay, *_write_descriptors computes
+// them for that step (learning rate, bias corrections) and queues their
+// upload there. Both take the same list of tensors (the same pointers and
+// sizes; only the learning rates and step counts may differ). Write, then
+// launch: the same update, bit for bit, as *_update_cuda.
+size_t sgd_descriptor_bytes(const std::vector<SgdTensorRef>& tensors);
+void sgd_write_descriptors_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tensors,
+                                void* descriptors);
+void sgd_launch_cuda(cuda::CudaState& gpu, const std::vector<SgdTensorRef>& tensors,
+                     const void* descriptors, const float* skip_if_not_finite);
+size_t adam_descriptor_bytes(const std::vector<AdamTensorRef>& tensors);
+void adam_write_descriptors_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors,
+                                 void* descriptors);
+void adam_launch_cuda(cuda::CudaState& gpu, const std::vector<AdamTensorRef>& tensors,
+                      const void* descriptors, const float* skip_if_not_finite);
 }  // namespace tl

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "runtime/check.h"
+#include "runtime/device_copy.h"
 
 namespace tl {
 
@@ -29,6 +30,15 @@ void StepMetrics::add(Context& ctx, const Tensor& loss, const Tensor& logits,
   else
     add_step_totals_cuda(ctx.gpu(), totals, loss.data<float>(), logits.data<float>(),
                          labels.data<int32_t>(), logits.size(0), logits.size(1));
+}
+
+void StepMetrics::reset(Context& ctx, const StepTotals& start) {
+  if (ctx.device() == Device::CPU) {
+    std::memcpy(totals_.raw_data(), &start, sizeof(StepTotals));
+    return;
+  }
+  // Once per epoch; the blocking copy runs after the queued steps (device_copy.h).
+  copy_host_to_device(totals_.raw_data(), &start, sizeof(StepTotals));
 }
 
 StepTotals StepMetrics::read(Context& ctx) const {

@@ -30,6 +30,14 @@ class StepMetrics {
   // recorded meanwhile (a label outside the classes) is raised here.
   StepTotals read(Context& ctx) const;
 
+  // Starts the totals again from `start` (the next epoch), in the same
+  // device memory: a CUDA graph of the step (layers/training_step_graph.h)
+  // adds to these totals at the address it was captured with. Ordered after
+  // the steps queued before it.
+  void reset(Context& ctx, const StepTotals& start = StepTotals());
+  // Where the totals lie (the graph's check that it adds to these).
+  const void* device_totals() const { return totals_.raw_data(); }
+
  private:
   Tensor totals_;  // sizeof(StepTotals) bytes (uint8) on the device
 };

@@ -19,5 +19,8 @@ void copy_device_to_host(void* dst, const void* src, size_t bytes);
 // a training step made of these and kernels never stalls the CPU.
 void copy_device_to_device(cuda::CudaState& gpu, void* dst, const void* src, size_t bytes);
 void fill_device_bytes(cuda::CudaState& gpu, void* dst, unsigned char value, size_t bytes);
+// A host -> device copy queued the same way, through the CudaState's pinned
+// staging ring (runtime/cuda/staged_upload.h): src may be reused at once.
+void queue_host_to_device(cuda::CudaState& gpu, void* dst, const void* src, size_t bytes);
 
 }  // namespace tl

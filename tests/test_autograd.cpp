@@ -32,6 +32,57 @@ TEST(Autograd, DiamondAccumulatesBothPaths) {
   EXPECT_TRUE(all_close(x.grad(), Tensor::from_vector({4}, {1, 1, 2, 2}), kExact, "dx"));
 }
 
+// Node::backward_adding (what the CUDA conv2d uses to add its dx onto a
+// residual gradient with cuDNN's beta = 1), with a test op y = k * h whose
+// adding form counts its calls.
+Tensor scaled(Context& ctx, const Tensor& h, float k, int* adding_calls) {
+  Tensor y = ctx.empty(h.shape());
+  for (int64_t i = 0; i < h.numel(); ++i) y.data<float>()[i] = k * h.data<float>()[i];
+  attach_node(ctx, y, "scaled", {h}, [&ctx, h, k](const Tensor& dy) {
+    Tensor dh = ctx.empty(h.shape());
+    for (int64_t i = 0; i < h.numel(); ++i) dh.data<float>()[i] = k * dy.data<float>()[i];
+    return std::vector<Tensor>{dh};
+  });
+  y.grad_fn()->backward_adding = [k, adding_calls](const Tensor& dy, const Tensor& sum) {
+    ++*adding_calls;
+    for (int64_t i = 0; i < sum.numel(); ++i) sum.data<float>()[i] += k * dy.data<float>()[i];
+    return std::vector<Tensor>{sum};
+  };
+  return y;
+}
+
+// h feeds two such ops: whichever runs second adds onto the gradient the
+// first left, once, and the total is right; for a leaf (the sum is .grad)
+// and for a non-leaf (the sum is pending in backward()).
+TEST(Autograd, AnOpAddsItsGradientOntoTheOneAlreadyThere) {
+  Context ctx;
+  for (bool through_relu : {false, true}) {
+    SCOPED_TRACE(through_relu ? "non-leaf" : "leaf");
+    Tensor x = leaf({1.0f, 2.0f, 0.5f});
+    const Tensor h = through_relu ? ops::relu(ctx, x) : x;
+    int adding_calls = 0;
+    const Tensor y = ops::add(ctx, scaled(ctx, h, 2.0f, &adding_calls),
+                              scaled(ctx, h, 3.0f, &adding_calls));
+    backward(ctx, y, Tensor::from_vector({3}, {1.0f, 10.0f, 100.0f}));
+    EXPECT_EQ(adding_calls, 1);
+    EXPECT_TRUE(all_close(x.grad(), Tensor::from_vector({3}, {5, 50, 500}), kExact, "dx"));
+  }
+}
+
+// y = k * h + h: add hands ONE gradient tensor to both of its inputs, so
+// the gradient h has when the scaled op runs is shared: it must not be
+// added onto in place (that would change the op's own dy too).
+TEST(Autograd, AGradientSharedWithAnotherInputIsNotAddedOntoInPlace) {
+  Context ctx;
+  Tensor x = leaf({1.0f, 2.0f});
+  const Tensor h = ops::relu(ctx, x);
+  int adding_calls = 0;
+  const Tensor y = ops::add(ctx, scaled(ctx, h, 2.0f, &adding_calls), h);
+  backward(ctx, y, Tensor::from_vector({2}, {1.0f, 10.0f}));
+  EXPECT_EQ(adding_calls, 0);
+  EXPECT_TRUE(all_close(x.grad(), Tensor::from_vector({2}, {3, 30}), kExact, "dx"));
+}
+
 // A deeper diamond: a = x + x; b = a + x; gradient 3 everywhere.
 TEST(Autograd, SameTensorTwiceInOneOp) {
   Context ctx;

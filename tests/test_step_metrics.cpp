@@ -76,6 +76,29 @@ TEST(StepMetrics, ContinuesFromGivenTotals) {
   EXPECT_EQ(t.steps, 1);
 }
 
+// The next epoch starts its totals again in the same memory (a CUDA graph
+// of the step adds to them at the address it was captured with).
+TEST(StepMetrics, ResetStartsAgainFromGivenTotalsInTheSameMemory) {
+  Context ctx(Device::CPU);
+  StepMetrics metrics(ctx);
+  const void* where = metrics.device_totals();
+  metrics.add(ctx, Tensor::full({1}, 2.0f), logits(), labels_tensor({1, 0, 0, 0}));
+  StepTotals start;
+  start.correct = 3;
+  start.samples = 7;
+  metrics.reset(ctx, start);
+  EXPECT_EQ(metrics.device_totals(), where);
+  StepTotals t = metrics.read(ctx);
+  EXPECT_EQ(t.loss_sum, 0.0);
+  EXPECT_EQ(t.correct, 3);
+  EXPECT_EQ(t.samples, 7);
+  EXPECT_EQ(t.steps, 0);
+  metrics.reset(ctx);
+  t = metrics.read(ctx);
+  EXPECT_EQ(t.samples, 0);
+  EXPECT_EQ(t.first_non_finite, -1);
+}
+
 TEST(StepMetrics, RefusesMismatchedShapes) {
   Context ctx(Device::CPU);
   StepMetrics metrics(ctx);

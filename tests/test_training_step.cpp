@@ -19,6 +19,7 @@
 #include "engine/optimizer.h"
 #include "layers/classifier.h"
 #include "layers/training_step.h"
+#include "layers/training_step_graph.h"
 #include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/optimizers.h"
@@ -182,6 +183,36 @@ TEST(TrainingStep, QueuedStepsAddUpAsStepsReadOneByOne) {
   EXPECT_EQ(totals.steps, 3);
   EXPECT_EQ(totals.first_non_finite, -1);
   expect_same_state(queued, one_by_one);
+}
+
+// The trainer's step runner (layers/training_step_graph.h) on the CPU: no
+// graph, every step the plain queued step, bit for bit, and the reason said.
+TEST(TrainingStepGraph, OnTheCpuEveryStepIsThePlainStep) {
+  Classifier graphed(small_config(32)), plain(small_config(32));
+  auto graphed_adam = make_adam(graphed), plain_adam = make_adam(plain);
+  Context graphed_ctx(Device::CPU, 11), plain_ctx(Device::CPU, 11);
+  StepMetrics graphed_metrics(graphed_ctx), plain_metrics(plain_ctx);
+  TrainingStepGraph graph;
+  for (int i = 0; i < 3; ++i) {
+    const Tensor images = random_images(4, 70 + i, /*size=*/16);
+    const Tensor labels = labels_tensor({i, 3, 5, 9 - i});
+    const Tensor a = graph.queue(graphed_ctx, graphed, *graphed_adam, images, labels,
+                                 graphed_metrics);
+    const Tensor b = queue_training_step(plain_ctx, plain, *plain_adam, images, labels,
+                                         plain_metrics);
+    ASSERT_TRUE(all_close(a, b, kBitIdentical, "logits"));
+  }
+  EXPECT_EQ(graph.captures(), 0);
+  EXPECT_EQ(graph.replays(), 0);
+  EXPECT_EQ(graph.eager_steps(), 3);
+  EXPECT_EQ(graph.off_reason(), "not on a GPU");
+  EXPECT_EQ(graphed_metrics.read(graphed_ctx).loss_sum, plain_metrics.read(plain_ctx).loss_sum);
+  expect_same_state(graphed, plain);
+
+  TrainingStepGraph off(/*enabled=*/false);
+  off.queue(graphed_ctx, graphed, *graphed_adam, random_images(4, 80, 16),
+            labels_tensor({1, 2, 3, 4}), graphed_metrics);
+  EXPECT_NE(off.off_reason().find("--cuda-graph off"), std::string::npos) << off.off_reason();
 }
 
 // A timeline (engine/op_timeline.h) splits a step op by op: every stage

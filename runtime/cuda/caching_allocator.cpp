@@ -2,70 +2,86 @@
 
 #include <cuda_runtime.h>
 
+#include "runtime/check.h"
 #include "runtime/cuda/check.h"
 
 namespace tl::cuda {
 
-size_t CachingAllocator::round_size(size_t bytes) {
-  constexpr size_t kSmall = 512, kLarge = size_t(2) << 20;
-  if (bytes < kLarge) return (bytes + kSmall - 1) / kSmall * kSmall;
-  return (bytes + kLarge - 1) / kLarge * kLarge;
+namespace {
+
+// cudaMalloc, with "out of memory" as null; any other failure (a fault left
+// by an earlier kernel, say) is raised as it is.
+void* device_malloc(size_t bytes) {
+  void* p = nullptr;
+  const cudaError_t err = cudaMalloc(&p, bytes);
+  if (err == cudaSuccess) return p;
+  (void)cudaGetLastError();  // clear the error state before anything else runs
+  if (err != cudaErrorMemoryAllocation) throw_cuda_error(err, "cudaMalloc", __FILE__, __LINE__);
+  return nullptr;
 }
 
-CachingAllocator::~CachingAllocator() { empty_cache(); }
+}  // namespace
+
+CachingAllocator::CachingAllocator()
+    : blocks_(device_malloc, [](void* block) { cudaFree(block); }) {}
+
+CachingAllocator::~CachingAllocator() = default;  // the block cache frees what it holds
 
 void* CachingAllocator::allocate(size_t bytes) {
-  const size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(mutex_);
-  // Exact-size reuse only: a best-fit search would let one huge block serve
-  // a tiny request and strand the rest of it.
-  auto it = free_blocks_.find(size);
-  if (it != free_blocks_.end()) {
-    void* p = it->second;
-    free_blocks_.erase(it);
-    cached_ -= size;
-    in_use_ += size;
-    peak_ = std::max(peak_, in_use_);
-    return p;
-  }
-  void* p = nullptr;
-  cudaError_t err = cudaMalloc(&p, size);
-  if (err == cudaErrorMemoryAllocation) {
-    (void)cudaGetLastError();  // clear the sticky-free error state
-    for (auto& [s, block] : free_blocks_) cudaFree(block);
-    free_blocks_.clear();
-    cached_ = 0;
-    err = cudaMalloc(&p, size);
-  }
-  if (err != cudaSuccess && err != cudaErrorMemoryAllocation)
-    throw_cuda_error(err, "cudaMalloc", __FILE__, __LINE__);  // e.g. a fault left by a kernel
-  if (err != cudaSuccess) {
-    (void)cudaGetLastError();
-    size_t free_bytes = 0, total_bytes = 0;
-    cudaMemGetInfo(&free_bytes, &total_bytes);
-    fail("out of GPU memory allocating ", bytes, " bytes (", size, " rounded): ", in_use_,
-         " bytes in use by tl, ", free_bytes, " free of ", total_bytes,
-         " on the device. Reduce the batch size or the input resolution.");
-  }
-  ++device_allocations_;
-  in_use_ += size;
-  peak_ = std::max(peak_, in_use_);
-  return p;
+  if (void* p = blocks_.allocate(bytes)) return p;
+  size_t free_bytes = 0, total_bytes = 0;
+  cudaMemGetInfo(&free_bytes, &total_bytes);
+  (void)cudaGetLastError();
+  fail("out of GPU memory allocating ", bytes, " bytes (", round_size(bytes),
+       " rounded): ", blocks_.bytes_in_use(), " bytes in use by tl, ", free_bytes, " free of ",
+       total_bytes, " on the device",
+       blocks_.private_pool_open() ? " (while capturing a CUDA graph of the step)" : "",
+       ". Reduce the batch size or the input resolution.");
 }
 
 void CachingAllocator::release(void* ptr, size_t bytes) {
-  const size_t size = round_size(bytes);
   std::lock_guard<std::mutex> lock(mutex_);
-  free_blocks_.emplace(size, ptr);
-  in_use_ -= size;
-  cached_ += size;
+  blocks_.release(ptr, bytes);
 }
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& [size, block] : free_blocks_) cudaFree(block);
-  free_blocks_.clear();
-  cached_ = 0;
+  blocks_.empty_cache();
+}
+
+size_t CachingAllocator::bytes_in_use() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return blocks_.bytes_in_use();
+}
+size_t CachingAllocator::bytes_cached() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return blocks_.bytes_cached();
+}
+size_t CachingAllocator::peak_bytes_in_use() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return blocks_.peak_bytes_in_use();
+}
+size_t CachingAllocator::device_allocations() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return blocks_.raw_allocations();
+}
+
+DeviceBlockCache::PoolId CachingAllocator::open_private_pool() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return blocks_.open_private_pool();
+}
+void CachingAllocator::close_private_pool() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  blocks_.close_private_pool();
+}
+void CachingAllocator::retire_private_pool(DeviceBlockCache::PoolId pool) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  blocks_.retire_private_pool(pool);
+}
+size_t CachingAllocator::private_pool_bytes(DeviceBlockCache::PoolId pool) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return blocks_.private_pool_bytes(pool);
 }
 
 }  // namespace tl::cuda

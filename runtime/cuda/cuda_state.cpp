@@ -108,8 +108,17 @@ void CudaState::set_allow_tf32(bool allow) {
   allow_tf32 = allow;
 }
 
+namespace {
+// Growing the workspace frees the old one, which a graph capture forbids.
+[[noreturn]] void fail_growth_in_capture(size_t bytes, size_t have) {
+  fail("the cuDNN workspace would grow from ", have, " to ", bytes,
+       " bytes during a CUDA graph capture; a step without a graph must run first");
+}
+}  // namespace
+
 bool CudaState::reserve_workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return true;
+  if (capturing) fail_growth_in_capture(bytes, workspace_bytes_);
   if (workspace_) {
     TL_CUDA_CHECK(cudaStreamSynchronize(stream));  // queued work may still use it
     TL_CUDA_CHECK(cudaFree(workspace_));
@@ -132,6 +141,7 @@ bool CudaState::reserve_workspace(size_t bytes) {
 
 void* CudaState::workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return workspace_;
+  if (capturing) fail_growth_in_capture(bytes, workspace_bytes_);
   if (workspace_) {
     TL_CUDA_CHECK(cudaStreamSynchronize(stream));
     TL_CUDA_CHECK(cudaFree(workspace_));
@@ -187,6 +197,9 @@ void copy_device_to_device(cuda::CudaState& gpu, void* dst, const void* src, siz
 }
 void fill_device_bytes(cuda::CudaState& gpu, void* dst, unsigned char value, size_t bytes) {
   TL_CUDA_CHECK(cudaMemsetAsync(dst, value, bytes, gpu.stream));
+}
+void queue_host_to_device(cuda::CudaState& gpu, void* dst, const void* src, size_t bytes) {
+  gpu.uploads->copy(gpu.stream, dst, src, bytes);
 }
 
 }  // namespace tl

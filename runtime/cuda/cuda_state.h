@@ -55,6 +55,12 @@ struct CudaState {
   std::unique_ptr<ConvAlgoCache> conv_algos;
   // Small per-step uploads queued without a host wait (kernels/optim.cu).
   std::unique_ptr<StagedUpload> uploads;
+  // A CUDA graph of a step is being captured on `stream`
+  // (runtime/cuda/graph_capture.h): nothing may wait for the device, free
+  // device memory or measure cuDNN algorithms now, so the workspace must not
+  // grow and every convolution must have been measured by an earlier step.
+  bool capturing = false;
+  int capture_pool = -1;  // the caching allocator's private pool of that capture
 
   // Picks GPU 0, checks that this binary has kernels for it, creates the
   // stream and handles. Throws tl::Error saying why when there is no usable GPU.
@@ -76,6 +82,9 @@ struct CudaState {
   // work to be checked (after a synchronising copy or synchronize()): the
   // read is one small blocking copy, skipped when no checking kernel ran.
   void raise_deferred_errors();
+  // Whether a checking kernel was queued since the last read (a CUDA graph
+  // that captured one arms the checks again at each replay).
+  bool deferred_checks_armed() const { return deferred_checks_armed_; }
   // Sets allow_tf32 and the cuBLAS math mode (TF32 tensor ops or pedantic FP32).
   void set_allow_tf32(bool allow);
   // Scratch memory for cuDNN, grown on demand and kept (never freed in the loop).

@@ -158,6 +158,30 @@ TEST(CudaParity, Conv2dTf32) {
   }
 }
 
+// x feeding two convolutions, as a residual block's input feeds its first
+// convolution and its projection shortcut: the convolution whose backward
+// runs second writes its dx onto the first one's with cuDNN's beta = 1
+// (Node::backward_adding) instead of autograd summing the two. The CPU sums
+// them as always; the bound is that of a dx summing both reductions.
+TEST(CudaParity, Conv2dGradientAddedOntoAnotherPathsGradient) {
+  TL_REQUIRE_GPU(gpu);
+  Context cpu(Device::CPU);
+  const ConvCase c = kCases[2];  // 3x3 pad 1
+  auto run = [&](Context& ctx) {
+    Tensor x = ctx.to_device(host_random({c.n, c.h, c.w, c.c}, 21));
+    const Tensor w1 = ctx.to_device(host_random({c.o, c.k, c.k, c.c}, 22));
+    const Tensor w2 = ctx.to_device(host_random({c.o, 1, 1, c.c}, 23));
+    const Tensor dy = ctx.to_device(host_random({c.n, c.oh(), c.ow(), c.o}, 24));
+    x.set_requires_grad(true);
+    const Tensor y = ops::add(ctx, ops::conv2d(ctx, x, w1, Tensor(), 1, 1),
+                              ops::conv2d(ctx, x, w2, Tensor(), 1, 0));
+    backward(ctx, y, dy);
+    return ctx.to_host(x.grad());
+  };
+  const double k = double(c.o * c.k * c.k + c.o);
+  EXPECT_TRUE(all_close(run(*gpu), run(cpu), tolerance(k, false), "dx of both paths"));
+}
+
 TEST(CudaConv2d, AlgorithmCacheMeasuresEachShapeOnce) {
   TL_REQUIRE_GPU(gpu);
 #ifdef TL_WITH_CUDA
