@@ -8,6 +8,9 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "engine/ops_common.h"
 #include "engine/step_capture.h"
@@ -121,7 +124,16 @@ struct CapturedParam {
   size_t g, p;
   Tensor param, grad, state1, state2;
 };
-using CapturedParams = std::shared_ptr<const std::vector<CapturedParam>>;
+
+// Which parameters of the groups require a gradient, in order: a captured
+// update is out of date once a parameter is frozen or unfrozen.
+template <typename Group>
+std::vector<bool> requires_grad_flags(const std::vector<Group>& groups) {
+  std::vector<bool> flags;
+  for (const Group& group : groups)
+    for (const Tensor& p : group.params) flags.push_back(p.defined() && p.requires_grad());
+  return flags;
+}
 
 [[noreturn]] void fail_capture_before_first_step(const char* opt, size_t g, size_t p) {
   fail(opt, ": a CUDA graph of the step was captured before the optimiser's first step (the "
@@ -210,7 +222,10 @@ void Sgd::capture_step(Context& ctx, const float* guard, StepCapture& capture) {
   };
   const Tensor descriptors = descriptor_buffer(ctx, sgd_descriptor_bytes(refs()));
   sgd_launch_cuda(ctx.gpu(), refs(), descriptors.raw_data(), guard);
-  capture.out_of_date.push_back([this, params]() -> std::string {
+  capture.out_of_date.push_back([this, params, trained = requires_grad_flags(groups_)]()
+                                    -> std::string {
+    if (requires_grad_flags(groups_) != trained)
+      return "sgd: a parameter was frozen or unfrozen since the graph was captured";
     for (const CapturedParam& c : *params)
       if (groups_[c.g].params[c.p].impl() != c.param.impl() ||
           velocity_[c.g][c.p].impl() != c.state1.impl() ||
@@ -323,7 +338,10 @@ void Adam::capture_step(Context& ctx, const float* guard, StepCapture& capture) 
   };
   const Tensor descriptors = descriptor_buffer(ctx, adam_descriptor_bytes(refs(1)));
   adam_launch_cuda(ctx.gpu(), refs(1), descriptors.raw_data(), guard);
-  capture.out_of_date.push_back([this, params]() -> std::string {
+  capture.out_of_date.push_back([this, params, trained = requires_grad_flags(groups_)]()
+                                    -> std::string {
+    if (requires_grad_flags(groups_) != trained)
+      return "adam: a parameter was frozen or unfrozen since the graph was captured";
     for (const CapturedParam& c : *params) {
       const ParamState& s = state_[c.g][c.p];
       if (groups_[c.g].params[c.p].impl() != c.param.impl() || s.m.impl() != c.state1.impl() ||

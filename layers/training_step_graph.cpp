@@ -76,7 +76,10 @@ Tensor TrainingStepGraph::queue(Context& ctx, Classifier& model, Optimizer& opti
       std::string stale;
       for (const auto& check : capture_.out_of_date)
         if (stale = check(); !stale.empty()) break;
-      if (stale.empty()) return replay(ctx, model, images, labels);
+      if (stale.empty()) {
+        eager_run_ = 0;  // the eager steps before a capture must be consecutive
+        return replay(ctx, model, images, labels);
+      }
       reset();  // captured again after an eager step
     }
     if (!(key == eager_key_)) {
