@@ -27,7 +27,8 @@ void queue_copy(Context& ctx, const Tensor& dst, const Tensor& src) {
 
 }  // namespace
 
-TrainingStepGraph::TrainingStepGraph(bool enabled) : enabled_(enabled) {
+TrainingStepGraph::TrainingStepGraph(bool enabled)
+    : enabled_(enabled), schedule_(kWarmupSteps) {
   if (!enabled_) off_reason_ = "switched off (--cuda-graph off)";
 }
 
@@ -39,7 +40,6 @@ void TrainingStepGraph::reset() {
   graph_.reset();
   capture_ = StepCapture();
   images_ = labels_ = random_base_ = logits_ = Tensor();
-  eager_run_ = 0;
 }
 
 std::string TrainingStepGraph::unusable(const Context& ctx) const {
@@ -71,25 +71,25 @@ Tensor TrainingStepGraph::queue(Context& ctx, Classifier& model, Optimizer& opti
   key.allow_tf32 = ctx.allow_tf32();
   key.deterministic = ctx.deterministic();
 
-  if (off_reason_.empty()) {
-    if (graph_ && key == graph_key_) {
-      std::string stale;
-      for (const auto& check : capture_.out_of_date)
-        if (stale = check(); !stale.empty()) break;
-      if (stale.empty()) {
-        eager_run_ = 0;  // the eager steps before a capture must be consecutive
-        return replay(ctx, model, images, labels);
-      }
-      reset();  // captured again after an eager step
-    }
-    if (!(key == eager_key_)) {
-      eager_key_ = key;
-      eager_run_ = 0;
-    }
-    if (eager_run_ >= kWarmupSteps) {
+  if (!off_reason_.empty()) {
+    ++eager_steps_;
+    return queue_training_step(ctx, model, optimizer, images, labels, metrics);
+  }
+  std::string out_of_date;
+  if (graph_ && key == graph_key_)
+    for (const auto& check : capture_.out_of_date)
+      if (out_of_date = check(); !out_of_date.empty()) break;
+  const bool replayable = graph_ && key == graph_key_ && out_of_date.empty();
+  if (!out_of_date.empty()) reset();  // captured again after an eager step
+
+  switch (schedule_.next(key, replayable)) {
+    case StepAction::kReplay:
+      return replay(ctx, model, images, labels);
+    case StepAction::kCapture:
       try {
         capture(ctx, model, optimizer, images, labels, metrics);
         graph_key_ = key;
+        schedule_.captured();
         return replay(ctx, model, images, labels);
       } catch (const Error& e) {
         // The capture ran nothing and changed no host state the eager step
@@ -98,9 +98,10 @@ Tensor TrainingStepGraph::queue(Context& ctx, Classifier& model, Optimizer& opti
         reset();
         off_reason_ = e.what();
       }
-    }
+      break;
+    case StepAction::kEager:
+      break;
   }
-  ++eager_run_;
   ++eager_steps_;
   return queue_training_step(ctx, model, optimizer, images, labels, metrics);
 }

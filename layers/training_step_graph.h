@@ -33,6 +33,7 @@
 #include "engine/step_capture.h"
 #include "engine/tensor.h"
 #include "layers/classifier.h"
+#include "layers/step_graph_schedule.h"
 #include "layers/step_metrics.h"
 
 namespace tl {
@@ -99,11 +100,7 @@ class TrainingStepGraph {
   Key graph_key_;
   StepCapture capture_;  // the before-replay work and the checks of graph_
   Tensor images_, labels_, random_base_, logits_;  // the graph's inputs and output
-  // The key of the last eager step, and how many steps in a row (no replay
-  // between) ran eagerly with it: one more such step captures it. A smaller
-  // last batch once an epoch never gets there.
-  Key eager_key_;
-  int64_t eager_run_ = 0;
+  StepGraphSchedule<Key> schedule_;  // when to capture (layers/step_graph_schedule.h)
   int64_t captures_ = 0, replays_ = 0, eager_steps_ = 0;
 };
 
