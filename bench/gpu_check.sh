@@ -384,6 +384,7 @@ else
   else
     run_step train 90 "$train_bin" --device cuda "${train_args[@]}"
     grep -iE 'checkpoint|^epoch|^Test' "$logs/train.log" | tail -n 4 | note
+    grep -E '^CUDA graph:' "$logs/train.log" | note  # replayed steps, or why they ran eagerly
   fi
 fi
 
