@@ -62,6 +62,7 @@ Tensor TrainingStepGraph::queue(Context& ctx, Classifier& model, Optimizer& opti
   key.images_shape = images.shape();
   key.labels_shape = labels.shape();
   key.images_dtype = images.dtype();
+  key.labels_dtype = labels.dtype();
   key.images_device = images.device();
   key.labels_device = labels.device();
   key.model = &model;
@@ -86,6 +87,9 @@ Tensor TrainingStepGraph::queue(Context& ctx, Classifier& model, Optimizer& opti
     case StepAction::kReplay:
       return replay(ctx, model, images, labels);
     case StepAction::kCapture:
+      // What the queued steps left (a bad label, a fault) is raised here, as
+      // at any wait: it is theirs, not a failure of the capture.
+      ctx.synchronize();
       try {
         capture(ctx, model, optimizer, images, labels, metrics);
         graph_key_ = key;

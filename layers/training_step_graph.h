@@ -73,7 +73,7 @@ class TrainingStepGraph {
   // What a graph was captured for; another key runs eagerly.
   struct Key {
     Shape images_shape, labels_shape;
-    DType images_dtype = DType::U8;
+    DType images_dtype = DType::U8, labels_dtype = DType::I32;
     Device images_device = Device::CPU, labels_device = Device::CPU;
     const void* model = nullptr;
     const void* optimizer = nullptr;

@@ -110,4 +110,10 @@ size_t DeviceBlockCache::private_pool_bytes(PoolId id) const {
   return it == pools_.end() ? 0 : it->second.bytes;
 }
 
+size_t DeviceBlockCache::private_bytes() const {
+  size_t bytes = 0;
+  for (const auto& [id, pool] : pools_) bytes += pool.bytes;
+  return bytes;
+}
+
 }  // namespace tl

@@ -72,6 +72,7 @@ class DeviceBlockCache {
   size_t peak_bytes_in_use() const { return peak_; }
   size_t raw_allocations() const { return raw_allocations_; }
   size_t private_pool_bytes(PoolId pool) const;  // its blocks, in use or free
+  size_t private_bytes() const;                  // all live pools' blocks
 
  private:
   using FreeLists = std::multimap<size_t, void*>;  // rounded size -> block

@@ -91,6 +91,7 @@ TEST(DeviceBlockCache, APrivatePoolNeverLendsItsBlocksToEagerAllocations) {
   void* kept = cache.allocate(4096);  // e.g. a gradient that outlives the capture
   cache.close_private_pool();
   EXPECT_EQ(cache.private_pool_bytes(pool), 1024u + 4096u);
+  EXPECT_EQ(cache.private_bytes(), 1024u + 4096u);
 
   // After the capture: releases go back to the pool, eager requests never see them.
   cache.release(captured_again, 1024);
@@ -103,6 +104,7 @@ TEST(DeviceBlockCache, APrivatePoolNeverLendsItsBlocksToEagerAllocations) {
   // The graph is gone: its blocks may serve anyone now.
   cache.retire_private_pool(pool);
   EXPECT_EQ(cache.private_pool_bytes(pool), 0u);
+  EXPECT_EQ(cache.private_bytes(), 0u);
   std::set<void*> reused = {cache.allocate(1024), cache.allocate(4096)};
   EXPECT_TRUE(reused.count(captured)) << "the retired pool's 1024-byte block";
   EXPECT_TRUE(reused.count(kept)) << "the retired pool's 4096-byte block";

@@ -2,6 +2,8 @@
 
 #include <cuda_runtime.h>
 
+#include <string>
+
 #include "runtime/check.h"
 #include "runtime/cuda/check.h"
 
@@ -33,10 +35,14 @@ void* CachingAllocator::allocate(size_t bytes) {
   size_t free_bytes = 0, total_bytes = 0;
   cudaMemGetInfo(&free_bytes, &total_bytes);
   (void)cudaGetLastError();
+  const size_t graphs = blocks_.private_bytes();
   fail("out of GPU memory allocating ", bytes, " bytes (", round_size(bytes),
        " rounded): ", blocks_.bytes_in_use(), " bytes in use by tl, ", free_bytes, " free of ",
        total_bytes, " on the device",
        blocks_.private_pool_open() ? " (while capturing a CUDA graph of the step)" : "",
+       graphs ? detail::concat("; ", graphs, " bytes are held by CUDA graphs of the training "
+                               "step, which a run without graphs does not need")
+              : std::string(),
        ". Reduce the batch size or the input resolution.");
 }
 

@@ -40,8 +40,7 @@ void begin_capture(CudaState& gpu) {
   if (gpu.sync_check)
     fail("TL_SYNC_CHECK=1 waits for the device after every launch, which a CUDA graph capture "
          "cannot");
-  // Raises what earlier work left (a fault, a deferred check): not the capture's.
-  gpu.synchronize();
+  TL_CUDA_CHECK(cudaStreamSynchronize(gpu.stream));  // the caller has raised what it left
   gpu.caching_allocator->empty_cache();
   gpu.capture_pool = gpu.caching_allocator->open_private_pool();
   const cudaError_t err = cudaStreamBeginCapture(gpu.stream, cudaStreamCaptureModeRelaxed);
@@ -60,7 +59,9 @@ std::unique_ptr<CapturedGraph> end_capture(CudaState& gpu) {
   auto impl = std::make_unique<CapturedGraph::Impl>();
   impl->allocator = gpu.caching_allocator;
   impl->pool = gpu.capture_pool;  // retired by ~Impl, on success or failure
-  // begin_capture read the checks: armed now means armed by the capture.
+  // The caller read the checks before begin_capture: armed now means armed
+  // by a checking kernel in the capture (otherwise a replay arms them for
+  // nothing: one spare small read at the next wait).
   impl->arms_deferred_checks = gpu.deferred_checks_armed();
   cudaGraph_t graph = nullptr;
   cudaError_t err = cudaStreamEndCapture(gpu.stream, &graph);

@@ -43,9 +43,11 @@ class CapturedGraph {
   std::unique_ptr<Impl> impl_;
 };
 
-// Starts capturing gpu.stream. First waits for the queued work and gives the
-// allocator's cached blocks back to the device (the capture's pool will hold
-// a step's worth of its own). Every allocation from now until the capture
+// Starts capturing gpu.stream. Call it once the queued work has drained
+// (CudaState::synchronize, which raises what that work left: a fault or a
+// failed check belongs to it, not to the capture). Gives the allocator's
+// cached blocks back to the device first (the capture's pool will hold a
+// step's worth of its own). Every allocation from now until the capture
 // ends comes from a new private pool. Refused (a tl::Error) with
 // TL_SYNC_CHECK=1, which waits for every launch.
 void begin_capture(CudaState& gpu);
