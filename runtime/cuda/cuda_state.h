@@ -1,5 +1,5 @@
 // The CUDA half of a Context: the GPU in use, one stream, the cuBLAS and
-// cuDNN handles bound to it, a cuDNN workspace, the caching allocator, the
+// cuDNN handles bound to it, their workspaces, the caching allocator, the
 // math mode (FP32 or TF32) and the measured convolution algorithms.
 // Created by Context(Device::CUDA); never a global.
 #pragma once
@@ -102,6 +102,8 @@ struct CudaState {
   bool deferred_checks_armed_ = false;         // a checking kernel was queued since the last read
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  void* cublas_workspace_ = nullptr;  // cublasSetWorkspace's (create())
+  size_t cublas_workspace_bytes_ = 0;
 };
 
 }  // namespace tl::cuda
