@@ -216,7 +216,12 @@ int run(int argc, char** argv) {
             << " trainable, " << model.count_frozen() << " frozen parameters, " << model.count_buffers()
             << " BN statistics; freeze " << freeze.str() << "\n";
   std::cout << "Memory: about " << megabytes(estimate) << " for a training step at batch " << o.batch_size
-            << " (estimate)\n";
+            << " (estimate)";
+  // The graph's private pool keeps a step's activations; the eager steps
+  // beside it (a smaller last batch, validation) take theirs from the cache.
+  if (ctx.device() == Device::CUDA && o.cuda_graph == "on")
+    std::cout << "; the CUDA graph of the step holds up to as much again (--cuda-graph off saves it)";
+  std::cout << "\n";
   check_memory_fits(double(estimate), available, where, o);  // what was free before data and model
   std::cout << "Training: " << o.epochs << " epochs, batch " << o.batch_size << ", " << o.optimizer
             << " (head lr " << o.lr << ", backbone lr " << o.backbone_lr << "), " << o.schedule
