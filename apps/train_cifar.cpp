@@ -242,7 +242,7 @@ int run(int argc, char** argv) {
     const InterruptHandler interrupts;
     result = train(ctx, model, *optimizer, data, o, setup);
   }
-  if (ctx.device() == Device::CUDA) {
+  if (ctx.device() == Device::CUDA && result.graph_replays + result.eager_steps > 0) {
     // How the steps ran (layers/training_step_graph.h): the eager ones are
     // the warm-up, a smaller last batch per epoch, or all after the reason.
     std::cout << "CUDA graph: " << result.graph_captures << " capture(s), " << result.graph_replays
