@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -75,6 +76,7 @@ struct Options {
   std::string precision = "fp32";  // fp32 | tf32 (cuda) | bf16 (the backbone's activations)
   int profile = 0;                  // training cases: steps to split op by op afterwards
   std::string cuda_graph = "on";    // on | off: training steps replayed as one CUDA graph
+  int batch = 0;                    // > 0: every case at this batch size instead of its own
 };
 
 struct Result {
@@ -93,12 +95,14 @@ struct Result {
 [[noreturn]] void usage(int code) {
   std::cout << "usage: bench_e2e [--only CASE[,CASE...]] [--warmup N] [--iters N] [--threads N]\n"
                "                 [--device cpu|cuda] [--precision fp32|tf32|bf16] [--json PATH]\n"
-               "                 [--profile N] [--cuda-graph on|off]\n"
+               "                 [--profile N] [--cuda-graph on|off] [--batch N]\n"
                "--profile N: after timing, N more training steps with every op marked\n"
                "             (engine/op_timeline.h): where a step's time goes, op by op\n"
                "             (launched one by one: no CUDA graph while profiling)\n"
                "--cuda-graph on|off: GPU training steps as one CUDA graph, as train_cifar\n"
                "             runs them (layers/training_step_graph.h); default on\n"
+               "--batch N:   every case at batch N instead of its own (what a larger\n"
+               "             batch buys on a GPU)\n"
                "cases:\n";
   for (const Case& c : all_cases()) std::cout << "  " << c.name << "  " << c.description << "\n";
   std::exit(code);
@@ -145,6 +149,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--precision") o.precision = value(i);
     else if (a == "--profile") o.profile = number(i, 1);
     else if (a == "--cuda-graph") o.cuda_graph = value(i);
+    else if (a == "--batch") o.batch = number(i, 1);
     else {
       std::cerr << "bench_e2e: unknown argument '" << a << "' (see --help)\n";
       std::exit(1);
@@ -163,6 +168,16 @@ Options parse(int argc, char** argv) {
     std::exit(1);
   }
   return o;
+}
+
+// `c` at another batch size, its description saying so.
+Case with_batch(const Case& c, int64_t batch) {
+  Case out = c;
+  out.batch = batch;
+  const std::string old_batch = "batch " + std::to_string(c.batch);
+  if (const size_t at = out.description.find(old_batch); at != std::string::npos)
+    out.description.replace(at, old_batch.size(), "batch " + std::to_string(batch));
+  return out;
 }
 
 // A deterministic batch of CIFAR-sized uint8 RGB images and labels.
@@ -350,10 +365,12 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   std::vector<Result> results;
   try {
-    for (const Case& c : all_cases()) {
-      if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), c.name) == o.only.end())
+    std::deque<Case> at_batch;  // the cases as --batch changed them (results point here)
+    for (const Case& listed : all_cases()) {
+      if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), listed.name) == o.only.end())
         continue;
-      if (o.only.empty() && c.gpu && o.device != "cuda") continue;  // minutes per step on a CPU
+      if (o.only.empty() && listed.gpu && o.device != "cuda") continue;  // minutes per step on a CPU
+      const Case& c = o.batch > 0 ? at_batch.emplace_back(with_batch(listed, o.batch)) : listed;
       results.push_back(measure(c, o));
       const Result& r = results.back();
       std::printf("%-9s %-50s %9.1f %9.1f %9.2f\n", c.name.c_str(), c.description.c_str(),

@@ -33,6 +33,7 @@
 #   sanitizer   compute-sanitizer memcheck, racecheck, synccheck on the tests of
 #               tl's own kernels (not cuDNN's); SKIP when the sandbox (gVisor)
 #               refuses the device
+#   e2e-batch   if time is left: the BF16 224x224 step at batch 128 and 256
 #
 # What comes back (at most 8 files may): $OUT/summary.txt (one line a step,
 # then the headline numbers), $OUT/results.json (the same, machine-readable,
@@ -426,6 +427,25 @@ else
   grep -E 'SUMMARY' "$logs/sanitizer.log" | note
 fi
 
+# ---- last, if time is left: what larger batches buy (issue 13's next lever) ---------
+if [ ! -x "$e2e_bin" ]; then
+  skip e2e-batch "bench_e2e was not built"
+elif ! have_gpu; then
+  skip e2e-batch "$gpu_reason"
+else
+  e2e_batch() {
+    local b
+    for b in 128 256; do
+      "$e2e_bin" --device cuda --precision bf16 --only train224 --batch "$b" \
+        --warmup 3 --iters 5 --json "$logs/e2e_bf16_b$b.json" || return 1
+    done
+  }
+  export -f e2e_batch
+  export e2e_bin logs
+  run_step e2e-batch 60 bash -c e2e_batch
+  grep -hE '^train' "$logs/e2e-batch.log" | note
+fi
+
 # ---- what comes back: summary.txt, results.json, logs.tar.gz ----------------------------
 python3 - "$logs" "$out/results.json" "$budget_s" "$(elapsed)" "$rehearse" <<'EOF' || echo "results.json: could not be written" | note
 import json, os, sys
@@ -447,7 +467,8 @@ for run in ("train", "train-cpu"):
     if m:
         train = m
 result = {"rehearsal": rehearse, "budget_s": budget, "elapsed_s": elapsed, "steps": steps,
-          "e2e": {p: load(f"e2e_{p}.json") for p in ("fp32", "tf32", "bf16", "bf16_no_graph")},
+          "e2e": {p: load(f"e2e_{p}.json")
+                  for p in ("fp32", "tf32", "bf16", "bf16_no_graph", "bf16_b128", "bf16_b256")},
           "torch_compare": load("torch_compare.json"), "kernel_lab": load("kernel_lab.json"),
           "train": train}
 with open(path, "w") as f:
